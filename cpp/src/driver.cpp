@@ -1,0 +1,477 @@
+// Portable drivers (baseline target): row iteration over strided N-d arrays, threading,
+// the fixed block-merge order and exact special-value rules. ISA code is reached only
+// through the KernelTable's function pointers.
+#include "logitcore/driver.h"
+
+#include <math.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#ifdef LOGITCORE_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+namespace logitcore {
+namespace {
+
+using i64 = std::int64_t;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Below this many elements a call stays on the calling thread.
+constexpr i64 kMinParallelWork = 1 << 15;
+
+template <class T> const KernelsT<T>& kern(const KernelTable& k);
+template <> const KernelsT<float>& kern<float>(const KernelTable& k) { return k.f32; }
+template <> const KernelsT<double>& kern<double>(const KernelTable& k) { return k.f64; }
+
+bool in_parallel_region() {
+#ifdef LOGITCORE_HAVE_OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
+struct Plan {
+  int nt;           // threads to use
+  bool split_rows;  // parallelize over the blocks of each row instead of over rows
+};
+
+Plan make_plan(i64 rows, i64 n, int requested) {
+  if (requested <= 1 || in_parallel_region() || rows * n < kMinParallelWork) return {1, false};
+  if (rows >= 2 * static_cast<i64>(requested) || n < 8 * kBlock)
+    return {static_cast<int>(std::min<i64>(requested, rows)), false};
+  return {requested, true};
+}
+
+// Run fn(i, tid) for i in [0, count) on nt threads (static schedule).
+template <class F>
+void parallel_for(i64 count, int nt, F&& fn) {
+#ifdef LOGITCORE_HAVE_OPENMP
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (i64 i = 0; i < count; ++i) fn(i, omp_get_thread_num());
+    return;
+  }
+#endif
+  (void)nt;
+  for (i64 i = 0; i < count; ++i) fn(i, 0);
+}
+
+i64 batch_rows(const NdView& v, int batch_nd) {
+  i64 r = 1;
+  for (int d = 0; d < batch_nd; ++d) r *= v.shape[d];
+  return r;
+}
+
+i64 row_offset(const NdView& v, int batch_nd, i64 r) {
+  i64 off = 0;
+  for (int d = batch_nd - 1; d >= 0; --d) {
+    const i64 len = v.shape[d];
+    off += (r % len) * v.strides[d];
+    r /= len;
+  }
+  return off;
+}
+
+// One row of an NdView whose last axis is the row.
+template <class T>
+struct Row {
+  T* p;
+  i64 stride;
+};
+
+template <class T>
+Row<T> row_of(const NdView& v, i64 r) {
+  const int bnd = v.ndim - 1;
+  return {static_cast<T*>(v.data) + row_offset(v, bnd, r), v.strides[v.ndim - 1]};
+}
+
+// Contiguous view of elements [off, off+len) of a row: the row itself or a gathered copy.
+template <class T>
+const T* gather(const Row<const T>& row, i64 off, i64 len, T* buf) {
+  if (row.stride == 1) return row.p + off;
+  const T* src = row.p + off * row.stride;
+  for (i64 i = 0; i < len; ++i) buf[i] = src[i * row.stride];
+  return buf;
+}
+
+template <class T>
+void scatter(const T* buf, const Row<T>& row, i64 off, i64 len) {
+  T* dst = row.p + off * row.stride;
+  for (i64 i = 0; i < len; ++i) dst[i * row.stride] = buf[i];
+}
+
+// Per-thread scratch: three blocks (x, b, y) per thread.
+template <class T>
+struct Scratch {
+  std::vector<T> mem;
+  Scratch(int nt, bool needed) : mem(needed ? static_cast<size_t>(nt) * 3 * kBlock : 0) {}
+  T* x(int tid) { return mem.empty() ? nullptr : mem.data() + static_cast<size_t>(tid) * 3 * kBlock; }
+  T* b(int tid) { return mem.empty() ? nullptr : x(tid) + kBlock; }
+  T* y(int tid) { return mem.empty() ? nullptr : x(tid) + 2 * kBlock; }
+};
+
+enum class Mode { plain, ent, weighted };
+
+// Exact statistics of a block whose maximum is not finite (or, weighted, is -inf).
+template <class T>
+BlockStats special_block(const T* x, const T* b, i64 n) {
+  bool nan = false;
+  double m = -kInf;
+  for (i64 i = 0; i < n; ++i) {
+    const double bi = b ? static_cast<double>(b[i]) : 1.0;
+    if (bi == 0) continue;  // zero weight removes the entry, whatever its value
+    const double xi = static_cast<double>(x[i]);
+    if (isnan(xi) || isnan(bi)) nan = true;
+    else if (xi > m) m = xi;
+  }
+  if (nan) return {kNaN, kNaN, kNaN};
+  double s = 0;
+  bool pos = false, neg = false;
+  for (i64 i = 0; i < n; ++i) {
+    const double bi = b ? static_cast<double>(b[i]) : 1.0;
+    if (bi == 0) continue;
+    const double xi = static_cast<double>(x[i]);
+    if (m == kInf) {
+      // relative to an infinite maximum, exp(inf - inf) counts as 1 and finite entries as 0
+      if (xi == kInf) {
+        s += bi;
+        (bi > 0 ? pos : neg) = true;
+      }
+    } else {
+      s += bi * ::exp(xi - m);  // m == -inf: every term is bi * 0 (NaN for infinite bi)
+    }
+  }
+  if (m == -kInf) return {-kInf, s == 0 ? 0.0 : s, 0.0};
+  if (pos && neg) return {kInf, kNaN, kNaN};  // inf - inf
+  return {m, s, 0.0};
+}
+
+template <class T>
+BlockStats block_stats(const KernelsT<T>& k, Mode mode, const T* x, const T* b, i64 n) {
+  BlockStats st;
+  switch (mode) {
+    case Mode::plain: st = k.stats(x, n); break;
+    case Mode::ent: st = k.stats_t(x, n); break;
+    default: st = k.stats_w(x, b, n); break;
+  }
+  if (!(st.m - st.m == 0) && !(mode != Mode::weighted && st.m == -kInf))
+    st = special_block<T>(x, mode == Mode::weighted ? b : nullptr, n);
+  return st;
+}
+
+template <class T>
+BlockStats row_block(const KernelsT<T>& k, Mode mode, const Row<const T>& x, const Row<const T>& b,
+                     i64 off, i64 len, T* xbuf, T* bbuf) {
+  const T* xp = gather<T>(x, off, len, xbuf);
+  const T* bp = mode == Mode::weighted ? gather<T>(b, off, len, bbuf) : nullptr;
+  return block_stats<T>(k, mode, xp, bp, len);
+}
+
+// A row's state: blocks of kBlock elements folded left to right, computed either in order
+// on one thread or in parallel into an array and then folded in the same order.
+template <class T>
+RowState row_state(const KernelsT<T>& k, Mode mode, const Row<const T>& x, const Row<const T>& b, i64 n,
+                   int nt, Scratch<T>& scratch, int tid) {
+  RowState st{-kInf, 0.0, 0.0};
+  const i64 nb = (n + kBlock - 1) / kBlock;
+  if (nt <= 1 || nb < 2) {
+    for (i64 j = 0; j < nb; ++j) {
+      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+      const BlockStats bs = row_block<T>(k, mode, x, b, off, len, scratch.x(tid), scratch.b(tid));
+      merge_state(st, RowState{bs.m, bs.s, bs.t});
+    }
+    return st;
+  }
+  std::vector<BlockStats> parts(static_cast<size_t>(nb));
+  parallel_for(nb, nt, [&](i64 j, int t) {
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    parts[static_cast<size_t>(j)] = row_block<T>(k, mode, x, b, off, len, scratch.x(t), scratch.b(t));
+  });
+  for (const BlockStats& bs : parts) merge_state(st, RowState{bs.m, bs.s, bs.t});
+  return st;
+}
+
+bool any_strided(const NdView& v) { return v.ndim > 0 && v.strides[v.ndim - 1] != 1; }
+
+// Evaluate fn(r, row_state) for every row of x (and b), threading per the plan.
+template <class T, class F>
+void for_each_row_state(const KernelTable& kt, Mode mode, const NdView& x, const NdView* b, int nthreads,
+                        F&& fn) {
+  const KernelsT<T>& k = kern<T>(kt);
+  const int bnd = x.ndim - 1;
+  const i64 rows = batch_rows(x, bnd);
+  const i64 n = x.shape[x.ndim - 1];
+  if (rows == 0) return;
+  const Plan plan = make_plan(rows, n, nthreads);
+  Scratch<T> scratch(plan.nt, any_strided(x) || (b && any_strided(*b)));
+  auto one = [&](i64 r, int tid, int inner_nt) {
+    const Row<T> xr = row_of<T>(x, r);
+    Row<T> br{nullptr, 1};
+    if (b) br = row_of<T>(*b, r);
+    const RowState st = row_state<T>(k, mode, Row<const T>{xr.p, xr.stride}, Row<const T>{br.p, br.stride}, n,
+                                     inner_nt, scratch, tid);
+    fn(r, st);
+  };
+  if (plan.split_rows) {
+    for (i64 r = 0; r < rows; ++r) one(r, 0, plan.nt);
+  } else {
+    parallel_for(rows, plan.nt, [&](i64 r, int tid) { one(r, tid, 1); });
+  }
+}
+
+template <class T>
+T* out_at(const NdView& out, i64 r) {
+  return static_cast<T*>(out.data) + row_offset(out, out.ndim, r);
+}
+
+double finalize_lse(const RowState& st, double* sign) {
+  if (sign) {
+    const double s = st.s;
+    *sign = s > 0 ? 1.0 : (s < 0 ? -1.0 : (s == 0 ? 0.0 : kNaN));
+    if (isnan(st.m)) *sign = kNaN;
+    return st.m + ::log(::fabs(s));
+  }
+  if (st.s < 0) return kNaN;
+  return st.m + ::log(st.s);
+}
+
+}  // namespace
+
+void merge_state(RowState& a, const RowState& b) {
+  if (isnan(a.m)) return;
+  if (isnan(b.m)) {
+    a = RowState{kNaN, kNaN, kNaN};
+    return;
+  }
+  if (b.m == a.m) {  // also both -inf (0 + 0) and both +inf (counts add)
+    a.s += b.s;
+    a.t += b.t;
+    return;
+  }
+  // the side with the smaller maximum is rescaled by f = exp(d), d < 0
+  const bool b_larger = b.m > a.m;
+  const RowState& lo = b_larger ? a : b;
+  const RowState& hi = b_larger ? b : a;
+  const double d = lo.m - hi.m;
+  const double f = ::exp(d);
+  double s_lo, t_lo;
+  if (f == 0) {  // contributes nothing, except a NaN
+    s_lo = isnan(lo.s) ? kNaN : 0.0;
+    t_lo = isnan(lo.t) ? kNaN : 0.0;
+  } else {
+    s_lo = f * lo.s;
+    t_lo = f * (lo.t + d * lo.s);
+  }
+  a = RowState{hi.m, hi.s + s_lo, hi.t + t_lo};
+}
+
+void merge_state_arrays(i64 n, double* m, double* s, const double* m2, const double* s2) {
+  for (i64 i = 0; i < n; ++i) {
+    RowState a{m[i], s[i], 0.0};
+    merge_state(a, RowState{m2[i], s2[i], 0.0});
+    m[i] = a.m;
+    s[i] = a.s;
+  }
+}
+
+template <class T>
+void lse_rows(const KernelTable& kt, const NdView& x, const NdView* b, const NdView& out, const NdView* sign_out,
+              int nthreads) {
+  for_each_row_state<T>(kt, b ? Mode::weighted : Mode::plain, x, b, nthreads, [&](i64 r, const RowState& st) {
+    double sign = 0;
+    const double v = finalize_lse(st, sign_out ? &sign : nullptr);
+    *out_at<T>(out, r) = static_cast<T>(v);
+    if (sign_out) *out_at<T>(*sign_out, r) = static_cast<T>(sign);
+  });
+}
+
+template <class T>
+void state_rows(const KernelTable& kt, const NdView& x, double* m, double* s, int nthreads) {
+  for_each_row_state<T>(kt, Mode::plain, x, nullptr, nthreads, [&](i64 r, const RowState& st) {
+    m[r] = st.m;
+    s[r] = st.s;
+  });
+}
+
+template <class T>
+void softmax_entropy_rows(const KernelTable& kt, const NdView& x, const NdView& out, int nthreads) {
+  for_each_row_state<T>(kt, Mode::ent, x, nullptr, nthreads, [&](i64 r, const RowState& st) {
+    double h;
+    if (isnan(st.m) || isnan(st.s) || isnan(st.t)) h = kNaN;
+    else if (st.m == -kInf) h = 0.0;  // no support: softmax is the zero vector
+    else h = std::max(0.0, ::log(st.s) - st.t / st.s);
+    *out_at<T>(out, r) = static_cast<T>(h);
+  });
+}
+
+namespace {
+
+// Second softmax pass over one row (or the blocks [j0, j1) of it), given its state.
+template <class T>
+void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y, i64 n, const RowState& st,
+                   bool log, i64 j0, i64 j1, T* xbuf, T* ybuf) {
+  const i64 lo = j0 * kBlock, hi = std::min(n, j1 * kBlock);
+  if (isnan(st.m) || isnan(st.s) || st.m == kInf || st.m == -kInf) {
+    const double nan = kNaN;
+    for (i64 i = lo; i < hi; ++i) {
+      const T xi = x.p[i * x.stride];
+      double v;
+      if (isnan(st.m) || isnan(st.s)) v = nan;
+      else if (st.m == -kInf) v = log ? -kInf : 0.0;  // no support: zero probability everywhere
+      else if (static_cast<double>(xi) == kInf) v = log ? -::log(st.s) : 1.0 / st.s;  // uniform on +inf
+      else v = log ? -kInf : 0.0;
+      y.p[i * y.stride] = static_cast<T>(v);
+    }
+    return;
+  }
+  const T m = static_cast<T>(st.m);
+  const T scale = static_cast<T>(1.0 / st.s);
+  const T logs = static_cast<T>(::log(st.s));
+  for (i64 j = j0; j < j1; ++j) {
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    const T* xp = gather<T>(x, off, len, xbuf);
+    T* yp = y.stride == 1 ? y.p + off : ybuf;
+    if (log) k.sub(xp, len, m, logs, yp);
+    else k.exp_scale(xp, len, m, scale, yp);
+    if (y.stride != 1) scatter<T>(yp, y, off, len);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, bool log, int nthreads) {
+  const KernelsT<T>& k = kern<T>(kt);
+  const int bnd = x.ndim - 1;
+  const i64 rows = batch_rows(x, bnd);
+  const i64 n = x.shape[x.ndim - 1];
+  if (rows == 0 || n == 0) return;
+  const i64 nb = (n + kBlock - 1) / kBlock;
+  const Plan plan = make_plan(rows, n, nthreads);
+  Scratch<T> scratch(plan.nt, any_strided(x) || any_strided(out));
+  auto rows_of = [&](i64 r) {
+    const Row<T> xr = row_of<T>(x, r);
+    return std::make_pair(Row<const T>{xr.p, xr.stride}, row_of<T>(out, r));
+  };
+  if (plan.split_rows) {
+    for (i64 r = 0; r < rows; ++r) {
+      auto xy = rows_of(r);
+      const RowState st = row_state<T>(k, Mode::plain, xy.first, Row<const T>{nullptr, 1}, n, plan.nt, scratch, 0);
+      parallel_for(nb, plan.nt, [&](i64 j, int tid) {
+        softmax_write<T>(k, xy.first, xy.second, n, st, log, j, j + 1, scratch.x(tid), scratch.y(tid));
+      });
+    }
+    return;
+  }
+  parallel_for(rows, plan.nt, [&](i64 r, int tid) {
+    auto xy = rows_of(r);
+    const RowState st = row_state<T>(k, Mode::plain, xy.first, Row<const T>{nullptr, 1}, n, 1, scratch, tid);
+    softmax_write<T>(k, xy.first, xy.second, n, st, log, 0, nb, scratch.x(tid), scratch.y(tid));
+  });
+}
+
+template <class T>
+void entropy_rows(const KernelTable& kt, const NdView& p, const NdView& out, int nthreads) {
+  const KernelsT<T>& k = kern<T>(kt);
+  const int bnd = p.ndim - 1;
+  const i64 rows = batch_rows(p, bnd);
+  const i64 n = p.shape[p.ndim - 1];
+  if (rows == 0) return;
+  const i64 nb = (n + kBlock - 1) / kBlock;
+  const Plan plan = make_plan(rows, n, nthreads);
+  Scratch<T> scratch(plan.nt, any_strided(p));
+  auto finish = [&](i64 r, double acc) { *out_at<T>(out, r) = static_cast<T>(0.0 - acc); };
+  if (plan.split_rows) {
+    std::vector<double> parts(static_cast<size_t>(nb));
+    for (i64 r = 0; r < rows; ++r) {
+      const Row<T> pr = row_of<T>(p, r);
+      const Row<const T> row{pr.p, pr.stride};
+      parallel_for(nb, plan.nt, [&](i64 j, int tid) {
+        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+        parts[static_cast<size_t>(j)] = k.plogp(gather<T>(row, off, len, scratch.x(tid)), len);
+      });
+      double acc = 0;
+      for (double v : parts) acc += v;
+      finish(r, acc);
+    }
+    return;
+  }
+  parallel_for(rows, plan.nt, [&](i64 r, int tid) {
+    const Row<T> pr = row_of<T>(p, r);
+    const Row<const T> row{pr.p, pr.stride};
+    double acc = 0;
+    for (i64 j = 0; j < nb; ++j) {
+      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+      acc += k.plogp(gather<T>(row, off, len, scratch.x(tid)), len);
+    }
+    finish(r, acc);
+  });
+}
+
+void exp_f32(const KernelTable& k, const float* x, i64 n, float* y) {
+  for (i64 off = 0; off < n; off += kBlock) k.f32.exp(x + off, std::min(kBlock, n - off), y + off);
+}
+
+void exp_f64(const KernelTable& k, const double* x, i64 n, double* y) {
+  for (i64 off = 0; off < n; off += kBlock) k.f64.exp(x + off, std::min(kBlock, n - off), y + off);
+}
+
+double exp_f32_max_ulp(const KernelTable& k, std::uint32_t lo_bits, std::uint32_t hi_bits, std::uint32_t step,
+                       float* worst_x, int nthreads) {
+  if (step == 0) step = 1;
+  const std::uint64_t count = (static_cast<std::uint64_t>(hi_bits) - lo_bits) / step + 1;
+  const i64 chunks = static_cast<i64>((count + kBlock - 1) / kBlock);
+  const int nt = std::max(1, in_parallel_region() ? 1 : nthreads);
+  std::vector<double> worst(static_cast<size_t>(nt), 0.0);
+  std::vector<float> worst_arg(static_cast<size_t>(nt), 0.0f);
+  parallel_for(chunks, nt, [&](i64 c, int tid) {
+    float xs[kBlock] = {}, ys[kBlock] = {};
+    const std::uint64_t first = static_cast<std::uint64_t>(c) * kBlock;
+    const i64 len = static_cast<i64>(std::min<std::uint64_t>(kBlock, count - first));
+    for (i64 i = 0; i < len; ++i) {
+      const std::uint32_t bits = static_cast<std::uint32_t>(lo_bits + (first + static_cast<std::uint64_t>(i)) * step);
+      float f;
+      static_assert(sizeof f == sizeof bits, "float must be 32-bit");
+      __builtin_memcpy(&f, &bits, sizeof f);
+      xs[i] = f;
+    }
+    k.f32.exp(xs, len, ys);
+    for (i64 i = 0; i < len; ++i) {
+      const double ref = ::exp(static_cast<double>(xs[i]));
+      double err;
+      if (isnan(xs[i])) err = isnan(ys[i]) ? 0.0 : kInf;
+      else if (ref > 3.4028234663852886e38) err = (ys[i] == static_cast<float>(kInf)) ? 0.0 : kInf;
+      else {
+        const int e = ref > 0 ? ::ilogb(ref) : -149;
+        const double ulp = ::ldexp(1.0, std::max(e, -126) - 23);
+        err = isnan(ys[i]) ? kInf : ::fabs(static_cast<double>(ys[i]) - ref) / ulp;
+      }
+      if (err > worst[static_cast<size_t>(tid)]) {
+        worst[static_cast<size_t>(tid)] = err;
+        worst_arg[static_cast<size_t>(tid)] = xs[i];
+      }
+    }
+  });
+  size_t best = 0;
+  for (size_t t = 1; t < worst.size(); ++t)
+    if (worst[t] > worst[best]) best = t;
+  if (worst_x) *worst_x = worst_arg[best];
+  return worst[best];
+}
+
+#define LOGITCORE_INSTANTIATE(T)                                                                              \
+  template void lse_rows<T>(const KernelTable&, const NdView&, const NdView*, const NdView&, const NdView*, int); \
+  template void state_rows<T>(const KernelTable&, const NdView&, double*, double*, int);                     \
+  template void softmax_rows<T>(const KernelTable&, const NdView&, const NdView&, bool, int);               \
+  template void softmax_entropy_rows<T>(const KernelTable&, const NdView&, const NdView&, int);             \
+  template void entropy_rows<T>(const KernelTable&, const NdView&, const NdView&, int);
+
+LOGITCORE_INSTANTIATE(float)
+LOGITCORE_INSTANTIATE(double)
+
+}  // namespace logitcore
