@@ -1,1 +1,81 @@
+"""logitcore: fast, exact softmax-family kernels for CPUs.
+
+Native kernels (AVX-512, AVX2+FMA and portable code, chosen at run time) behind a NumPy-style
+API. Entropies are in nats. Set ``LOGITCORE_ISA=scalar|avx2|avx512`` to force a kernel path
+and ``OMP_NUM_THREADS`` (or :func:`set_num_threads`) to choose the thread count.
+"""
+from __future__ import annotations
+
+import os as _os
+
 from . import _core
+from ._family import entropy, log_softmax, logsumexp, softmax, softmax_entropy
+from .streaming import LogSumExpState
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "softmax_entropy",
+    "entropy",
+    "LogSumExpState",
+    "show_config",
+    "get_config",
+    "set_num_threads",
+    "get_num_threads",
+]
+
+
+def _apply_isa_env() -> None:
+    name = _os.environ.get("LOGITCORE_ISA", "").strip().lower()
+    if name:
+        try:
+            _core._set_isa(name)
+        except ValueError as exc:
+            raise ImportError(f"LOGITCORE_ISA={name!r}: {exc}") from None
+
+
+_apply_isa_env()
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads in the kernels (``n <= 0`` restores the OpenMP default,
+    which honours ``OMP_NUM_THREADS``). Results do not depend on the thread count."""
+    import operator
+
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n must be an integer, got {type(n).__name__}") from None
+    _core._set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Number of threads the kernels use."""
+    return _core._get_num_threads()
+
+
+def get_config() -> dict:
+    """Build and runtime configuration as a dict (see :func:`show_config`)."""
+    return {
+        "version": __version__,
+        "isa_selected": _core._isa(),
+        "isa_compiled": list(_core._compiled_isas()),
+        "isa_supported_by_cpu": list(_core._supported_isas()),
+        "isa_forced_by_env": _os.environ.get("LOGITCORE_ISA") or None,
+        "openmp": bool(_core._have_openmp()),
+        "num_threads": _core._get_num_threads(),
+        "block_size": int(_core._block_size),
+    }
+
+
+def show_config() -> None:
+    """Print the compiled and selected kernel ISA, OpenMP support and the thread count."""
+    cfg = get_config()
+    width = max(len(k) for k in cfg)
+    for k, v in cfg.items():
+        if isinstance(v, list):
+            v = ", ".join(v)
+        print(f"{k:<{width}} : {v}")

@@ -1,0 +1,160 @@
+"""Online (streaming) logsumexp state: rows whose entries arrive in chunks or shards.
+
+The state of a row is the pair (m, s) with s = sum exp(x_i - m) over the entries seen, so
+that logsumexp = m + log s. Chunks update it, and states computed anywhere (other threads,
+processes, machines, vocabulary shards) merge with the rule of SPEC §1:
+
+    m = max(m1, m2);   s = s1 * exp(m1 - m) + s2 * exp(m2 - m)
+
+where a side whose maximum equals m contributes its s unchanged (so two empty states
+(-inf, 0) merge to an empty state, and +inf maxima count their +inf entries), and NaN
+propagates. Merging is commutative and associative up to rounding.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._arrays import as_float_array, native, result_dtypes
+
+__all__ = ["LogSumExpState"]
+
+
+class LogSumExpState:
+    """Streaming logsumexp over the entries of ``rows`` rows.
+
+    Parameters
+    ----------
+    rows : int
+        Number of rows (the batch size).
+    dtype : dtype, optional
+        Dtype of :meth:`result` (float16, float32 or float64; default float64). The state
+        itself is always kept in float64.
+
+    Examples
+    --------
+    >>> st = LogSumExpState(2)
+    >>> for chunk in np.array_split(np.arange(12.0).reshape(2, 6), 3, axis=1):
+    ...     st.update(chunk)
+    >>> np.allclose(st.result(), logsumexp(np.arange(12.0).reshape(2, 6), axis=1))
+    True
+    """
+
+    __slots__ = ("_m", "_s", "_dtype")
+
+    def __init__(self, rows: int, *, dtype=np.float64):
+        rows = _check_rows(rows)
+        self._m = np.full(rows, -np.inf)
+        self._s = np.zeros(rows)
+        self._dtype = _check_dtype(dtype)
+
+    @classmethod
+    def from_arrays(cls, max, sumexp, *, dtype=np.float64) -> "LogSumExpState":
+        """Build a state from its (max, sumexp) arrays, e.g. computed on another shard.
+
+        ``max`` and ``sumexp`` are 1-D with one entry per row; ``sumexp`` must be >= 0 (or
+        NaN), and 0 wherever ``max`` is -inf.
+        """
+        m = np.array(as_float_array(max, "max"), dtype=np.float64, copy=True)
+        s = np.array(as_float_array(sumexp, "sumexp"), dtype=np.float64, copy=True)
+        if m.ndim != 1 or s.shape != m.shape:
+            raise ValueError(
+                f"max and sumexp must be 1-D arrays of equal length, got shapes {m.shape} and {s.shape}"
+            )
+        if np.any(s < 0):
+            raise ValueError("sumexp must be non-negative (it is a sum of exponentials)")
+        bad = (m == -np.inf) & (s != 0) & ~np.isnan(s)
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"row {i}: max is -inf but sumexp is {s[i]!r} (must be 0)")
+        if np.any(np.isinf(s)):
+            i = int(np.flatnonzero(np.isinf(s))[0])
+            raise ValueError(f"row {i}: sumexp is infinite")
+        self = cls.__new__(cls)
+        self._m, self._s, self._dtype = m, s, _check_dtype(dtype)
+        return self
+
+    @property
+    def rows(self) -> int:
+        return self._m.shape[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def max(self) -> np.ndarray:
+        """Running maximum per row (float64, read-only view)."""
+        v = self._m.view()
+        v.flags.writeable = False
+        return v
+
+    @property
+    def sumexp(self) -> np.ndarray:
+        """sum exp(x - max) per row (float64, read-only view)."""
+        v = self._s.view()
+        v.flags.writeable = False
+        return v
+
+    def update(self, chunk) -> "LogSumExpState":
+        """Add a (rows, k) block of new entries (k may be 0). Returns self."""
+        chunk = as_float_array(chunk, "chunk")
+        if chunk.ndim == 1 and self.rows == 1:
+            chunk = chunk.reshape(1, -1)
+        if chunk.ndim != 2 or chunk.shape[0] != self.rows:
+            raise ValueError(f"chunk must have shape (rows={self.rows}, k), got {chunk.shape}")
+        if chunk.shape[1] == 0 or self.rows == 0:
+            return self
+        cdt, _ = result_dtypes(chunk.dtype, "chunk")
+        x = native(chunk, cdt)
+        m2 = np.empty(self.rows)
+        s2 = np.empty(self.rows)
+        _core._states(x, m2, s2)
+        _core._merge(self._m, self._s, m2, s2)
+        return self
+
+    def merge(self, other: "LogSumExpState") -> "LogSumExpState":
+        """Merge another state of the same rows into this one (in place). Returns self."""
+        if not isinstance(other, LogSumExpState):
+            raise TypeError(f"can only merge another LogSumExpState, got {type(other).__name__}")
+        if other.rows != self.rows:
+            raise ValueError(f"cannot merge states of {other.rows} and {self.rows} rows")
+        _core._merge(self._m, self._s, np.ascontiguousarray(other._m), np.ascontiguousarray(other._s))
+        return self
+
+    def result(self) -> np.ndarray:
+        """logsumexp of every row seen so far (-inf for rows with no entries)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (self._m + np.log(self._s)).astype(self._dtype)
+
+    def copy(self) -> "LogSumExpState":
+        return LogSumExpState.from_arrays(self._m, self._s, dtype=self._dtype)
+
+    def __repr__(self) -> str:
+        return f"LogSumExpState(rows={self.rows}, dtype={self._dtype.name})"
+
+    def __getstate__(self):
+        return (self._m, self._s, self._dtype.str)
+
+    def __setstate__(self, state):
+        self._m, self._s, dt = state
+        self._dtype = np.dtype(dt)
+
+
+def _check_rows(rows) -> int:
+    import operator
+
+    try:
+        rows = operator.index(rows)
+    except TypeError:
+        raise TypeError(f"rows must be an integer, got {type(rows).__name__}") from None
+    if rows < 0:
+        raise ValueError(f"rows must be >= 0, got {rows}")
+    return rows
+
+
+def _check_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt.kind != "f" or dt.itemsize not in (2, 4, 8):
+        raise TypeError(f"dtype must be float16, float32 or float64, got {dt}")
+    return dt
