@@ -1,0 +1,237 @@
+// Internal to the drivers (baseline target only; never include from ISA files):
+// strided rows, per-thread scratch, the threading plan and the fixed-order block fold.
+#pragma once
+
+#include <math.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#ifdef LOGITCORE_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#include "logitcore/driver.h"
+#include "logitcore/kernels.h"
+
+namespace logitcore {
+namespace detail {
+
+
+using i64 = std::int64_t;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Below this many elements a call stays on the calling thread.
+constexpr i64 kMinParallelWork = 1 << 15;
+
+template <class T> const KernelsT<T>& kern(const KernelTable& k);
+template <> inline const KernelsT<float>& kern<float>(const KernelTable& k) { return k.f32; }
+template <> inline const KernelsT<double>& kern<double>(const KernelTable& k) { return k.f64; }
+
+inline bool in_parallel_region() {
+#ifdef LOGITCORE_HAVE_OPENMP
+  return omp_in_parallel() != 0;
+#else
+  return false;
+#endif
+}
+
+struct Plan {
+  int nt;           // threads to use
+  bool split_rows;  // parallelize over the blocks of each row instead of over rows
+};
+
+inline Plan make_plan(i64 rows, i64 n, int requested) {
+  if (requested <= 1 || in_parallel_region() || rows * n < kMinParallelWork) return {1, false};
+  if (rows >= 2 * static_cast<i64>(requested) || n < 8 * kBlock)
+    return {static_cast<int>(std::min<i64>(requested, rows)), false};
+  return {requested, true};
+}
+
+// Run fn(i, tid) for i in [0, count) on nt threads (static schedule).
+template <class F>
+void parallel_for(i64 count, int nt, F&& fn) {
+#ifdef LOGITCORE_HAVE_OPENMP
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (i64 i = 0; i < count; ++i) fn(i, omp_get_thread_num());
+    return;
+  }
+#endif
+  (void)nt;
+  for (i64 i = 0; i < count; ++i) fn(i, 0);
+}
+
+inline i64 batch_rows(const NdView& v, int batch_nd) {
+  i64 r = 1;
+  for (int d = 0; d < batch_nd; ++d) r *= v.shape[d];
+  return r;
+}
+
+inline i64 row_offset(const NdView& v, int batch_nd, i64 r) {
+  i64 off = 0;
+  for (int d = batch_nd - 1; d >= 0; --d) {
+    const i64 len = v.shape[d];
+    off += (r % len) * v.strides[d];
+    r /= len;
+  }
+  return off;
+}
+
+// One row of an NdView whose last axis is the row.
+template <class T>
+struct Row {
+  T* p;
+  i64 stride;
+};
+
+template <class T>
+Row<T> row_of(const NdView& v, i64 r) {
+  const int bnd = v.ndim - 1;
+  return {static_cast<T*>(v.data) + row_offset(v, bnd, r), v.strides[v.ndim - 1]};
+}
+
+// Contiguous view of elements [off, off+len) of a row: the row itself or a gathered copy.
+template <class T>
+const T* gather(const Row<const T>& row, i64 off, i64 len, T* buf) {
+  if (row.stride == 1) return row.p + off;
+  const T* src = row.p + off * row.stride;
+  for (i64 i = 0; i < len; ++i) buf[i] = src[i * row.stride];
+  return buf;
+}
+
+template <class T>
+void scatter(const T* buf, const Row<T>& row, i64 off, i64 len) {
+  T* dst = row.p + off * row.stride;
+  for (i64 i = 0; i < len; ++i) dst[i * row.stride] = buf[i];
+}
+
+// Per-thread scratch: three blocks (x, b, y) per thread.
+template <class T>
+struct Scratch {
+  std::vector<T> mem;
+  Scratch(int nt, bool needed) : mem(needed ? static_cast<size_t>(nt) * 3 * kBlock : 0) {}
+  T* x(int tid) { return mem.empty() ? nullptr : mem.data() + static_cast<size_t>(tid) * 3 * kBlock; }
+  T* b(int tid) { return mem.empty() ? nullptr : x(tid) + kBlock; }
+  T* y(int tid) { return mem.empty() ? nullptr : x(tid) + 2 * kBlock; }
+};
+
+enum class Mode { plain, ent, weighted };
+
+// Exact statistics of a block whose maximum is not finite (or, weighted, is -inf).
+template <class T>
+BlockStats special_block(const T* x, const T* b, i64 n) {
+  bool nan = false;
+  double m = -kInf;
+  for (i64 i = 0; i < n; ++i) {
+    const double bi = b ? static_cast<double>(b[i]) : 1.0;
+    if (bi == 0) continue;  // zero weight removes the entry, whatever its value
+    const double xi = static_cast<double>(x[i]);
+    if (isnan(xi) || isnan(bi)) nan = true;
+    else if (xi > m) m = xi;
+  }
+  if (nan) return {kNaN, kNaN, kNaN};
+  double s = 0;
+  bool pos = false, neg = false;
+  for (i64 i = 0; i < n; ++i) {
+    const double bi = b ? static_cast<double>(b[i]) : 1.0;
+    if (bi == 0) continue;
+    const double xi = static_cast<double>(x[i]);
+    if (m == kInf) {
+      // relative to an infinite maximum, exp(inf - inf) counts as 1 and finite entries as 0
+      if (xi == kInf) {
+        s += bi;
+        (bi > 0 ? pos : neg) = true;
+      }
+    } else {
+      s += bi * ::exp(xi - m);  // m == -inf: every term is bi * 0 (NaN for infinite bi)
+    }
+  }
+  if (m == -kInf) return {-kInf, s == 0 ? 0.0 : s, 0.0};
+  if (pos && neg) return {kInf, kNaN, kNaN};  // inf - inf
+  return {m, s, 0.0};
+}
+
+template <class T>
+BlockStats block_stats(const KernelsT<T>& k, Mode mode, const T* x, const T* b, i64 n) {
+  BlockStats st;
+  switch (mode) {
+    case Mode::plain: st = k.stats(x, n); break;
+    case Mode::ent: st = k.stats_t(x, n); break;
+    default: st = k.stats_w(x, b, n); break;
+  }
+  if (!(st.m - st.m == 0) && !(mode != Mode::weighted && st.m == -kInf))
+    st = special_block<T>(x, mode == Mode::weighted ? b : nullptr, n);
+  return st;
+}
+
+template <class T>
+BlockStats row_block(const KernelsT<T>& k, Mode mode, const Row<const T>& x, const Row<const T>& b,
+                     i64 off, i64 len, T* xbuf, T* bbuf) {
+  const T* xp = gather<T>(x, off, len, xbuf);
+  const T* bp = mode == Mode::weighted ? gather<T>(b, off, len, bbuf) : nullptr;
+  return block_stats<T>(k, mode, xp, bp, len);
+}
+
+// A row's state: blocks of kBlock elements folded left to right, computed either in order
+// on one thread or in parallel into an array and then folded in the same order.
+template <class T>
+RowState row_state(const KernelsT<T>& k, Mode mode, const Row<const T>& x, const Row<const T>& b, i64 n,
+                   int nt, Scratch<T>& scratch, int tid) {
+  RowState st{-kInf, 0.0, 0.0};
+  const i64 nb = (n + kBlock - 1) / kBlock;
+  if (nt <= 1 || nb < 2) {
+    for (i64 j = 0; j < nb; ++j) {
+      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+      const BlockStats bs = row_block<T>(k, mode, x, b, off, len, scratch.x(tid), scratch.b(tid));
+      merge_state(st, RowState{bs.m, bs.s, bs.t});
+    }
+    return st;
+  }
+  std::vector<BlockStats> parts(static_cast<size_t>(nb));
+  parallel_for(nb, nt, [&](i64 j, int t) {
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    parts[static_cast<size_t>(j)] = row_block<T>(k, mode, x, b, off, len, scratch.x(t), scratch.b(t));
+  });
+  for (const BlockStats& bs : parts) merge_state(st, RowState{bs.m, bs.s, bs.t});
+  return st;
+}
+
+inline bool any_strided(const NdView& v) { return v.ndim > 0 && v.strides[v.ndim - 1] != 1; }
+
+// Evaluate fn(r, row_state) for every row of x (and b), threading per the plan.
+template <class T, class F>
+void for_each_row_state(const KernelTable& kt, Mode mode, const NdView& x, const NdView* b, int nthreads,
+                        F&& fn) {
+  const KernelsT<T>& k = kern<T>(kt);
+  const int bnd = x.ndim - 1;
+  const i64 rows = batch_rows(x, bnd);
+  const i64 n = x.shape[x.ndim - 1];
+  if (rows == 0) return;
+  const Plan plan = make_plan(rows, n, nthreads);
+  Scratch<T> scratch(plan.nt, any_strided(x) || (b && any_strided(*b)));
+  auto one = [&](i64 r, int tid, int inner_nt) {
+    const Row<T> xr = row_of<T>(x, r);
+    Row<T> br{nullptr, 1};
+    if (b) br = row_of<T>(*b, r);
+    const RowState st = row_state<T>(k, mode, Row<const T>{xr.p, xr.stride}, Row<const T>{br.p, br.stride}, n,
+                                     inner_nt, scratch, tid);
+    fn(r, st);
+  };
+  if (plan.split_rows) {
+    for (i64 r = 0; r < rows; ++r) one(r, 0, plan.nt);
+  } else {
+    parallel_for(rows, plan.nt, [&](i64 r, int tid) { one(r, tid, 1); });
+  }
+}
+
+template <class T>
+T* out_at(const NdView& out, i64 r) {
+  return static_cast<T*>(out.data) + row_offset(out, out.ndim, r);
+}
+
+
+}  // namespace detail
+}  // namespace logitcore
