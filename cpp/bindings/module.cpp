@@ -10,6 +10,7 @@
 
 #include "logitcore/dispatch.h"
 #include "logitcore/driver.h"
+#include "logitcore/entropy_norm.h"
 
 namespace py = pybind11;
 using namespace logitcore;
@@ -201,6 +202,158 @@ py::tuple exp_max_ulp(std::uint32_t lo_bits, std::uint32_t hi_bits, std::uint32_
 
 }  // namespace
 
+// ---- fused losses of p_y: γ-cross-entropy, generalized cross-entropy, focal (xent.h) ----
+#include "logitcore/xent.h"
+
+namespace {
+
+bool is_vector_of(const py::array& a, py::ssize_t n, py::ssize_t itemsize) {
+  return a.ndim() == 1 && a.shape(0) == n && (n <= 1 || a.strides(0) == itemsize);
+}
+
+// [lowest, highest] byte address touched by an array (empty arrays touch nothing).
+std::pair<std::intptr_t, std::intptr_t> byte_extent(const py::array& a) {
+  std::intptr_t lo = reinterpret_cast<std::intptr_t>(a.data()), hi = lo;
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    if (a.shape(d) == 0) return {0, -1};
+    const std::intptr_t span = static_cast<std::intptr_t>(a.shape(d) - 1) * a.strides(d);
+    (span < 0 ? lo : hi) += span;
+  }
+  return {lo, hi + a.itemsize() - 1};
+}
+
+void xent(const py::array& x, const py::array& target, std::int64_t ignore_index, const py::object& rowscale_obj,
+          double scale, const py::array& loss, const py::object& grad_obj, int kind, double param,
+          double threshold) {
+  const DType dt = dtype_of(x, "logits");
+  require(x.ndim() >= 1, "logits must have at least one dimension");
+  py::ssize_t rows = 1;
+  for (py::ssize_t d = 0; d + 1 < x.ndim(); ++d) rows *= x.shape(d);
+  const std::int64_t ncls = x.shape(x.ndim() - 1);
+  require(py::isinstance<py::array_t<std::int64_t>>(target) && is_vector_of(target, rows, 8),
+          "target must be a contiguous int64 vector with one entry per row of logits");
+  require(py::isinstance<py::array_t<double>>(loss) && is_vector_of(loss, rows, 8) && loss.writeable(),
+          "loss must be a writeable contiguous float64 vector with one entry per row of logits");
+  py::array rowscale;
+  const bool has_rs = !rowscale_obj.is_none();
+  if (has_rs) {
+    rowscale = py::reinterpret_borrow<py::array>(rowscale_obj);
+    require(py::isinstance<py::array_t<double>>(rowscale) && is_vector_of(rowscale, rows, 8),
+            "rowscale must be a contiguous float64 vector with one entry per row of logits");
+  }
+  LossSpec spec;
+  require(kind >= 0 && kind <= 2, "unknown loss kind");
+  spec.kind = static_cast<LossKind>(kind);
+  spec.param = param;
+  spec.threshold = spec.kind == LossKind::gamma_ce ? threshold : 0.0;
+  if (spec.kind == LossKind::gamma_ce)
+    require(param >= 0 && param <= 1 && threshold >= 0 && threshold <= 1, "gamma and threshold must lie in [0, 1]");
+  else if (spec.kind == LossKind::gce)
+    require(param > 0 && param <= 1, "q must lie in (0, 1]");
+  else
+    require(param >= 0 && param <= 1e300, "the focusing parameter must be finite and >= 0");
+  const std::int64_t* tp = static_cast<const std::int64_t*>(target.data());
+  for (py::ssize_t r = 0; r < rows; ++r) {
+    const std::int64_t t = tp[r];
+    if (t != ignore_index && (t < 0 || t >= ncls))
+      throw py::index_error("target " + std::to_string(t) + " (row " + std::to_string(r) + ") is out of range for " +
+                            std::to_string(ncls) + " classes");
+  }
+  NdView xv = view_of(x, "logits", false), gv;
+  const bool has_grad = !grad_obj.is_none();
+  if (has_grad) {
+    const py::array grad = py::reinterpret_borrow<py::array>(grad_obj);
+    check_same_shape(x, grad, "grad");
+    check_same_dtype(x, grad, "grad");
+    gv = view_of(grad, "grad", true);
+    bool same = grad.data() == x.data();
+    for (py::ssize_t d = 0; same && d < x.ndim(); ++d) same = x.strides(d) == grad.strides(d);
+    if (!same) {
+      const auto ex = byte_extent(x), eg = byte_extent(grad);
+      require(ex.second < eg.first || eg.second < ex.first,
+              "grad must be the logits array itself or not overlap it");
+    }
+  }
+  const double* rsp = has_rs ? static_cast<const double*>(rowscale.data()) : nullptr;
+  double* lp = static_cast<double*>(const_cast<void*>(loss.data()));
+  const int nt = get_num_threads();
+  const KernelTable& k = table();
+  py::gil_scoped_release nogil;
+  if (dt == DType::f32)
+    xent_rows<float>(k, xv, tp, ignore_index, rsp, scale, spec, lp, has_grad ? &gv : nullptr, nt);
+  else
+    xent_rows<double>(k, xv, tp, ignore_index, rsp, scale, spec, lp, has_grad ? &gv : nullptr, nt);
+}
+
+py::tuple loss_from_logp_py(int kind, double param, double threshold, double logp) {
+  require(kind >= 0 && kind <= 2, "unknown loss kind");
+  LossSpec spec;
+  spec.kind = static_cast<LossKind>(kind);
+  spec.param = param;
+  spec.threshold = spec.kind == LossKind::gamma_ce ? threshold : 0.0;
+  const LossValue v = loss_from_logp(spec, logp);
+  return py::make_tuple(v.loss, v.w);
+}
+
+// Entropy normalization. target: float64 vector (one per row); info arrays: one entry per row.
+void entropy_normalize(const py::array& x, const py::array& out, const py::array_t<double, 0>& target,
+                       bool is_prob, double tol, int max_iter, bool check_sum, double sum_tol,
+                       py::array_t<double, 0>& gamma, py::array_t<std::int32_t, 0>& n_iter,
+                       py::array_t<std::uint8_t, 0>& converged, py::array_t<std::uint8_t, 0>& clipped,
+                       py::array_t<std::int8_t, 0>& status, py::array_t<double, 0>& h_min,
+                       py::array_t<double, 0>& h_max, py::array_t<double, 0>& entropy) {
+  const DType dt = dtype_of(x, "x");
+  require(x.ndim() >= 1, "input must have at least one dimension");
+  check_same_shape(x, out, "out");
+  check_same_dtype(x, out, "out");
+  require(max_iter >= 1, "max_iter must be >= 1");
+  require(tol >= 0, "tol must be >= 0");
+  py::ssize_t rows = 1;
+  for (py::ssize_t d = 0; d + 1 < x.ndim(); ++d) rows *= x.shape(d);
+  auto vec_ok = [&](const py::array& a) {
+    return a.ndim() == 1 && a.shape(0) == rows && (rows == 0 || a.strides(0) == a.itemsize());
+  };
+  require(vec_ok(target), "target must be a contiguous float64 vector with one entry per row");
+  const py::array* infos[] = {&gamma, &n_iter, &converged, &clipped, &status, &h_min, &h_max, &entropy};
+  for (const py::array* a : infos) require(vec_ok(*a) && a->writeable(), "info arrays: one writeable entry per row");
+  NdView xv = view_of(x, "x", false), ov = view_of(out, "out", true);
+  EnOptions opt;
+  opt.is_prob = is_prob;
+  opt.tol = tol;
+  opt.max_iter = max_iter;
+  opt.check_sum = check_sum;
+  opt.sum_tol = sum_tol;
+  EnInfo info{gamma.mutable_data(), n_iter.mutable_data(), converged.mutable_data(), clipped.mutable_data(),
+              status.mutable_data(),  h_min.mutable_data(),  h_max.mutable_data(),     entropy.mutable_data()};
+  const double* tp = target.data();
+  const int nt = get_num_threads();
+  const KernelTable& k = table();
+  py::gil_scoped_release nogil;
+  if (dt == DType::f32) entropy_normalize_rows<float>(k, xv, ov, tp, opt, info, nt);
+  else entropy_normalize_rows<double>(k, xv, ov, tp, opt, info, nt);
+}
+
+void log_array(const py::array& x, const py::array& out, const std::string& isa) {
+  const DType dt = dtype_of(x, "x");
+  check_same_shape(x, out, "out");
+  check_same_dtype(x, out, "out");
+  require(x.ndim() == 1 && x.strides(0) == x.itemsize() && out.strides(0) == out.itemsize(),
+          "log: x and out must be contiguous vectors");
+  require(out.writeable(), "out: array is read-only");
+  const KernelTable& k = table_named(isa);
+  const std::int64_t n = x.shape(0);
+  const void* xp = x.data();
+  void* op = const_cast<void*>(out.data());
+  py::gil_scoped_release nogil;
+  for (std::int64_t off = 0; off < n; off += kBlock) {
+    const std::int64_t len = std::min<std::int64_t>(kBlock, n - off);
+    if (dt == DType::f32) k.f32.log(static_cast<const float*>(xp) + off, len, static_cast<float*>(op) + off);
+    else k.f64.log(static_cast<const double*>(xp) + off, len, static_cast<double*>(op) + off);
+  }
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "logitcore native kernels (private; use the logitcore package)";
   m.def("_lse", &lse, py::arg("x"), py::arg("b"), py::arg("out"), py::arg("sign"));
@@ -225,4 +378,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("_set_num_threads", &logitcore::set_num_threads);
   m.def("_get_num_threads", &logitcore::get_num_threads);
   m.attr("_block_size") = kBlock;
+  m.def("_entropy_normalize", &entropy_normalize, py::arg("x"), py::arg("out"), py::arg("target"),
+        py::arg("is_prob"), py::arg("tol"), py::arg("max_iter"), py::arg("check_sum"), py::arg("sum_tol"),
+        py::arg("gamma"), py::arg("n_iter"), py::arg("converged"), py::arg("clipped"), py::arg("status"),
+        py::arg("h_min"), py::arg("h_max"), py::arg("entropy"));
+  m.def("_log", &log_array, py::arg("x"), py::arg("out"), py::arg("isa") = "");
+  m.def("_xent", &xent, py::arg("x"), py::arg("target"), py::arg("ignore_index"), py::arg("rowscale"),
+        py::arg("scale"), py::arg("loss"), py::arg("grad"), py::arg("kind"), py::arg("param"),
+        py::arg("threshold"));
+  m.def("_loss_from_logp", &loss_from_logp_py, py::arg("kind"), py::arg("param"), py::arg("threshold"),
+        py::arg("logp"));
 }

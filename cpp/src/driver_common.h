@@ -64,6 +64,26 @@ void parallel_for(i64 count, int nt, F&& fn) {
   for (i64 i = 0; i < count; ++i) fn(i, 0);
 }
 
+// Run fn(begin, end, tid) once per thread over a static partition of [0, count).
+template <class F>
+void parallel_ranges(i64 count, int nt, F&& fn) {
+#ifdef LOGITCORE_HAVE_OPENMP
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int tid = omp_get_thread_num(), used = omp_get_num_threads();
+      const i64 per = count / used, extra = count % used;
+      const i64 begin = tid * per + std::min<i64>(tid, extra);
+      const i64 end = begin + per + (tid < extra ? 1 : 0);
+      fn(begin, end, tid);
+    }
+    return;
+  }
+#endif
+  (void)nt;
+  fn(0, count, 0);
+}
+
 inline i64 batch_rows(const NdView& v, int batch_nd) {
   i64 r = 1;
   for (int d = 0; d < batch_nd; ++d) r *= v.shape[d];

@@ -20,5 +20,21 @@ constexpr double kLn2HiD = 0.6931471805599453, kLn2LoD = 2.3190468138462996e-17,
                  kLog2eD = 1.4426950408889634;
 
 
+// log(1 + f) = f - f^2/2 + f^3 * Q(f) on f in [sqrt(1/2) - 1, sqrt(2) - 1] (float; relative
+// error of the polynomial < 6e-9, degree 7, fitted like the exp coefficients), and for double
+// log(1 + f) = 2 atanh(s), s = f / (2 + f): 2s + s^3 * sum_k 2/(2k+3) s^(2k), k = 0..8
+// (truncation error < 1e-17 relative for |s| <= 0.1716).
+constexpr float kL[8] = {0.33333331f, -0.2500082f, 0.20001227f, -0.16623357f,
+                         0.14201757f, -0.13160183f, 0.12761576f, -0.076344967f};
+// 2^r = 1 + r * P(r) on |r| <= 1/2: float degree 6 (minimax, relative error < 2e-9);
+// double: Taylor series of exp(r ln2) to degree 12 (truncation < 2e-16 relative).
+constexpr float kE2[6] = {0.693147182f, 0.240226477f, 0.0555033237f, 0.00961843692f, 0.00133988739f,
+                          0.000153533620f};
+constexpr double kE2D[12] = {
+    0.6931471805599453,     0.2402265069591007,     0.05550410866482158,    0.009618129107628477,
+    0.0013333558146428443,  0.00015403530393381608, 1.525273380405984e-05,  1.3215486790144307e-06,
+    1.0178086009239699e-07, 7.054911620801123e-09,  4.445538271870811e-10,  2.567843599348821e-11};
+constexpr float kSqrt2F = 1.41421356f;
+constexpr double kSqrt2D = 1.4142135623730951;
 }  // namespace expc
 }  // namespace logitcore

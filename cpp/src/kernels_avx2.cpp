@@ -55,6 +55,34 @@ struct VF {
     __m128d v = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
     return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
   }
+  static R ones_gt(R a, R b) { return _mm256_and_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ), _mm256_set1_ps(1.0f)); }
+  static R ones_eq(R a, R b) { return _mm256_and_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ), _mm256_set1_ps(1.0f)); }
+  static R log_core(R x) {
+    // subnormals: scale by 2^23 first
+    const R sub = _mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
+    const R xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), sub);
+    const __m256i bits = _mm256_castps_si256(xs);
+    R e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+    e = _mm256_sub_ps(e, _mm256_and_ps(sub, _mm256_set1_ps(23.0f)));
+    R m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                              _mm256_set1_epi32(0x3f800000)));
+    const R big = _mm256_cmp_ps(m, _mm256_set1_ps(expc::kSqrt2F), _CMP_GT_OQ);
+    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+    e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
+    const R f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
+    R q = _mm256_set1_ps(expc::kL[7]);
+    for (int k = 6; k >= 0; --k) q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(expc::kL[k]));
+    const R f2 = _mm256_mul_ps(f, f);
+    R y = _mm256_fmadd_ps(_mm256_mul_ps(f2, f), q, _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), f2, f));
+    y = _mm256_fmadd_ps(e, _mm256_set1_ps(expc::kLn2LoF), y);
+    y = _mm256_fmadd_ps(e, _mm256_set1_ps(expc::kLn2HiF), y);
+    const float inf = std::numeric_limits<float>::infinity();
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(-inf), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(inf), _mm256_cmp_ps(x, _mm256_set1_ps(inf), _CMP_EQ_OQ));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN()),
+                         _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));
+    return y;
+  }
   // w in [kLow, kHigh]
   static R exp_core(R w) {
     const R n = _mm256_round_ps(_mm256_mul_ps(w, _mm256_set1_ps(expc::kLog2eF)),
@@ -67,15 +95,48 @@ struct VF {
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kF2));
     const R r2 = _mm256_mul_ps(r, r);
     const R p = _mm256_add_ps(_mm256_fmadd_ps(q, r2, r), _mm256_set1_ps(1.0f));
-    // 2^n as two factors so that subnormal results and 2^128 are reached exactly.
+    return scale2n(p, n);
+  }
+  // p * 2^n (n integral), with 2^n as two factors so that subnormal results and 2^128 are
+  // reached exactly. NaN: n converts to INT_MIN, but p is NaN and NaN * anything stays NaN.
+  static R scale2n(R p, R n) {
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i n1 = _mm256_srai_epi32(ni, 1);
     const __m256i n2 = _mm256_sub_epi32(ni, n1);
     const __m256i b = _mm256_set1_epi32(127);
     const R f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, b), 23));
     const R f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, b), 23));
-    // NaN input: n is NaN and converts to INT_MIN; p is NaN and NaN * anything stays NaN.
     return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
+  }
+  static void stream_store(T* p, R r) { _mm256_stream_ps(p, r); }
+  static void fence() { _mm_sfence(); }
+  // log2 for finite x >= 0 (0 gives a huge negative number), no special-value fixups
+  static R log2_fast(R x) {
+    const R sub = _mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
+    const R xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), sub);
+    const __m256i bits = _mm256_castps_si256(xs);
+    R e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+    e = _mm256_sub_ps(e, _mm256_and_ps(sub, _mm256_set1_ps(23.0f)));
+    R m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                              _mm256_set1_epi32(0x3f800000)));
+    const R big = _mm256_cmp_ps(m, _mm256_set1_ps(expc::kSqrt2F), _CMP_GT_OQ);
+    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
+    e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
+    const R f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
+    R q = _mm256_set1_ps(expc::kL[7]);
+    for (int k = 6; k >= 0; --k) q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(expc::kL[k]));
+    const R f2 = _mm256_mul_ps(f, f);
+    const R y = _mm256_fmadd_ps(_mm256_mul_ps(f2, f), q, _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), f2, f));
+    return _mm256_fmadd_ps(y, _mm256_set1_ps(expc::kLog2eF), e);
+  }
+  static constexpr T kLow2 = -160.0f;
+  // 2^a for a in [kLow2, 129]
+  static R exp2_core(R a) {
+    const R n = _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const R r = _mm256_sub_ps(a, n);
+    R q = _mm256_set1_ps(expc::kE2[5]);
+    for (int k = 4; k >= 0; --k) q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kE2[k]));
+    return scale2n(_mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f)), n);
   }
 };
 
@@ -111,6 +172,37 @@ struct VD {
     __m128d v = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
     return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
   }
+  static R ones_gt(R a, R b) { return _mm256_and_pd(_mm256_cmp_pd(a, b, _CMP_GT_OQ), _mm256_set1_pd(1.0)); }
+  static R ones_eq(R a, R b) { return _mm256_and_pd(_mm256_cmp_pd(a, b, _CMP_EQ_OQ), _mm256_set1_pd(1.0)); }
+  static R log_core(R x) {
+    const R sub = _mm256_cmp_pd(x, _mm256_set1_pd(2.2250738585072014e-308), _CMP_LT_OQ);
+    const R xs = _mm256_blendv_pd(x, _mm256_mul_pd(x, _mm256_set1_pd(4503599627370496.0)), sub);  // 2^52
+    const __m256i bits = _mm256_castpd_si256(xs);
+    // biased exponent as a double: OR it into the mantissa of 2^52 and subtract 2^52
+    const __m256i eb = _mm256_srli_epi64(bits, 52);
+    R e = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(eb, _mm256_set1_epi64x(0x4330000000000000LL))),
+                        _mm256_set1_pd(4503599627370496.0 + 1023.0));
+    e = _mm256_sub_pd(e, _mm256_and_pd(sub, _mm256_set1_pd(52.0)));
+    R m = _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi64x(0x000fffffffffffffLL)),
+                                              _mm256_set1_epi64x(0x3ff0000000000000LL)));
+    const R big = _mm256_cmp_pd(m, _mm256_set1_pd(expc::kSqrt2D), _CMP_GT_OQ);
+    m = _mm256_blendv_pd(m, _mm256_mul_pd(m, _mm256_set1_pd(0.5)), big);
+    e = _mm256_add_pd(e, _mm256_and_pd(big, _mm256_set1_pd(1.0)));
+    const R f = _mm256_sub_pd(m, _mm256_set1_pd(1.0));
+    const R sv = _mm256_div_pd(f, _mm256_add_pd(f, _mm256_set1_pd(2.0)));
+    const R s2 = _mm256_mul_pd(sv, sv);
+    R q = _mm256_set1_pd(2.0 / 19.0);
+    for (int k = 7; k >= 0; --k) q = _mm256_fmadd_pd(q, s2, _mm256_set1_pd(2.0 / (2 * k + 3)));
+    R y = _mm256_fmadd_pd(_mm256_mul_pd(sv, s2), q, _mm256_add_pd(sv, sv));
+    y = _mm256_fmadd_pd(e, _mm256_set1_pd(expc::kLn2LoD), y);
+    y = _mm256_fmadd_pd(e, _mm256_set1_pd(expc::kLn2HiD), y);
+    const double inf = std::numeric_limits<double>::infinity();
+    y = _mm256_blendv_pd(y, _mm256_set1_pd(-inf), _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_EQ_OQ));
+    y = _mm256_blendv_pd(y, _mm256_set1_pd(inf), _mm256_cmp_pd(x, _mm256_set1_pd(inf), _CMP_EQ_OQ));
+    y = _mm256_blendv_pd(y, _mm256_set1_pd(std::numeric_limits<double>::quiet_NaN()),
+                         _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_NGE_UQ));
+    return y;
+  }
   static R exp_core(R w) {
     const R n = _mm256_round_pd(_mm256_mul_pd(w, _mm256_set1_pd(expc::kLog2eD)),
                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -120,6 +212,9 @@ struct VD {
     for (int k = 8; k >= 0; --k) q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(expc::kD[k]));
     const R r2 = _mm256_mul_pd(r, r);
     const R p = _mm256_add_pd(_mm256_fmadd_pd(q, r2, r), _mm256_set1_pd(1.0));
+    return scale2n(p, n);
+  }
+  static R scale2n(R p, R n) {
     const __m128i ni = _mm256_cvtpd_epi32(n);
     const __m128i n1 = _mm_srai_epi32(ni, 1);
     const __m128i n2 = _mm_sub_epi32(ni, n1);
@@ -127,6 +222,17 @@ struct VD {
     const R f1 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(n1), b), 52));
     const R f2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(n2), b), 52));
     return _mm256_mul_pd(_mm256_mul_pd(p, f1), f2);
+  }
+  static void stream_store(T* p, R r) { _mm256_stream_pd(p, r); }
+  static void fence() { _mm_sfence(); }
+  static R log2_fast(R x) { return _mm256_mul_pd(log_core(x), _mm256_set1_pd(1.4426950408889634)); }
+  static constexpr T kLow2 = -1100.0;
+  static R exp2_core(R a) {
+    const R n = _mm256_round_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const R r = _mm256_sub_pd(a, n);
+    R q = _mm256_set1_pd(expc::kE2D[11]);
+    for (int k = 10; k >= 0; --k) q = _mm256_fmadd_pd(q, r, _mm256_set1_pd(expc::kE2D[k]));
+    return scale2n(_mm256_fmadd_pd(q, r, _mm256_set1_pd(1.0)), n);
   }
 };
 

@@ -50,6 +50,29 @@ struct VF {
     __m128d v = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
     return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
   }
+  static R ones_gt(R a, R b) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), _mm512_set1_ps(1.0f)); }
+  static R ones_eq(R a, R b) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ), _mm512_set1_ps(1.0f)); }
+  static R log_core(R x) {
+    // getmant/getexp handle subnormals, zero (-inf exponent), inf and NaN
+    R m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    R e = _mm512_getexp_ps(x);
+    const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(expc::kSqrt2F), _CMP_GT_OQ);
+    m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+    e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
+    const R f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
+    R q = _mm512_set1_ps(expc::kL[7]);
+    for (int k = 6; k >= 0; --k) q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(expc::kL[k]));
+    const R f2 = _mm512_mul_ps(f, f);
+    R y = _mm512_fmadd_ps(_mm512_mul_ps(f2, f), q, _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), f2, f));
+    y = _mm512_fmadd_ps(e, _mm512_set1_ps(expc::kLn2LoF), y);
+    y = _mm512_fmadd_ps(e, _mm512_set1_ps(expc::kLn2HiF), y);
+    const float inf = std::numeric_limits<float>::infinity();
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_EQ_OQ), _mm512_set1_ps(-inf));
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_set1_ps(inf), _CMP_EQ_OQ), _mm512_set1_ps(inf));
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NGE_UQ),
+                           _mm512_set1_ps(std::numeric_limits<float>::quiet_NaN()));
+    return y;
+  }
   static R exp_core(R w) {
     const R n = _mm512_roundscale_ps(_mm512_mul_ps(w, _mm512_set1_ps(expc::kLog2eF)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -63,6 +86,30 @@ struct VF {
     const R p = _mm512_add_ps(_mm512_fmadd_ps(q, r2, r), _mm512_set1_ps(1.0f));
     // scalef rounds p * 2^n once, including into the subnormal range and to +inf.
     return _mm512_scalef_ps(p, n);
+  }
+  static void stream_store(T* p, R r) { _mm512_stream_ps(p, r); }
+  static void fence() { _mm_sfence(); }
+  // log2 for finite x >= 0 (log2 0 = -inf), no special-value fixups
+  static R log2_fast(R x) {
+    R m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    R e = _mm512_getexp_ps(x);
+    const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(expc::kSqrt2F), _CMP_GT_OQ);
+    m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
+    e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
+    const R f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
+    R q = _mm512_set1_ps(expc::kL[7]);
+    for (int k = 6; k >= 0; --k) q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(expc::kL[k]));
+    const R f2 = _mm512_mul_ps(f, f);
+    const R y = _mm512_fmadd_ps(_mm512_mul_ps(f2, f), q, _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), f2, f));
+    return _mm512_fmadd_ps(y, _mm512_set1_ps(expc::kLog2eF), e);
+  }
+  static constexpr T kLow2 = -160.0f;
+  static R exp2_core(R a) {
+    const R n = _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const R r = _mm512_sub_ps(a, n);
+    R q = _mm512_set1_ps(expc::kE2[5]);
+    for (int k = 4; k >= 0; --k) q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(expc::kE2[k]));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(q, r, _mm512_set1_ps(1.0f)), n);
   }
 };
 
@@ -100,6 +147,29 @@ struct VD {
     __m128d v = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
     return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
   }
+  static R ones_gt(R a, R b) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, b, _CMP_GT_OQ), _mm512_set1_pd(1.0)); }
+  static R ones_eq(R a, R b) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ), _mm512_set1_pd(1.0)); }
+  static R log_core(R x) {
+    R m = _mm512_getmant_pd(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    R e = _mm512_getexp_pd(x);
+    const __mmask8 big = _mm512_cmp_pd_mask(m, _mm512_set1_pd(expc::kSqrt2D), _CMP_GT_OQ);
+    m = _mm512_mask_mul_pd(m, big, m, _mm512_set1_pd(0.5));
+    e = _mm512_mask_add_pd(e, big, e, _mm512_set1_pd(1.0));
+    const R f = _mm512_sub_pd(m, _mm512_set1_pd(1.0));
+    const R sv = _mm512_div_pd(f, _mm512_add_pd(f, _mm512_set1_pd(2.0)));
+    const R s2 = _mm512_mul_pd(sv, sv);
+    R q = _mm512_set1_pd(2.0 / 19.0);
+    for (int k = 7; k >= 0; --k) q = _mm512_fmadd_pd(q, s2, _mm512_set1_pd(2.0 / (2 * k + 3)));
+    R y = _mm512_fmadd_pd(_mm512_mul_pd(sv, s2), q, _mm512_add_pd(sv, sv));
+    y = _mm512_fmadd_pd(e, _mm512_set1_pd(expc::kLn2LoD), y);
+    y = _mm512_fmadd_pd(e, _mm512_set1_pd(expc::kLn2HiD), y);
+    const double inf = std::numeric_limits<double>::infinity();
+    y = _mm512_mask_mov_pd(y, _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_EQ_OQ), _mm512_set1_pd(-inf));
+    y = _mm512_mask_mov_pd(y, _mm512_cmp_pd_mask(x, _mm512_set1_pd(inf), _CMP_EQ_OQ), _mm512_set1_pd(inf));
+    y = _mm512_mask_mov_pd(y, _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NGE_UQ),
+                           _mm512_set1_pd(std::numeric_limits<double>::quiet_NaN()));
+    return y;
+  }
   static R exp_core(R w) {
     const R n = _mm512_roundscale_pd(_mm512_mul_pd(w, _mm512_set1_pd(expc::kLog2eD)),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -110,6 +180,17 @@ struct VD {
     const R r2 = _mm512_mul_pd(r, r);
     const R p = _mm512_add_pd(_mm512_fmadd_pd(q, r2, r), _mm512_set1_pd(1.0));
     return _mm512_scalef_pd(p, n);
+  }
+  static void stream_store(T* p, R r) { _mm512_stream_pd(p, r); }
+  static void fence() { _mm_sfence(); }
+  static R log2_fast(R x) { return _mm512_mul_pd(log_core(x), _mm512_set1_pd(1.4426950408889634)); }
+  static constexpr T kLow2 = -1100.0;
+  static R exp2_core(R a) {
+    const R n = _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const R r = _mm512_sub_pd(a, n);
+    R q = _mm512_set1_pd(expc::kE2D[11]);
+    for (int k = 10; k >= 0; --k) q = _mm512_fmadd_pd(q, r, _mm512_set1_pd(expc::kE2D[k]));
+    return _mm512_scalef_pd(_mm512_fmadd_pd(q, r, _mm512_set1_pd(1.0)), n);
   }
 };
 

@@ -7,7 +7,12 @@
 // storeu, store_tail(p, r, n), set1, add, sub, mul, fmadd(a, b, c) = a*b + c,
 // max(a, b) / min(a, b) (returning b when either is NaN, like x86 MAXPS), select_nz(b, x, f)
 // (b != 0 ? x : f), hmax, hsum (reduced in double, fixed order), exp_core(w) for
-// w in [kLow, kHigh], kLow (exp(kLow) == 0 exactly) and kHigh (exp(kHigh) == inf).
+// w in [kLow, kHigh], kLow (exp(kLow) == 0 exactly) and kHigh (exp(kHigh) == inf),
+// log_core(x) (natural log with log 0 = -inf, negative/NaN -> NaN, log inf = inf),
+// ones_gt(a, b) / ones_eq(a, b) (1.0 in lanes where a > b / a == b, else 0),
+// exp2_core(a) (2^a for a >= kLow2), log2_fast(x) (log2 for finite x >= 0, no special-value
+// fixups; 0 gives a huge negative or -inf), stream_store(p, r) (aligned non-temporal store)
+// and fence() (orders non-temporal stores).
 
 template <class V>
 inline typename V::R exp_clamped(typename V::R x) {
@@ -178,15 +183,217 @@ void exp_impl(const typename V::T* x, std::int64_t n, typename V::T* y) {
   if (i < n) V::store_tail(y + i, exp_clamped<V>(V::load_tail(x + i, n - i, typename V::T(0))), n - i);
 }
 
-template <class T>
-double plogp_impl(const T* p, std::int64_t n) {
-  // Four partial sums in a fixed order; log is the C library's (correctly rounded in practice).
-  double acc[4] = {0, 0, 0, 0};
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double v = static_cast<double>(p[i]);
-    acc[i & 3] += (v == 0.0) ? 0.0 : v * ::log(v);
+template <class V>
+void log_impl(const typename V::T* x, std::int64_t n, typename V::T* y) {
+  constexpr std::int64_t W = V::W;
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) V::storeu(y + i, V::log_core(V::loadu(x + i)));
+  if (i < n) V::store_tail(y + i, V::log_core(V::load_tail(x + i, n - i, typename V::T(1))), n - i);
+}
+
+template <class V>
+double plogp_vec(const typename V::T* p, std::int64_t n) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const R zero = V::set1(T(0));
+  R a0 = zero, a1 = zero;
+  std::int64_t i = 0;
+  // p == 0 contributes 0 (0 log 0 = 0); select_nz keeps p * log p only where p != 0
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const R p0 = V::loadu(p + i), p1 = V::loadu(p + i + W);
+    a0 = V::add(a0, V::select_nz(p0, V::mul(p0, V::log_core(p0)), zero));
+    a1 = V::add(a1, V::select_nz(p1, V::mul(p1, V::log_core(p1)), zero));
   }
-  return (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  for (; i + W <= n; i += W) {
+    const R p0 = V::loadu(p + i);
+    a0 = V::add(a0, V::select_nz(p0, V::mul(p0, V::log_core(p0)), zero));
+  }
+  if (i < n) {
+    const R p0 = V::load_tail(p + i, n - i, T(0));
+    a1 = V::add(a1, V::select_nz(p0, V::mul(p0, V::log_core(p0)), zero));
+  }
+  return V::hsum(V::add(a0, a1));
+}
+
+template <class V>
+ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const T inf = std::numeric_limits<T>::infinity();
+  R mx = V::set1(-inf), mn = V::set1(inf), sm = V::set1(T(0)), ct = sm;
+  const R vt = V::set1(thr);
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) {
+    const R v = V::loadu(x + i);
+    mx = V::max(mx, v);
+    mn = V::min(mn, v);
+    sm = V::add(sm, v);
+    ct = V::add(ct, V::ones_gt(v, vt));
+  }
+  if (i < n) {
+    const R v = V::load_tail(x + i, n - i, thr);  // padding: not counted, neutral for max/min
+    const R z = V::load_tail(x + i, n - i, T(0));
+    mx = V::max(mx, v);
+    mn = V::min(mn, v);
+    sm = V::add(sm, z);
+    ct = V::add(ct, V::ones_gt(v, vt));
+  }
+  ScanStats st;
+  st.max = static_cast<double>(V::hmax(mx));
+  st.min = -static_cast<double>(V::hmax(V::sub(V::set1(T(0)), mn)));
+  st.sum = V::hsum(sm);
+  st.count = V::hsum(ct);
+  return st;
+}
+
+template <class V, bool kProb, bool kExpE = !kProb>
+Moments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax, typename V::T* w) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const T inv = T(1) / xmax;
+  const R vmax = V::set1(xmax);
+  // same code path for the maximum and for the entries, so ties get w == 0 exactly
+  const R vs = kProb ? V::log2_fast(vmax) : vmax;
+  const R vi = V::set1(inv), wmin = V::set1(kWMin<T>), lo = V::set1(V::kLow2);
+  const R l2e = V::set1(T(1.4426950408889634));
+  const R zero = V::set1(T(0));
+  R s0 = zero, s1 = zero, s2 = zero, s3 = zero, ties = zero;
+  auto step = [&](R v, R& ww) {
+    ww = V::max(wmin, kProb ? V::sub(V::log2_fast(v), vs) : V::mul(V::sub(v, vs), l2e));
+    const R e = kExpE ? V::exp2_core(V::max(lo, ww)) : V::mul(v, vi);
+    const R ew = V::mul(e, ww);
+    const R ew2 = V::mul(ew, ww);
+    s0 = V::add(s0, e);
+    s1 = V::add(s1, ew);
+    s2 = V::add(s2, ew2);
+    s3 = V::fmadd(ew2, ww, s3);
+    ties = V::add(ties, V::ones_eq(ww, zero));
+  };
+  std::int64_t i = 0;
+  R ww;
+  for (; i + W <= n; i += W) {
+    step(V::loadu(x + i), ww);
+    V::storeu(w + i, ww);
+  }
+  if (i < n) {
+    // padding lanes: probability 0 / logit -inf -> w = kWMin, e = 0, not a tie
+    const T pad = kProb ? T(0) : -std::numeric_limits<T>::infinity();
+    step(V::load_tail(x + i, n - i, pad), ww);
+    V::store_tail(w + i, ww, n - i);
+  }
+  T sh[V::W];
+  V::storeu(sh, vs);
+  return {V::hsum(s0), V::hsum(s1), V::hsum(s2), V::hsum(s3), V::hsum(ties), static_cast<double>(sh[0])};
+}
+
+template <class V>
+Moments prep_dispatch(const typename V::T* x, std::int64_t n, bool is_prob, typename V::T xmax,
+                      typename V::T* w) {
+  if (!is_prob) return prep_impl<V, false>(x, n, xmax, w);
+  // e = x / xmax, unless 1 / xmax overflows (subnormal maximum): then e = 2^w
+  if (!(typename V::T(1) / xmax < std::numeric_limits<typename V::T>::infinity()))
+    return prep_impl<V, true, true>(x, n, xmax, w);
+  return prep_impl<V, true>(x, n, xmax, w);
+}
+
+template <class V, bool kStore>
+Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T c,
+                     typename V::T* eo) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const R vg = V::set1(g), vc = V::set1(c), lo = V::set1(V::kLow2), zero = V::set1(T(0));
+  R a0 = zero, a1 = zero, a2 = zero, a3 = zero;
+  R b0 = zero, b1 = zero, b2 = zero, b3 = zero;
+  std::int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const R w0 = V::add(V::loadu(w + i), vc), w1 = V::add(V::loadu(w + i + W), vc);
+    const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
+    const R e1 = V::exp2_core(V::max(lo, V::mul(vg, w1)));
+    if (kStore) {
+      V::storeu(eo + i, e0);
+      V::storeu(eo + i + W, e1);
+    }
+    const R ew0 = V::mul(e0, w0), ew1 = V::mul(e1, w1);
+    const R ew20 = V::mul(ew0, w0), ew21 = V::mul(ew1, w1);
+    a0 = V::add(a0, e0);
+    b0 = V::add(b0, e1);
+    a1 = V::add(a1, ew0);
+    b1 = V::add(b1, ew1);
+    a2 = V::add(a2, ew20);
+    b2 = V::add(b2, ew21);
+    a3 = V::fmadd(ew20, w0, a3);
+    b3 = V::fmadd(ew21, w1, b3);
+  }
+  for (; i + W <= n; i += W) {
+    const R w0 = V::add(V::loadu(w + i), vc);
+    const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
+    if (kStore) V::storeu(eo + i, e0);
+    const R ew0 = V::mul(e0, w0), ew20 = V::mul(ew0, w0);
+    a0 = V::add(a0, e0);
+    a1 = V::add(a1, ew0);
+    a2 = V::add(a2, ew20);
+    a3 = V::fmadd(ew20, w0, a3);
+  }
+  if (i < n) {
+    const R w0 = V::add(V::load_tail(w + i, n - i, kWMin<T>), vc);
+    const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
+    if (kStore) V::store_tail(eo + i, e0, n - i);
+    const R ew0 = V::mul(e0, w0), ew20 = V::mul(ew0, w0);
+    b0 = V::add(b0, e0);
+    b1 = V::add(b1, ew0);
+    b2 = V::add(b2, ew20);
+    b3 = V::fmadd(ew20, w0, b3);
+  }
+  return {V::hsum(V::add(a0, b0)), V::hsum(V::add(a1, b1)), V::hsum(V::add(a2, b2)), V::hsum(V::add(a3, b3)),
+          0.0, 0.0};
+}
+
+template <class V>
+Moments moments_dispatch(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T c,
+                         typename V::T* eo) {
+  return eo ? moments_impl<V, true>(w, n, g, c, eo) : moments_impl<V, false>(w, n, g, c, nullptr);
+}
+
+template <class V>
+void exp_gamma_scale_impl(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T c,
+                          typename V::T scale, typename V::T* y) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const R vg = V::set1(g), vc = V::set1(c), vs = V::set1(scale), lo = V::set1(V::kLow2);
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W)
+    V::storeu(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::add(V::loadu(w + i), vc)))), vs));
+  if (i < n)
+    V::store_tail(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::add(V::load_tail(w + i, n - i, T(0)), vc)))), vs),
+                  n - i);
+}
+
+template <class V>
+void scale_store_impl(const typename V::T* e, std::int64_t n, typename V::T c, typename V::T* y, bool stream) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const R vc = V::set1(c);
+  std::int64_t i = 0;
+  const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(y);
+  if (stream && W > 1 && a % sizeof(T) == 0) {
+    // head: up to the first address aligned to the vector size, then aligned streaming stores
+    const std::int64_t vb = W * static_cast<std::int64_t>(sizeof(T));
+    std::int64_t head = ((vb - static_cast<std::int64_t>(a % vb)) % vb) / static_cast<std::int64_t>(sizeof(T));
+    head = head < n ? head : n;
+    if (head > 0) V::store_tail(y, V::mul(V::load_tail(e, head, T(0)), vc), head);
+    i = head;
+    for (; i + W <= n; i += W) V::stream_store(y + i, V::mul(V::loadu(e + i), vc));
+    V::fence();
+  } else {
+    for (; i + W <= n; i += W) V::storeu(y + i, V::mul(V::loadu(e + i), vc));
+  }
+  if (i < n) V::store_tail(y + i, V::mul(V::load_tail(e + i, n - i, T(0)), vc), n - i);
 }
 
 template <class V>
@@ -197,7 +404,13 @@ KernelsT<typename V::T> make_kernels() {
   k.stats_w = &stats_weighted<V>;
   k.exp_scale = &exp_scale_impl<V>;
   k.sub = &sub2_impl<V>;
-  k.plogp = &plogp_impl<typename V::T>;
+  k.plogp = &plogp_vec<V>;
   k.exp = &exp_impl<V>;
+  k.log = &log_impl<V>;
+  k.scan = &scan_impl<V>;
+  k.prep = &prep_dispatch<V>;
+  k.moments = &moments_dispatch<V>;
+  k.scale_store = &scale_store_impl<V>;
+  k.exp_gamma_scale = &exp_gamma_scale_impl<V>;
   return k;
 }

@@ -30,6 +30,23 @@ struct VScalar {
   static R select_nz(R b, R x, R f) { return b != 0 ? x : f; }
   static T hmax(R a) { return a; }
   static double hsum(R a) { return static_cast<double>(a); }
+  static R ones_gt(R a, R b) { return a > b ? T(1) : T(0); }
+  static R ones_eq(R a, R b) { return a == b ? T(1) : T(0); }
+  static R log_core(R x) {
+    if (sizeof(T) == 4) return static_cast<T>(::logf(static_cast<float>(x)));
+    return static_cast<T>(::log(static_cast<double>(x)));
+  }
+  static R log2_fast(R x) {
+    if (sizeof(T) == 4) return static_cast<T>(::log2f(static_cast<float>(x)));
+    return static_cast<T>(::log2(static_cast<double>(x)));
+  }
+  static void stream_store(T* p, R r) { *p = r; }
+  static void fence() {}
+  static constexpr T kLow2 = sizeof(T) == 4 ? T(-160) : T(-1100);
+  static R exp2_core(R a) {
+    if (sizeof(T) == 4) return static_cast<T>(::exp2f(static_cast<float>(a)));
+    return static_cast<T>(::exp2(static_cast<double>(a)));
+  }
   static R exp_core(R w) {
     if (sizeof(T) == 4) return static_cast<T>(::expf(static_cast<float>(w)));
     return static_cast<T>(::exp(static_cast<double>(w)));

@@ -10,6 +10,7 @@ import os as _os
 
 from . import _core
 from ._family import entropy, log_softmax, logsumexp, softmax, softmax_entropy
+from .entropy_norm import EntropyNormalizeInfo, entropy_normalize
 from .streaming import LogSumExpState
 
 __version__ = "0.1.0"
@@ -21,6 +22,8 @@ __all__ = [
     "softmax_entropy",
     "entropy",
     "LogSumExpState",
+    "entropy_normalize",
+    "EntropyNormalizeInfo",
     "show_config",
     "get_config",
     "set_num_threads",

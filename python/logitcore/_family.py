@@ -54,6 +54,12 @@ def _finish_reduction(buf, out, shape, axes, keepdims, result_dtype):
     return res
 
 
+def _weak(obj, arr):
+    """Python scalars promote as "weak" values (NEP 50), as in SciPy: float32 a with b=2.0
+    stays float32."""
+    return obj if type(obj) in (bool, int, float) else arr.dtype
+
+
 def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, out=None):
     """log(sum(b * exp(a))) over ``axis``, computed stably in one pass over memory.
 
@@ -85,6 +91,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     10^8 long (block sums are combined in float64); the result does not depend on the number
     of threads.
     """
+    a_obj, b_obj = a, b
     a = as_float_array(a, "a")
     arrays = [a]
     if b is not None:
@@ -106,7 +113,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
             b = arrays[1]
         if where is not None:
             where = arrays[-1]
-    dtype = a.dtype if b is None else np.result_type(a.dtype, b.dtype)
+    dtype = a.dtype if b is None else np.result_type(_weak(a_obj, a), _weak(b_obj, b))
     cdt, rdt = result_dtypes(dtype, "a")
     if a.ndim == 0:
         a = a.reshape(1)
@@ -172,7 +179,8 @@ def _softmax_common(x, axis, out, log: bool, name: str):
     if out is not None:
         out[...] = res.reshape(shape0)
         return out
-    return res.astype(rdt, copy=False).reshape(shape0)
+    res = res.astype(rdt, copy=False).reshape(shape0)
+    return res[()] if res.ndim == 0 else res  # 0-d input: a NumPy scalar, like SciPy
 
 
 def softmax(x, axis=None, *, out=None):

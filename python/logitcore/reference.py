@@ -35,7 +35,9 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     else:
         b = np.ones_like(a)
     axes = _axes(axis, a.ndim)
-    if a.size == 0 or any(a.shape[d] == 0 for d in axes):
+    empty = a.size == 0 or any(a.shape[d] == 0 for d in axes)
+    if empty:
+        # an empty sum is 0: log 0 = -inf (SciPy reports the sign of -inf, -1, with return_sign)
         shape = tuple(1 if d in axes else s for d, s in enumerate(a.shape))
         out = np.full(shape, -np.inf)
         sgn = np.full(shape, -1.0)
@@ -56,7 +58,7 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
             bad = ~np.isfinite(m)
             out = np.where(bad, d_out, out)
             sgn = np.where(bad, np.sign(direct), sgn)
-    if not return_sign:
+    if not return_sign and not empty:
         out = np.where(sgn < 0, np.nan, out)
     if not keepdims:
         out = np.squeeze(out, axis=axes)
@@ -149,3 +151,5 @@ def merge_states(m1, s1, m2, s2):
         f1 = np.where(m1 == m, 1.0, np.exp(m1 - m))
         f2 = np.where(m2 == m, 1.0, np.exp(m2 - m))
     return m, s1 * f1 + s2 * f2
+from ._reference_entropy import *  # noqa: E402,F401,F403
+from ._reference_losses import *  # noqa: F401,F403

@@ -66,7 +66,7 @@ class LogSumExpState:
         bad = (m == -np.inf) & (s != 0) & ~np.isnan(s)
         if np.any(bad):
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"row {i}: max is -inf but sumexp is {s[i]!r} (must be 0)")
+            raise ValueError(f"row {i}: max is -inf but sumexp is {float(s[i])!r} (must be 0)")
         if np.any(np.isinf(s)):
             i = int(np.flatnonzero(np.isinf(s))[0])
             raise ValueError(f"row {i}: sumexp is infinite")

@@ -26,6 +26,31 @@ struct BlockStats {
   double t;
 };
 
+// Block scan of raw values: max, min, sum (NaN if any NaN), and how many entries exceed thr.
+struct ScanStats {
+  double max;
+  double min;
+  double sum;
+  double count;
+};
+
+// Power moments of a block of centred log-weights w <= 0 at inverse temperature g:
+//   s0 = sum e, s1 = sum e w, s2 = sum e w^2, s3 = sum e w^3,  e = exp(g w)
+// plus ties = number of entries with w == 0 (filled by prep only).
+struct Moments {
+  double s0;
+  double s1;
+  double s2;
+  double s3;
+  double ties;
+  double shift;  // prep only: the log2 of the maximum it was given (probabilities) or the maximum
+};
+
+// Entries of w at or below this value stand for -inf (zero probability): exp(g * w) is
+// exactly 0 for every g >= 1e-16 and products with it stay finite.
+template <class T>
+constexpr T kWMin = sizeof(T) == 4 ? T(-1e18) : T(-1e150);
+
 template <class T>
 struct KernelsT {
   // max, sum of exp(x - max) over a contiguous block (n <= kBlock).
@@ -42,6 +67,24 @@ struct KernelsT {
   double (*plogp)(const T* p, std::int64_t n);
   // elementwise exp (used by the accuracy tests and benchmarks)
   void (*exp)(const T* x, std::int64_t n, T* y);
+  // elementwise natural log (log 0 = -inf, log of a negative or NaN = NaN)
+  void (*log)(const T* x, std::int64_t n, T* y);
+
+  // --- entropy normalization (SPEC §2) ---
+  ScanStats (*scan)(const T* x, std::int64_t n, T thr);
+  // Writes the log-weights of a block relative to ITS maximum xmax, in log2 units:
+  // w = max(kWMin, log2 x - log2 xmax) for probabilities or max(kWMin, (x - xmax) / ln 2) for
+  // logits (the kernel takes log2 xmax itself, returned in .shift, so that entries equal to
+  // xmax get w == 0 exactly), and returns the moments at g = 1 (e = x / xmax for
+  // probabilities, 2^w for logits) and the number of ties w == 0. Needs xmax > 0 (finite).
+  Moments (*prep)(const T* x, std::int64_t n, bool is_prob, T xmax, T* w);
+  // moments of (w + c) at g, e = 2^(g (w + c)) (ties not computed); the block offset c
+  // re-centres a block on the row maximum. If e_out is not null, e is stored there.
+  Moments (*moments)(const T* w, std::int64_t n, T g, T c, T* e_out);
+  // y = 2^(g * (w + c)) * scale
+  void (*exp_gamma_scale)(const T* w, std::int64_t n, T g, T c, T scale, T* y);
+  // y = e * c; with stream, non-temporal stores (for outputs larger than the caches)
+  void (*scale_store)(const T* e, std::int64_t n, T c, T* y, bool stream);
 };
 
 struct KernelTable {

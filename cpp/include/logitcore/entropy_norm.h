@@ -1,0 +1,45 @@
+// Batched entropy normalization (SPEC §2): for each row find gamma >= 0 such that
+// q = p^gamma / sum p^gamma (= softmax(gamma * z) for logits z) has entropy H* (nats).
+#pragma once
+
+#include <cstdint>
+
+#include "logitcore/driver.h"
+
+namespace logitcore {
+
+enum EnStatus : std::int8_t {
+  kEnOk = 0,
+  kEnAboveRange = 1,   // H* > log|support| (+tol): only gamma = 0 comes closest
+  kEnBelowRange = 2,   // H* < log|ties at the maximum| (-tol): only gamma = inf comes closest
+  kEnInvalid = 3,      // probability < 0, NaN or inf; logit NaN or +inf
+  kEnBadSum = 4,       // probability row does not sum to 1 within the tolerance
+  kEnNoSupport = 5,    // every probability is 0 / every logit is -inf
+};
+
+struct EnOptions {
+  bool is_prob = true;     // rows are probabilities (else logits)
+  double tol = 1e-9;       // |H(gamma) - H*| <= tol (nats)
+  int max_iter = 50;       // passes over the row spent on the search (the first is at gamma = 1)
+  bool check_sum = true;   // probabilities must sum to 1 within sum_tol
+  double sum_tol = 1e-6;
+};
+
+// Per-row results, each a contiguous array with one entry per row.
+struct EnInfo {
+  double* gamma;            // gamma found (0: uniform over the support; inf: uniform over the ties)
+  std::int32_t* n_iter;     // passes over the row spent on the search
+  std::uint8_t* converged;  // |H - H*| <= tol reached
+  std::uint8_t* clipped;    // target outside [log|ties|, log|support|]: clipped to the boundary
+  std::int8_t* status;      // EnStatus
+  double* h_min;            // log |ties at the maximum| (lowest reachable entropy)
+  double* h_max;            // log |support| (highest reachable entropy)
+  double* entropy;          // entropy of the returned row, as computed by the search
+};
+
+// x: rows along the last axis (any strides); out: same shape; target: one per row.
+template <class T>
+void entropy_normalize_rows(const KernelTable& k, const NdView& x, const NdView& out, const double* target,
+                            const EnOptions& opt, const EnInfo& info, int nthreads);
+
+}  // namespace logitcore

@@ -1,0 +1,389 @@
+// Entropy normalization driver (baseline target).
+//
+// Per row:
+//  A. one pass over the input, block by block: scan (max, min, sum, support size) then prep,
+//     which writes the block's log-weights relative to the BLOCK maximum (log2 units) into a
+//     scratch row and returns the block's moments at gamma = 1. Reading and transforming each
+//     block while it is in L1 means the input is read from memory once, overlapped with work.
+//  B. the blocks are re-centred on the row maximum with a per-block offset c_b (exact zero
+//     for the blocks that hold the maximum), giving H(1), H'(1), H''(1);
+//  C. safeguarded Halley/Newton steps on the cumulative gamma (one moments pass each) inside
+//     a bracket; each pass keeps e = 2^(g w) so the final q = e / s0 needs no exp;
+//  D. q is written. On the row-parallel path the output of row r is written block by block
+//     during pass A of row r + 1, so its memory traffic overlaps computation.
+// Block results are always reduced in block order: the result does not depend on the number
+// of threads.
+#include "logitcore/entropy_norm.h"
+
+#include "driver_common.h"
+
+namespace logitcore {
+using namespace detail;
+namespace {
+
+// Outputs at least this large are written with non-temporal stores (they cannot stay cached).
+constexpr double kStreamBytes = 4.0 * 1024 * 1024;
+constexpr double kLn2 = 0.6931471805599453;
+constexpr double kLog2e = 1.4426950408889634;
+
+template <class T>
+struct BlockInfo {
+  T c;          // offset re-centring this block's w on the row maximum (log2 units)
+  T bmax;       // block maximum (input units)
+  bool empty;   // no support in this block (or a value that invalidates the row)
+  Moments m;    // moments at gamma = 1 relative to the block maximum (log2 units)
+  ScanStats sc;
+};
+
+// A row's scratch: log-weights, latest e = 2^(g w), per-block info.
+template <class T>
+struct RowBufs {
+  T* w = nullptr;
+  T* e = nullptr;
+  std::vector<BlockInfo<T>> blocks;
+};
+
+enum class OutMode { scaled_e, exp_w, uniform_support, uniform_ties, nan_row };
+
+// What is needed to write a solved row's output, block by block.
+template <class T>
+struct OutPlan {
+  OutMode mode = OutMode::nan_row;
+  T g = 0, scale = 0, val = 0;
+  bool stream = false;
+};
+
+struct SearchResult {
+  double gamma, s0, h;
+  int iters;
+  bool converged;
+};
+
+double entropy_of(double g, const Moments& m) { return ::log(m.s0) - g * (m.s1 / m.s0); }
+
+// Moments (log2 units) summed in block order and converted to nats.
+Moments to_nats(Moments acc) {
+  acc.s1 *= kLn2;
+  acc.s2 *= kLn2 * kLn2;
+  acc.s3 *= kLn2 * kLn2 * kLn2;
+  return acc;
+}
+
+// Safeguarded root search for H(g) = t, H decreasing in g, from the moments at g = 1.
+// gamma is kept representable in T, so H is evaluated at exactly the gamma the kernels use.
+template <class T, class EvalF>
+SearchResult search(double t, double tol, int max_iter, Moments m, EvalF&& eval) {
+  double g = 1.0, lo = 0.0, hi = kInf;
+  int it = 1;
+  for (;;) {
+    const double h = entropy_of(g, m);
+    const double f = h - t;
+    if (!(::fabs(f) > tol)) return {g, m.s0, h, it, true};
+    if (it >= max_iter || isnan(f)) return {g, m.s0, h, it, false};
+    if (f > 0) lo = g;
+    else hi = g;
+    const double e1 = m.s1 / m.s0, e2 = m.s2 / m.s0, e3 = m.s3 / m.s0;
+    const double var = std::max(0.0, e2 - e1 * e1);
+    const double d1 = -g * var;                                 // dH/dg
+    const double m3 = e3 - 3.0 * e1 * e2 + 2.0 * e1 * e1 * e1;  // third central moment
+    const double d2 = -var - g * m3;                            // d2H/dg2
+    double next = kNaN;
+    if (d1 < 0) {
+      const double den = 2.0 * d1 * d1 - f * d2;
+      if (den != 0) next = g - 2.0 * f * d1 / den;  // Halley
+      if (!(next > lo && next < hi)) next = g - f / d1;  // Newton
+    }
+    if (!(next > lo && next < hi)) next = (hi == kInf) ? 2.0 * std::max(g, lo) : 0.5 * (lo + hi);
+    next = static_cast<double>(static_cast<T>(next));
+    if (!(next > lo && next < hi)) return {g, m.s0, h, it, false};  // bracket exhausted
+    g = next;
+    m = eval(g);
+    ++it;
+  }
+}
+
+template <class T>
+class RowSolver {
+ public:
+  RowSolver(const KernelsT<T>& k, i64 n, const EnOptions& opt, const EnInfo& info, bool stream)
+      : k_(k), n_(n), nb_((n + kBlock - 1) / kBlock), opt_(opt), info_(info), stream_(stream) {}
+
+  i64 nblocks() const { return nb_; }
+
+  // Pass A for block j: scan and prep (x block already contiguous).
+  void prep_block(const T* xb, i64 j, RowBufs<T>& B) const {
+    const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
+    BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
+    bi.sc = k_.scan(xb, len, opt_.is_prob ? T(0) : -std::numeric_limits<T>::infinity());
+    const double bmax = bi.sc.max;
+    const bool usable = opt_.is_prob ? (bmax > 0 && bmax < kInf) : (bmax > -kInf && bmax < kInf);
+    bi.bmax = static_cast<T>(bmax);
+    bi.c = T(0);
+    bi.empty = !usable;
+    if (usable) {
+      bi.m = k_.prep(xb, len, opt_.is_prob, bi.bmax, B.w + off);
+    } else {
+      bi.m = Moments{0, 0, 0, 0, 0, 0};
+      for (i64 i = 0; i < len; ++i) B.w[off + i] = kWMin<T>;
+    }
+  }
+
+  // Steps B and C for row r (after every block went through prep_block). Returns the plan
+  // for writing the output; fills the row's info. `pass` runs fn(j) over all blocks and
+  // returns the per-block moments in block order.
+  template <class PassF>
+  OutPlan<T> solve(i64 r, double t, RowBufs<T>& B, PassF&& pass) const {
+    OutPlan<T> plan;
+    plan.stream = stream_;
+    // combine the scans
+    ScanStats sc{-kInf, kInf, 0.0, 0.0};
+    for (const BlockInfo<T>& bi : B.blocks) {
+      sc.max = std::max(sc.max, bi.sc.max);
+      sc.min = std::min(sc.min, bi.sc.min);
+      sc.sum += bi.sc.sum;
+      sc.count += bi.sc.count;
+      if (isnan(bi.sc.max)) sc.max = kNaN;
+    }
+    auto fail = [&](EnStatus s) {
+      info_.status[r] = s;
+      info_.gamma[r] = kNaN;
+      info_.n_iter[r] = 0;
+      info_.converged[r] = 0;
+      info_.clipped[r] = 0;
+      info_.h_min[r] = kNaN;
+      info_.h_max[r] = kNaN;
+      info_.entropy[r] = kNaN;
+      plan.mode = OutMode::nan_row;
+      return plan;
+    };
+    if (sc.max == kInf || isnan(sc.max) || (opt_.is_prob && (sc.min < 0 || isnan(sc.sum)))) return fail(kEnInvalid);
+    if (sc.count == 0) return fail(kEnNoSupport);
+    if (opt_.is_prob && opt_.check_sum && !(::fabs(sc.sum - 1.0) <= opt_.sum_tol)) return fail(kEnBadSum);
+    // re-centre the blocks on the row maximum and merge their moments at gamma = 1
+    const BlockInfo<T>* top = nullptr;
+    for (const BlockInfo<T>& bi : B.blocks)
+      if (!bi.empty && (top == nullptr || bi.bmax > top->bmax)) top = &bi;
+    if (top == nullptr) return fail(kEnNoSupport);
+    Moments m1{0, 0, 0, 0, 0, 0};
+    for (BlockInfo<T>& bi : B.blocks) {
+      if (bi.empty) continue;
+      if (bi.bmax == top->bmax) {
+        bi.c = T(0);
+      } else if (opt_.is_prob) {
+        bi.c = static_cast<T>(bi.m.shift - top->m.shift);
+      } else {
+        bi.c = static_cast<T>((static_cast<double>(bi.bmax) - static_cast<double>(top->bmax)) * kLog2e);
+      }
+      const double c = bi.c, f = ::exp2(c);
+      const Moments& b = bi.m;
+      m1.s0 += f * b.s0;
+      m1.s1 += f * (b.s1 + c * b.s0);
+      m1.s2 += f * (b.s2 + 2.0 * c * b.s1 + c * c * b.s0);
+      m1.s3 += f * (b.s3 + 3.0 * c * b.s2 + 3.0 * c * c * b.s1 + c * c * c * b.s0);
+      if (bi.c == T(0)) m1.ties += b.ties;
+    }
+    m1 = to_nats(m1);
+    if (isnan(m1.s0) || isnan(m1.s1)) return fail(kEnInvalid);
+    const double h_max = ::log(sc.count), h_min = ::log(m1.ties);
+    info_.h_min[r] = h_min;
+    info_.h_max[r] = h_max;
+    double gamma, s0 = m1.s0, h;
+    int iters = 1;
+    bool converged = true, clipped = false;
+    EnStatus status = kEnOk;
+    if (t > h_max + opt_.tol || t < h_min - opt_.tol) {
+      const bool above = t > h_max;
+      status = above ? kEnAboveRange : kEnBelowRange;
+      clipped = true;
+      converged = false;
+      gamma = above ? 0.0 : kInf;
+      h = above ? h_max : h_min;
+    } else if (t >= h_max - opt_.tol) {
+      gamma = 0.0;
+      h = h_max;
+    } else if (t <= h_min + opt_.tol) {
+      gamma = kInf;
+      h = h_min;
+    } else {
+      const SearchResult res = search<T>(t, opt_.tol, opt_.max_iter, m1, [&](double g) {
+        // keep e = 2^(g w) of every evaluation: if it is the last, q = e / s0 needs no exp
+        const T gt = static_cast<T>(g);
+        return to_nats(pass([&](i64 j) {
+          const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
+          const BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
+          return k_.moments(B.w + off, len, gt, bi.c, B.e + off);
+        }));
+      });
+      gamma = res.gamma;
+      s0 = res.s0;
+      h = res.h;
+      iters = res.iters;
+      converged = res.converged;
+    }
+    if (gamma == 0.0) {
+      plan.mode = OutMode::uniform_support;
+      plan.val = static_cast<T>(1.0 / sc.count);
+    } else if (gamma == kInf) {
+      plan.mode = OutMode::uniform_ties;
+      plan.val = static_cast<T>(1.0 / m1.ties);
+    } else {
+      plan.mode = iters > 1 ? OutMode::scaled_e : OutMode::exp_w;
+      plan.g = static_cast<T>(gamma);
+      plan.scale = static_cast<T>(1.0 / s0);
+    }
+    info_.gamma[r] = gamma;
+    info_.n_iter[r] = iters;
+    info_.converged[r] = converged ? 1 : 0;
+    info_.clipped[r] = clipped ? 1 : 0;
+    info_.status[r] = status;
+    info_.entropy[r] = h;
+    return plan;
+  }
+
+  // Step D for block j: write q for the block into y (dst contiguous; caller scatters).
+  void write_block(const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, T* dst, bool direct) const {
+    const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
+    const BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
+    const T* w = B.w + off;
+    switch (plan.mode) {
+      case OutMode::scaled_e:
+        k_.scale_store(B.e + off, len, plan.scale, dst, direct && plan.stream);
+        break;
+      case OutMode::exp_w:
+        k_.exp_gamma_scale(w, len, plan.g, bi.c, plan.scale, dst);
+        break;
+      case OutMode::uniform_support:
+        for (i64 i = 0; i < len; ++i) dst[i] = w[i] > kWMin<T> ? plan.val : T(0);
+        break;
+      case OutMode::uniform_ties:
+        for (i64 i = 0; i < len; ++i) dst[i] = (bi.c == T(0) && w[i] == T(0) && !bi.empty) ? plan.val : T(0);
+        break;
+      default:
+        for (i64 i = 0; i < len; ++i) dst[i] = std::numeric_limits<T>::quiet_NaN();
+        break;
+    }
+  }
+
+ private:
+  const KernelsT<T>& k_;
+  i64 n_, nb_;
+  const EnOptions& opt_;
+  const EnInfo& info_;
+  bool stream_;
+};
+
+template <class T>
+void write_block_to(const RowSolver<T>& S, const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, const Row<T>& y,
+                    i64 n, T* ybuf) {
+  const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+  const bool direct = y.stride == 1;
+  T* dst = direct ? y.p + off : ybuf;
+  S.write_block(plan, B, j, dst, direct);
+  if (!direct) scatter<T>(dst, y, off, len);
+}
+
+}  // namespace
+
+template <class T>
+void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView& out, const double* target,
+                            const EnOptions& opt, const EnInfo& info, int nthreads) {
+  const KernelsT<T>& k = kern<T>(kt);
+  const int bnd = x.ndim - 1;
+  const i64 rows = batch_rows(x, bnd);
+  const i64 n = x.shape[x.ndim - 1];
+  if (rows == 0 || n == 0) return;
+  const bool stream = static_cast<double>(rows) * static_cast<double>(n) * sizeof(T) >= kStreamBytes;
+  const RowSolver<T> S(k, n, opt, info, stream);
+  const i64 nb = S.nblocks();
+  Plan plan = make_plan(rows, n, nthreads);
+  if (plan.split_rows && nb < 4) plan = Plan{plan.nt, false};
+  Scratch<T> scratch(plan.nt, true);
+  const size_t per_row = 2 * static_cast<size_t>(n);
+
+  if (plan.split_rows) {
+    // few long rows: every pass runs block-parallel
+    std::vector<T> mem(per_row);
+    RowBufs<T> B;
+    B.w = mem.data();
+    B.e = mem.data() + n;
+    B.blocks.resize(static_cast<size_t>(nb));
+    std::vector<Moments> parts(static_cast<size_t>(nb));
+    for (i64 r = 0; r < rows; ++r) {
+      const Row<T> xr = row_of<T>(x, r);
+      const Row<const T> xrow{xr.p, xr.stride};
+      const Row<T> y = row_of<T>(out, r);
+      parallel_for(nb, plan.nt, [&](i64 j, int tid) {
+        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+        S.prep_block(gather<T>(xrow, off, len, scratch.x(tid)), j, B);
+      });
+      const OutPlan<T> op = S.solve(r, target[r], B, [&](auto&& fn) {
+        parallel_for(nb, plan.nt, [&](i64 j, int) { parts[static_cast<size_t>(j)] = fn(j); });
+        Moments acc{0, 0, 0, 0, 0, 0};
+        for (const Moments& m : parts) {
+          acc.s0 += m.s0;
+          acc.s1 += m.s1;
+          acc.s2 += m.s2;
+          acc.s3 += m.s3;
+        }
+        return acc;
+      });
+      parallel_for(nb, plan.nt, [&](i64 j, int tid) { write_block_to<T>(S, op, B, j, y, n, scratch.y(tid)); });
+    }
+    return;
+  }
+
+  // many rows: rows in parallel; each thread pipelines the output of its previous row into
+  // the first pass of its next row
+  std::vector<T> mem(static_cast<size_t>(plan.nt) * 2 * per_row);
+  parallel_ranges(rows, plan.nt, [&](i64 begin, i64 end, int tid) {
+    RowBufs<T> bufs[2];
+    for (int p = 0; p < 2; ++p) {
+      T* base = mem.data() + (static_cast<size_t>(tid) * 2 + p) * per_row;
+      bufs[p].w = base;
+      bufs[p].e = base + n;
+      bufs[p].blocks.resize(static_cast<size_t>(nb));
+    }
+    T* xbuf = scratch.x(tid);
+    T* ybuf = scratch.y(tid);
+    OutPlan<T> pending;
+    i64 pending_row = -1;
+    int cur = 0;
+    auto seq_pass = [&](RowBufs<T>&, auto&& fn) {
+      Moments acc{0, 0, 0, 0, 0, 0};
+      for (i64 j = 0; j < nb; ++j) {
+        const Moments m = fn(j);
+        acc.s0 += m.s0;
+        acc.s1 += m.s1;
+        acc.s2 += m.s2;
+        acc.s3 += m.s3;
+      }
+      return acc;
+    };
+    for (i64 r = begin; r < end; ++r) {
+      RowBufs<T>& B = bufs[cur];
+      const RowBufs<T>& P = bufs[1 - cur];
+      const Row<T> xr = row_of<T>(x, r);
+      const Row<const T> xrow{xr.p, xr.stride};
+      const Row<T> yprev = pending_row >= 0 ? row_of<T>(out, pending_row) : Row<T>{nullptr, 1};
+      for (i64 j = 0; j < nb; ++j) {
+        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+        S.prep_block(gather<T>(xrow, off, len, xbuf), j, B);
+        if (pending_row >= 0) write_block_to<T>(S, pending, P, j, yprev, n, ybuf);
+      }
+      pending = S.solve(r, target[r], B, [&](auto&& fn) { return seq_pass(B, fn); });
+      pending_row = r;
+      cur = 1 - cur;
+    }
+    if (pending_row >= 0) {
+      const Row<T> y = row_of<T>(out, pending_row);
+      for (i64 j = 0; j < nb; ++j) write_block_to<T>(S, pending, bufs[1 - cur], j, y, n, ybuf);
+    }
+  });
+}
+
+template void entropy_normalize_rows<float>(const KernelTable&, const NdView&, const NdView&, const double*,
+                                            const EnOptions&, const EnInfo&, int);
+template void entropy_normalize_rows<double>(const KernelTable&, const NdView&, const NdView&, const double*,
+                                             const EnOptions&, const EnInfo&, int);
+
+}  // namespace logitcore

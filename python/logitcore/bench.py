@@ -1,0 +1,717 @@
+"""Side-by-side timing of logitcore against NumPy, SciPy and PyTorch.
+
+Run it as ``python -m logitcore bench`` (``--help`` lists the options). This is a measuring
+tool, not a test: it prints figures and verdicts and never fails on them.
+
+How it measures
+---------------
+For each case (an operation on one array shape at one thread count) every contestant is
+timed in the same repetition loop: repetition ``r`` runs the contestants one after another
+(the starting contestant rotates from one repetition to the next), so a drifting clock speed
+or a noisy neighbour affects all of them alike. One *sample* of a contestant is one untimed
+warm-up call (it restores that contestant's own cache and thread-pool state, whatever ran
+before) followed by ``number`` timed calls, ``number`` being chosen once per contestant so
+that a sample lasts at least ``--min-time`` seconds. The figure reported is the median of the
+samples; ratios are ratios of medians of contestants measured side by side.
+
+Adding a benchmark
+------------------
+Register a :class:`Case` with :func:`register`: a name, the shapes it runs on by default,
+and a dict of :class:`Contestant` objects, each a factory that receives the prepared
+:class:`Data` (the NumPy array and, lazily, a torch tensor sharing its memory) and returns a
+zero-argument callable. Optional contestants name the modules they need (``requires``) and
+are skipped when those are not importable. ``ratios`` says which time ratios to print;
+by default every other contestant's time over the ``baseline``'s (a speed-up of the
+baseline). :data:`TARGETS` lists the performance goals evaluated at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import importlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+import logitcore
+
+Shape = Tuple[int, ...]
+
+__all__ = [
+    "Case",
+    "Contestant",
+    "Data",
+    "Target",
+    "CASES",
+    "TARGETS",
+    "register",
+    "run_case",
+    "machine_info",
+    "main",
+]
+
+# --------------------------------------------------------------------------------------------
+# optional competitors
+
+
+_MODULES: Dict[str, Any] = {}
+
+
+def optional_import(name: str):
+    """The module, or None when it is not installed (cached)."""
+    if name not in _MODULES:
+        try:
+            _MODULES[name] = importlib.import_module(name)
+        except Exception:  # ImportError, or a broken install: treat as absent
+            _MODULES[name] = None
+    return _MODULES[name]
+
+
+def _torch():
+    return optional_import("torch")
+
+
+# --------------------------------------------------------------------------------------------
+# cases and contestants
+
+
+class Data:
+    """The input of one case: a C-contiguous array ``x`` and, on demand, views of it."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = x
+        self._torch = None
+
+    @property
+    def torch(self):
+        """A torch tensor sharing ``x``'s memory (so every contestant reads the same bytes)."""
+        if self._torch is None:
+            self._torch = _torch().from_numpy(self.x)
+        return self._torch
+
+
+@dataclass
+class Contestant:
+    """make(data) -> zero-argument callable to time. ``threads``: fixed thread count for
+    this contestant (None: the case's thread setting). ``requires``: importable modules."""
+
+    make: Callable[[Data], Callable[[], Any]]
+    requires: Tuple[str, ...] = ()
+    threads: Optional[int] = None
+
+    def available(self) -> bool:
+        return all(optional_import(m) is not None for m in self.requires)
+
+
+@dataclass
+class Case:
+    """A benchmark: one operation, several contestants, run per shape and thread count.
+
+    ratios: (label, numerator contestant, denominator contestant); when empty, one ratio
+    ``other/baseline`` per other contestant. fixed_threads: run only at this one thread
+    setting (for cases whose contestants pin their own thread counts).
+    """
+
+    name: str
+    title: str
+    shapes: List[Shape]
+    contestants: Dict[str, Contestant]
+    baseline: str = "logitcore"
+    ratios: List[Tuple[str, str, str]] = field(default_factory=list)
+    note: str = ""
+    fixed_threads: Optional[int] = None
+    check: bool = True  # warn when a contestant's result differs from the baseline's
+
+    def ratio_specs(self, names: Sequence[str]) -> List[Tuple[str, str, str]]:
+        specs = self.ratios or [(f"{c}/{self.baseline}", c, self.baseline) for c in names if c != self.baseline]
+        return [s for s in specs if s[1] in names and s[2] in names]
+
+
+CASES: List[Case] = []
+
+
+def register(case: Case) -> Case:
+    """Add a case to the suite (names must be unique)."""
+    if any(c.name == case.name for c in CASES):
+        raise ValueError(f"a benchmark case named {case.name!r} is already registered")
+    CASES.append(case)
+    return case
+
+
+@dataclass
+class Target:
+    """A performance goal: case/shape/threads, ratio label, and the bound it must meet."""
+
+    label: str
+    case: str
+    shape: Shape
+    threads: Optional[int]  # None: the case's fixed setting
+    ratio: str
+    op: str  # ">=" or "<="
+    bound: float
+    min_cpus: int = 1
+
+    def verdict(self, value: float) -> bool:
+        return value >= self.bound if self.op == ">=" else value <= self.bound
+
+
+# --- the NumPy baselines: the straightforward stable formulas -------------------------------
+
+
+def numpy_logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """m + log(sum(exp(x - m))), m = max(x) along axis."""
+    m = np.max(x, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
+
+
+def numpy_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """e / sum(e), e = exp(x - max(x)) along axis."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+# --- default shapes ---------------------------------------------------------------------------
+
+DEFAULT_SHAPES: List[Shape] = [(1, 32000), (64, 32000), (8, 128256), (4096, 1024), (1, 10**7)]
+TARGET_SHAPE: Shape = (64, 32000)
+FLOOR_SHAPE: Shape = (1, 10**7)
+
+
+def _scipy_special():
+    return optional_import("scipy.special")
+
+
+register(
+    Case(
+        name="logsumexp",
+        title="logsumexp over the last axis",
+        shapes=list(DEFAULT_SHAPES),
+        contestants={
+            "logitcore": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1)),
+            "numpy": Contestant(lambda d: lambda: numpy_logsumexp(d.x, axis=-1)),
+            "scipy": Contestant(
+                lambda d: lambda: _scipy_special().logsumexp(d.x, axis=-1), requires=("scipy.special",)
+            ),
+            "torch": Contestant(lambda d: lambda: _torch().logsumexp(d.torch, dim=-1), requires=("torch",)),
+        },
+        note="numpy: m + log(sum(exp(x - m))); ratio = competitor time / logitcore time",
+    )
+)
+
+register(
+    Case(
+        name="softmax",
+        title="softmax over the last axis",
+        shapes=list(DEFAULT_SHAPES),
+        contestants={
+            "logitcore": Contestant(lambda d: lambda: logitcore.softmax(d.x, axis=-1)),
+            "numpy": Contestant(lambda d: lambda: numpy_softmax(d.x, axis=-1)),
+            "scipy": Contestant(
+                lambda d: lambda: _scipy_special().softmax(d.x, axis=-1), requires=("scipy.special",)
+            ),
+            "torch": Contestant(lambda d: lambda: _torch().softmax(d.torch, dim=-1), requires=("torch",)),
+        },
+        note="numpy: e = exp(x - m); e / sum(e); ratio = competitor time / logitcore time",
+    )
+)
+
+register(
+    Case(
+        name="floor",
+        title="memory-bound floor: logitcore.logsumexp vs one np.max pass",
+        shapes=[FLOOR_SHAPE],
+        contestants={
+            "logitcore": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1)),
+            "np.max": Contestant(lambda d: lambda: np.max(d.x)),
+        },
+        ratios=[("logitcore/np.max", "logitcore", "np.max")],
+        note="np.max is single-threaded; ratio = logitcore lse time / np.max(x) time (lower is better)",
+        check=False,
+    )
+)
+
+register(
+    Case(
+        name="threads",
+        title="logitcore.logsumexp thread scaling",
+        shapes=[TARGET_SHAPE],
+        contestants={
+            "1 thread": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1), threads=1),
+            "2 threads": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1), threads=2),
+        },
+        baseline="1 thread",
+        ratios=[("speed-up 2T", "1 thread", "2 threads")],
+        note="speed-up = one-thread time / two-thread time",
+        fixed_threads=0,
+    )
+)
+
+TARGETS: List[Target] = [
+    Target("logitcore >= 20x faster than scipy.special.logsumexp", "logsumexp", TARGET_SHAPE, 1,
+           "scipy/logitcore", ">=", 20.0),
+    Target("logitcore >= 5x faster than torch.logsumexp (torch at 1 thread)", "logsumexp", TARGET_SHAPE, 1,
+           "torch/logitcore", ">=", 5.0),
+    Target("logitcore lse time <= 2x np.max time", "floor", FLOOR_SHAPE, 1,
+           "logitcore/np.max", "<=", 2.0),
+    Target("two threads >= 1.7x one thread", "threads", TARGET_SHAPE, None,
+           "speed-up 2T", ">=", 1.7, min_cpus=2),
+]
+
+# --------------------------------------------------------------------------------------------
+# timing
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(n: int) -> None:
+    """Thread count for logitcore and (if loaded) PyTorch. NumPy/SciPy stay single-threaded."""
+    logitcore.set_num_threads(n)
+    t = _MODULES.get("torch")
+    if t is not None:
+        t.set_num_threads(n)
+
+
+def _calibrate(fn: Callable[[], Any], min_time: float) -> int:
+    """Calls per sample so that one sample lasts at least min_time (after a warm-up call)."""
+    fn()
+    number = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= min_time or number >= 1 << 20:
+            return number
+        # aim a little beyond min_time, grow at most 100x per step
+        number = max(number + 1, min(number * 100, int(math.ceil(number * 1.2 * min_time / max(dt, 1e-9)))))
+
+
+def _sample(fn: Callable[[], Any], number: int) -> float:
+    fn()  # warm-up: this contestant's data in cache, its threads awake
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+@dataclass
+class Result:
+    case: str
+    shape: Shape
+    dtype: str
+    threads: Optional[int]
+    times: Dict[str, float]  # median seconds per call
+    samples: Dict[str, List[float]]
+    number: Dict[str, int]
+    ratios: Dict[str, float]
+    warnings: List[str]
+
+    def to_json(self) -> dict:
+        return {
+            "case": self.case,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "threads": self.threads,
+            "median_s": self.times,
+            "samples_s": self.samples,
+            "calls_per_sample": self.number,
+            "ratios": self.ratios,
+            "warnings": self.warnings,
+        }
+
+
+def _agree(a, b, dtype) -> bool:
+    try:
+        a = np.asarray(a.numpy() if hasattr(a, "numpy") else a, dtype=np.float64)
+        b = np.asarray(b.numpy() if hasattr(b, "numpy") else b, dtype=np.float64)
+        tol = 1e-3 if np.dtype(dtype) == np.float32 else 1e-9
+        scale = float(np.max(np.abs(b), initial=0.0)) if b.size else 0.0
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=tol, atol=tol * 1e-3 * scale, equal_nan=True))
+    except Exception:
+        return False
+
+
+def run_case(case: Case, data: Data, threads: Optional[int], repeat: int, min_time: float) -> Result:
+    """Time every available contestant of ``case`` on ``data``, interleaved, at ``threads``."""
+    names = [n for n, c in case.contestants.items() if c.available()]
+    fns = {n: case.contestants[n].make(data) for n in names}
+    nthreads = {n: (case.contestants[n].threads or threads or 1) for n in names}
+    warnings: List[str] = []
+
+    def prepare(n: str) -> None:
+        set_threads(nthreads[n])
+
+    # sanity (not a test): a contestant that disagrees with the baseline is flagged
+    if case.check and case.baseline in fns:
+        prepare(case.baseline)
+        ref = fns[case.baseline]()
+        for n in names:
+            if n != case.baseline:
+                prepare(n)
+                if not _agree(fns[n](), ref, data.x.dtype):
+                    warnings.append(f"{n} result differs from {case.baseline}")
+
+    number = {}
+    for n in names:
+        prepare(n)
+        number[n] = _calibrate(fns[n], min_time)
+    samples: Dict[str, List[float]] = {n: [] for n in names}
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for r in range(repeat):
+            k = r % len(names)
+            for n in names[k:] + names[:k]:
+                prepare(n)
+                samples[n].append(_sample(fns[n], number[n]))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    times = {n: statistics.median(s) for n, s in samples.items()}
+    ratios = {label: times[a] / times[b] for label, a, b in case.ratio_specs(names)}
+    return Result(case.name, tuple(data.x.shape), str(data.x.dtype), threads, times, samples, number, ratios,
+                  warnings)
+
+
+# --------------------------------------------------------------------------------------------
+# machine description
+
+
+def _cpuinfo() -> Dict[str, str]:
+    info: Dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if ":" in line:
+                    k, v = (s.strip() for s in line.split(":", 1))
+                    if k in ("model name", "flags") and k not in info:
+                        info[k] = v
+                if not line.strip() and info:
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def machine_info() -> dict:
+    ci = _cpuinfo()
+    flags = set(ci.get("flags", "").split())
+    cfg = logitcore.get_config()
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "logitcore": logitcore.__version__}
+    for mod in ("scipy", "torch"):
+        m = optional_import(mod)
+        versions[mod] = getattr(m, "__version__", "?") if m is not None else None
+    return {
+        "cpu": ci.get("model name") or platform.processor() or platform.machine(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": available_cpus(),
+        "simd_flags": sorted(f for f in flags if f in ("avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl")),
+        "platform": platform.platform(),
+        "logitcore_config": cfg,
+        "versions": versions,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+    }
+
+
+def _busy_jiffies() -> Optional[float]:
+    """Non-idle CPU time of the whole machine, in seconds (None off Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(t) for t in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    steal = v[7] if len(v) > 7 else 0
+    return (sum(v[:8]) - idle - steal) / os.sysconf("SC_CLK_TCK")
+
+
+class LoadMeter:
+    """CPU time used by other processes while the benchmark runs (machine busy time minus
+    this process's own), as an average number of busy CPUs: a noisy-neighbour gauge."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.busy0 = _busy_jiffies()
+        t = os.times()
+        self.self0 = t.user + t.system
+
+    def other_cpus(self) -> Optional[float]:
+        busy1 = _busy_jiffies()
+        if self.busy0 is None or busy1 is None:
+            return None
+        t = os.times()
+        own = t.user + t.system - self.self0
+        dt = time.perf_counter() - self.t0
+        return max(0.0, (busy1 - self.busy0 - own) / dt) if dt > 0 else None
+
+
+# --------------------------------------------------------------------------------------------
+# reporting
+
+
+def _fmt_time(s: float) -> str:
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def _fmt_shape(shape: Shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _print_table(case: Case, results: List[Result], out) -> None:
+    if not results:
+        return
+    names: List[str] = []
+    for r in results:
+        names += [n for n in r.times if n not in names]
+    labels: List[str] = []
+    for r in results:
+        labels += [lab for lab in r.ratios if lab not in labels]
+    hdr = ["shape", "threads"] + names + labels
+    rows = []
+    for r in results:
+        thr = "/".join(str(case.contestants[n].threads) for n in r.times) if r.threads is None else str(r.threads)
+        row = [_fmt_shape(r.shape), thr]
+        row += [_fmt_time(r.times[n]) if n in r.times else "-" for n in names]
+        row += [f"{r.ratios[lab]:.2f}x" if lab in r.ratios else "-" for lab in labels]
+        rows.append(row)
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(hdr)]
+    print(f"\n## {case.title} [{case.name}], {results[0].dtype}", file=out)
+    if case.note:
+        print(f"   {case.note}", file=out)
+    line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(hdr, widths)))
+    print(line, file=out)
+    print("-" * len(line), file=out)
+    for row in rows:
+        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))), file=out)
+    for r in results:
+        for w in r.warnings:
+            print(f"   ! {_fmt_shape(r.shape)} threads={r.threads}: {w}", file=out)
+
+
+def _find(results: List[Result], case: str, shape: Shape, threads: Optional[int]) -> Optional[Result]:
+    for r in results:
+        if r.case == case and r.shape == tuple(shape) and r.threads == threads:
+            return r
+    return None
+
+
+def evaluate_targets(results: List[Result], dtype: str, cpus: int) -> List[dict]:
+    verdicts = []
+    for t in TARGETS:
+        entry = {"target": t.label, "case": t.case, "shape": list(t.shape), "threads": t.threads,
+                 "ratio": t.ratio, "bound": f"{t.op} {t.bound:g}", "value": None, "verdict": "SKIP"}
+        r = _find(results, t.case, t.shape, t.threads)
+        if dtype != "float32":
+            entry["why"] = "targets are defined for float32"
+        elif cpus < t.min_cpus:
+            entry["why"] = f"needs {t.min_cpus} CPUs, {cpus} usable"
+        elif r is None or t.ratio not in r.ratios:
+            entry["why"] = "not measured (filtered out, or a competitor is not installed)"
+        else:
+            v = r.ratios[t.ratio]
+            entry["value"] = v
+            entry["verdict"] = "PASS" if t.verdict(v) else "FAIL"
+        verdicts.append(entry)
+    return verdicts
+
+
+def _print_targets(verdicts: List[dict], out) -> None:
+    print("\n## targets (float32, one thread unless stated)", file=out)
+    for v in verdicts:
+        shape = _fmt_shape(tuple(v["shape"]))
+        if v["value"] is None:
+            print(f"  SKIP  {v['target']} on {shape}: {v.get('why', '')}", file=out)
+        else:
+            print(f"  {v['verdict']}  {v['target']} on {shape}: {v['ratio']} = {v['value']:.2f}x "
+                  f"(target {v['bound']})", file=out)
+
+
+def _print_machine(info: dict, out) -> None:
+    cfg = info["logitcore_config"]
+    print("# logitcore benchmark", file=out)
+    print(f"machine  : {info['cpu']}; {info['logical_cpus']} logical CPUs ({info['usable_cpus']} usable); "
+          f"flags: {' '.join(info['simd_flags']) or 'none of avx2/avx512'}", file=out)
+    print(f"platform : {info['platform']}", file=out)
+    print(f"logitcore: {cfg['version']}, ISA {cfg['isa_selected']} (compiled: {', '.join(cfg['isa_compiled'])}; "
+          f"CPU supports: {', '.join(cfg['isa_supported_by_cpu'])}; forced: {cfg['isa_forced_by_env']}), "
+          f"OpenMP {'on' if cfg['openmp'] else 'off'}, default threads {cfg['num_threads']}, "
+          f"block {cfg['block_size']}", file=out)
+    v = info["versions"]
+    print("versions : " + ", ".join(f"{k} {v[k] or 'not installed'}" for k in v), file=out)
+    if info["OMP_NUM_THREADS"]:
+        print(f"OMP_NUM_THREADS={info['OMP_NUM_THREADS']}", file=out)
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+
+
+def _parse_shapes(text: str) -> List[Shape]:
+    shapes = []
+    for part in text.split(","):
+        part = part.strip().lower().replace("**", "^")
+        if not part:
+            continue
+        dims = []
+        for d in part.split("x"):
+            d = d.strip().replace("_", "")
+            if "^" in d:
+                base, exp = d.split("^")
+                dims.append(int(base) ** int(exp))
+            elif "e" in d:
+                dims.append(int(float(d)))
+            else:
+                dims.append(int(d))
+        if not dims or any(n <= 0 for n in dims):
+            raise argparse.ArgumentTypeError(f"bad shape {part!r}")
+        shapes.append(tuple(dims))
+    if not shapes:
+        raise argparse.ArgumentTypeError("no shapes given")
+    return shapes
+
+
+def _parse_threads(text: str) -> List[int]:
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        n = available_cpus() if part == "all" else int(part)
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"bad thread count {part!r}")
+        if n not in out:
+            out.append(n)
+    if not out:
+        raise argparse.ArgumentTypeError("no thread counts given")
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--repeat", type=int, default=None,
+                   help="samples per contestant; the median is reported (default 21, --quick 7)")
+    p.add_argument("--min-time", type=float, default=None,
+                   help="minimum seconds per sample; short calls are looped (default 0.002, --quick 0.001)")
+    p.add_argument("--shapes", type=_parse_shapes, default=None,
+                   help="comma-separated shapes such as '64x32000,1x10^7' (default: each case's own); "
+                        "the reduction is over the last axis")
+    p.add_argument("--threads", type=_parse_threads, default=None,
+                   help="comma-separated thread counts, 'all' = usable CPUs (default '1,all')")
+    p.add_argument("--cases", default=None,
+                   help="comma-separated case names (default: all: " + ", ".join(c.name for c in CASES) + ")")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--quick", action="store_true", help="fewer samples, shorter samples: a rough look")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="PATH", default=None, help="also write every figure to PATH as JSON")
+
+
+def run(args: argparse.Namespace, out=None) -> dict:
+    out = out or sys.stdout
+    repeat = args.repeat or (7 if args.quick else 21)
+    min_time = args.min_time if args.min_time is not None else (0.001 if args.quick else 0.002)
+    thread_list = args.threads or _parse_threads("1,all")
+    if args.cases:
+        wanted = [s.strip() for s in args.cases.split(",") if s.strip()]
+        unknown = [w for w in wanted if w not in {c.name for c in CASES}]
+        if unknown:
+            raise SystemExit(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(c.name for c in CASES)}")
+        cases = [c for c in CASES if c.name in wanted]
+    else:
+        cases = list(CASES)
+
+    info = machine_info()  # imports the optional competitors
+    _print_machine(info, out)
+    print(f"method   : median of {repeat} samples per contestant; each sample = 1 untimed warm-up call + "
+          f">= {min_time * 1e3:g} ms of timed calls; contestants interleaved within each repetition; "
+          f"x ~ N(0, 1), {args.dtype}, C-contiguous", file=out)
+    missing = [m for m in ("scipy", "torch") if info["versions"][m] is None]
+    if missing:
+        print(f"note     : {', '.join(missing)} not installed; those columns are skipped", file=out)
+    out.flush()
+
+    torch = _MODULES.get("torch")
+    torch_threads0 = torch.get_num_threads() if torch is not None else None
+    rng = np.random.default_rng(args.seed)
+    data_cache: Dict[Shape, Data] = {}
+
+    def data_for(shape: Shape) -> Data:
+        if shape not in data_cache:
+            data_cache.clear()  # keep at most one (possibly large) input alive
+            data_cache[shape] = Data(rng.standard_normal(shape, dtype=np.float32).astype(args.dtype, copy=False))
+        return data_cache[shape]
+
+    results: List[Result] = []
+    t_start = time.perf_counter()
+    load = LoadMeter()
+    try:
+        for case in cases:
+            shapes = args.shapes or case.shapes
+            case_results = []
+            for shape in shapes:
+                d = data_for(shape)
+                settings: List[Optional[int]] = [None] if case.fixed_threads is not None else list(thread_list)
+                for thr in settings:
+                    case_results.append(run_case(case, d, thr, repeat, min_time))
+            results += case_results
+            _print_table(case, case_results, out)
+            out.flush()
+    finally:
+        logitcore.set_num_threads(0)
+        if torch is not None:
+            torch.set_num_threads(torch_threads0)
+
+    verdicts = evaluate_targets(results, args.dtype, available_cpus())
+    _print_targets(verdicts, out)
+    elapsed = time.perf_counter() - t_start
+    other = load.other_cpus()
+    print(f"\n(total {elapsed:.0f} s", end="", file=out)
+    if other is not None:
+        print(f"; other processes kept {other:.2f} of {os.cpu_count()} CPUs busy meanwhile"
+              + (": figures are disturbed, rerun on a quiet machine" if other > 0.25 else ""), end="", file=out)
+    print(")", file=out)
+    report = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": " ".join([os.path.basename(sys.executable), "-m", "logitcore"] + sys.argv[1:]),
+        "machine": info,
+        "settings": {"repeat": repeat, "min_time_s": min_time, "threads": thread_list, "dtype": args.dtype,
+                     "seed": args.seed},
+        "results": [r.to_json() for r in results],
+        "targets": verdicts,
+        "elapsed_s": elapsed,
+        "other_processes_busy_cpus": other,
+    }
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {args.json}", file=out)
+    return report
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m logitcore.bench", description=__doc__.splitlines()[0])
+    add_arguments(p)
+    run(p.parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
