@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "logitcore/kernels.h"
 #include "exp_constants.h"
@@ -50,6 +51,8 @@ struct VF {
     __m128d v = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
     return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
   }
+  // (x - m) / ln 2 as one fused x * l2e + c, c = -(m * l2e)
+  static R w2(R x, R, R l2e, R c) { return fmadd(x, l2e, c); }
   static R ones_gt(R a, R b) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), _mm512_set1_ps(1.0f)); }
   static R ones_eq(R a, R b) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ), _mm512_set1_ps(1.0f)); }
   static R log_core(R x) {
@@ -147,6 +150,8 @@ struct VD {
     __m128d v = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
     return _mm_cvtsd_f64(_mm_add_sd(v, _mm_unpackhi_pd(v, v)));
   }
+  // (x - m) / ln 2 as one fused x * l2e + c, c = -(m * l2e)
+  static R w2(R x, R, R l2e, R c) { return fmadd(x, l2e, c); }
   static R ones_gt(R a, R b) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, b, _CMP_GT_OQ), _mm512_set1_pd(1.0)); }
   static R ones_eq(R a, R b) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ), _mm512_set1_pd(1.0)); }
   static R log_core(R x) {

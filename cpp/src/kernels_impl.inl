@@ -39,7 +39,27 @@ inline typename V::T block_max(const typename V::T* x, std::int64_t n) {
   return V::hmax(V::max(V::max(m0, m1), V::max(m2, m3)));
 }
 
-template <class V, bool kWithT>
+// Sum of exp(x - m) computed as 2^w with w = (x - m) / ln 2 formed by one fused multiply-add
+// from x: a single rounding, relative 2^-24 of |w| per term, plus a shift common to all terms
+// of at most 2^-24 |m| / ln 2 (harmless: relative to |lse|). kLow2 clamps -inf and NaN passes.
+// Largest |max| for which w = x * l2e - m * l2e is formed with one FMA: the rounding error of
+// m * l2e (a shift common to the block, at most ulp(kFuseMax * l2e) / 2 ~ 2.4e-4 in log2 units)
+// changes the result by a relative 1e-7 of |lse| at most.
+template <class T>
+constexpr T kFuseMax = sizeof(T) == 4 ? T(4096) : T(1099511627776.0);
+
+template <class V>
+struct SubMul {  // w = (x - m) * l2e: for maxima so large that m * l2e overflows
+  using R = typename V::R;
+  static R w2(R x, R m, R l2e, R) { return V::mul(V::sub(x, m), l2e); }
+};
+template <class V>
+struct FusedW2 {
+  using R = typename V::R;
+  static R w2(R x, R m, R l2e, R c) { return V::w2(x, m, l2e, c); }
+};
+
+template <class V, bool kWithT, class WF = FusedW2<V>>
 BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
@@ -52,16 +72,21 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
     return {static_cast<double>(m), nan, nan};
   }
   const R vm = V::set1(m);
-  const R lo = V::set1(V::kLow);
+  const R l2e = V::set1(T(1.4426950408889634));
+  // the fused form shifts every w by the rounding error of m * l2e: fine while |m| is moderate
+  if (std::is_same<WF, FusedW2<V>>::value && !(m <= kFuseMax<T> && m >= -kFuseMax<T>))
+    return stats_impl<V, kWithT, SubMul<V>>(x, n);
+  const R c = V::set1(-(m * T(1.4426950408889634)));
+  const R lo = V::set1(V::kLow2);
   R s0 = V::set1(0), s1 = s0, s2 = s0, s3 = s0;
   R t0 = s0, t1 = s0, t2 = s0, t3 = s0;
   std::int64_t i = 0;
   for (; i + 4 * W <= n; i += 4 * W) {
-    const R w0 = V::max(lo, V::sub(V::loadu(x + i), vm));
-    const R w1 = V::max(lo, V::sub(V::loadu(x + i + W), vm));
-    const R w2 = V::max(lo, V::sub(V::loadu(x + i + 2 * W), vm));
-    const R w3 = V::max(lo, V::sub(V::loadu(x + i + 3 * W), vm));
-    const R e0 = V::exp_core(w0), e1 = V::exp_core(w1), e2 = V::exp_core(w2), e3 = V::exp_core(w3);
+    const R w0 = V::max(lo, WF::w2(V::loadu(x + i), vm, l2e, c));
+    const R w1 = V::max(lo, WF::w2(V::loadu(x + i + W), vm, l2e, c));
+    const R w2 = V::max(lo, WF::w2(V::loadu(x + i + 2 * W), vm, l2e, c));
+    const R w3 = V::max(lo, WF::w2(V::loadu(x + i + 3 * W), vm, l2e, c));
+    const R e0 = V::exp2_core(w0), e1 = V::exp2_core(w1), e2 = V::exp2_core(w2), e3 = V::exp2_core(w3);
     s0 = V::add(s0, e0);
     s1 = V::add(s1, e1);
     s2 = V::add(s2, e2);
@@ -74,32 +99,71 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
     }
   }
   for (; i + W <= n; i += W) {
-    const R w = V::max(lo, V::sub(V::loadu(x + i), vm));
-    const R e = V::exp_core(w);
+    const R w = V::max(lo, WF::w2(V::loadu(x + i), vm, l2e, c));
+    const R e = V::exp2_core(w);
     s0 = V::add(s0, e);
     if (kWithT) t0 = V::fmadd(e, w, t0);
   }
   if (i < n) {
-    // padding lanes are -inf: w = kLow, exp(kLow) = 0, so they add exactly 0 to s and t.
-    const R w = V::max(lo, V::sub(V::load_tail(x + i, n - i, ninf), vm));
-    const R e = V::exp_core(w);
+    // padding lanes are -inf: w = kLow2, 2^kLow2 = 0, so they add exactly 0 to s and t.
+    const R w = V::max(lo, WF::w2(V::load_tail(x + i, n - i, ninf), vm, l2e, c));
+    const R e = V::exp2_core(w);
     s1 = V::add(s1, e);
     if (kWithT) t1 = V::fmadd(e, w, t1);
   }
   BlockStats st;
   st.m = static_cast<double>(m);
   st.s = V::hsum(V::add(V::add(s0, s1), V::add(s2, s3)));
-  st.t = kWithT ? V::hsum(V::add(V::add(t0, t1), V::add(t2, t3))) : 0.0;
+  // t in nats: sum e (x - m) = ln 2 * sum e w
+  st.t = kWithT ? 0.6931471805599453 * V::hsum(V::add(V::add(t0, t1), V::add(t2, t3))) : 0.0;
   return st;
 }
 
 template <class V>
 BlockStats stats_plain(const typename V::T* x, std::int64_t n) { return stats_impl<V, false>(x, n); }
 
+// Entropy statistics: w = x - m (exact when x is near m) and exp by Cody-Waite reduction, so
+// each term is accurate to an ulp whatever |w| (t weighs the terms by w).
 template <class V>
-BlockStats stats_ent(const typename V::T* x, std::int64_t n) { return stats_impl<V, true>(x, n); }
+BlockStats stats_ent(const typename V::T* x, std::int64_t n) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  const T m = block_max<V>(x, n);
+  if (m == ninf) return {-std::numeric_limits<double>::infinity(), 0.0, 0.0};
+  if (!(m - m == 0)) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    return {static_cast<double>(m), nan, nan};
+  }
+  const R vm = V::set1(m), lo = V::set1(V::kLow);
+  R s0 = V::set1(0), s1 = s0, t0 = s0, t1 = s0;
+  std::int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const R w0 = V::max(lo, V::sub(V::loadu(x + i), vm));
+    const R w1 = V::max(lo, V::sub(V::loadu(x + i + W), vm));
+    const R e0 = V::exp_core(w0), e1 = V::exp_core(w1);
+    s0 = V::add(s0, e0);
+    s1 = V::add(s1, e1);
+    t0 = V::fmadd(e0, w0, t0);
+    t1 = V::fmadd(e1, w1, t1);
+  }
+  for (; i + W <= n; i += W) {
+    const R w = V::max(lo, V::sub(V::loadu(x + i), vm));
+    const R e = V::exp_core(w);
+    s0 = V::add(s0, e);
+    t0 = V::fmadd(e, w, t0);
+  }
+  if (i < n) {
+    const R w = V::max(lo, V::sub(V::load_tail(x + i, n - i, ninf), vm));
+    const R e = V::exp_core(w);
+    s1 = V::add(s1, e);
+    t1 = V::fmadd(e, w, t1);
+  }
+  return {static_cast<double>(m), V::hsum(V::add(s0, s1)), V::hsum(V::add(t0, t1))};
+}
 
-template <class V>
+template <class V, class WF = FusedW2<V>>
 BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
@@ -122,25 +186,29 @@ BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::i
     return {static_cast<double>(m), nan, nan};
   }
   const R vm = V::set1(m);
-  const R lo = V::set1(V::kLow);
+  const R l2e = V::set1(T(1.4426950408889634));
+  if (std::is_same<WF, FusedW2<V>>::value && !(m <= kFuseMax<T> && m >= -kFuseMax<T>))
+    return stats_weighted<V, SubMul<V>>(x, b, n);
+  const R c = V::set1(-(m * T(1.4426950408889634)));
+  const R lo = V::set1(V::kLow2);
   R s0 = V::set1(0), s1 = s0;
   i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
     const R b0 = V::loadu(b + i), b1 = V::loadu(b + i + W);
-    const R w0 = V::max(lo, V::sub(V::select_nz(b0, V::loadu(x + i), vninf), vm));
-    const R w1 = V::max(lo, V::sub(V::select_nz(b1, V::loadu(x + i + W), vninf), vm));
-    s0 = V::fmadd(b0, V::exp_core(w0), s0);
-    s1 = V::fmadd(b1, V::exp_core(w1), s1);
+    const R w0 = V::max(lo, WF::w2(V::select_nz(b0, V::loadu(x + i), vninf), vm, l2e, c));
+    const R w1 = V::max(lo, WF::w2(V::select_nz(b1, V::loadu(x + i + W), vninf), vm, l2e, c));
+    s0 = V::fmadd(b0, V::exp2_core(w0), s0);
+    s1 = V::fmadd(b1, V::exp2_core(w1), s1);
   }
   for (; i + W <= n; i += W) {
     const R b0 = V::loadu(b + i);
-    const R w0 = V::max(lo, V::sub(V::select_nz(b0, V::loadu(x + i), vninf), vm));
-    s0 = V::fmadd(b0, V::exp_core(w0), s0);
+    const R w0 = V::max(lo, WF::w2(V::select_nz(b0, V::loadu(x + i), vninf), vm, l2e, c));
+    s0 = V::fmadd(b0, V::exp2_core(w0), s0);
   }
   if (i < n) {
     const R b0 = V::load_tail(b + i, n - i, T(0));
-    const R w0 = V::max(lo, V::sub(V::select_nz(b0, V::load_tail(x + i, n - i, ninf), vninf), vm));
-    s1 = V::fmadd(b0, V::exp_core(w0), s1);
+    const R w0 = V::max(lo, WF::w2(V::select_nz(b0, V::load_tail(x + i, n - i, ninf), vninf), vm, l2e, c));
+    s1 = V::fmadd(b0, V::exp2_core(w0), s1);
   }
   return {static_cast<double>(m), V::hsum(V::add(s0, s1)), 0.0};
 }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "logitcore/kernels.h"
 
@@ -30,6 +31,7 @@ struct VScalar {
   static R select_nz(R b, R x, R f) { return b != 0 ? x : f; }
   static T hmax(R a) { return a; }
   static double hsum(R a) { return static_cast<double>(a); }
+  static R w2(R x, R m, R l2e, R) { return (x - m) * l2e; }
   static R ones_gt(R a, R b) { return a > b ? T(1) : T(0); }
   static R ones_eq(R a, R b) { return a == b ? T(1) : T(0); }
   static R log_core(R x) {

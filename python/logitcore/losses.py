@@ -100,9 +100,9 @@ def _as_target(target, batch: tuple, n_classes: int, ignore_index: int) -> np.nd
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
     if bad.any():
         i = int(np.argmax(bad))
-        where = np.unravel_index(i, batch) if batch else ()
+        where = "target[" + ", ".join(str(int(k)) for k in np.unravel_index(i, batch)) + "]" if batch else "target"
         raise IndexError(
-            f"target{list(map(int, where))} = {int(t[i])} is out of range for {n_classes} classes "
+            f"{where} = {int(t[i])} is out of range for {n_classes} classes "
             f"(valid: 0..{n_classes - 1}, or ignore_index={ignore_index})"
         )
     return t
