@@ -122,6 +122,55 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
 template <class V>
 BlockStats stats_plain(const typename V::T* x, std::int64_t n) { return stats_impl<V, false>(x, n); }
 
+// Block max, then e = exp(x - m) by Cody-Waite reduction (accurate to an ulp whatever |x - m|)
+// stored and summed: the gradient of softmax-based losses reuses e instead of a second exp.
+template <class V, bool kStore>
+BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::T* e) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  const T m = block_max<V>(x, n);
+  if (m == ninf) {
+    if (kStore)
+      for (std::int64_t i = 0; i < n; ++i) e[i] = T(0);
+    return {-std::numeric_limits<double>::infinity(), 0.0, 0.0};
+  }
+  if (!(m - m == 0)) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    return {static_cast<double>(m), nan, nan};
+  }
+  const R vm = V::set1(m), lo = V::set1(V::kLow);
+  R s0 = V::set1(0), s1 = s0;
+  std::int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const R e0 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vm)));
+    const R e1 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i + W), vm)));
+    if (kStore) {
+      V::storeu(e + i, e0);
+      V::storeu(e + i + W, e1);
+    }
+    s0 = V::add(s0, e0);
+    s1 = V::add(s1, e1);
+  }
+  for (; i + W <= n; i += W) {
+    const R e0 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vm)));
+    if (kStore) V::storeu(e + i, e0);
+    s0 = V::add(s0, e0);
+  }
+  if (i < n) {
+    const R e0 = V::exp_core(V::max(lo, V::sub(V::load_tail(x + i, n - i, ninf), vm)));
+    if (kStore) V::store_tail(e + i, e0, n - i);
+    s1 = V::add(s1, e0);
+  }
+  return {static_cast<double>(m), V::hsum(V::add(s0, s1)), 0.0};
+}
+
+template <class V>
+BlockStats stats_store_dispatch(const typename V::T* x, std::int64_t n, typename V::T* e) {
+  return e ? stats_store_impl<V, true>(x, n, e) : stats_store_impl<V, false>(x, n, nullptr);
+}
+
 // Entropy statistics: w = x - m (exact when x is near m) and exp by Cody-Waite reduction, so
 // each term is accurate to an ulp whatever |w| (t weighs the terms by w).
 template <class V>
@@ -469,6 +518,7 @@ KernelsT<typename V::T> make_kernels() {
   KernelsT<typename V::T> k;
   k.stats = &stats_plain<V>;
   k.stats_t = &stats_ent<V>;
+  k.stats_store = &stats_store_dispatch<V>;
   k.stats_w = &stats_weighted<V>;
   k.exp_scale = &exp_scale_impl<V>;
   k.sub = &sub2_impl<V>;

@@ -1,6 +1,7 @@
 // Fused losses of p_y (γ-cross-entropy, generalized cross-entropy, focal loss): loss and
 // logits gradient in two streaming passes per row (SPEC §3). Baseline target: the ISA code
-// is reached only through the KernelTable (stats for pass 1, exp_scale for pass 2).
+// is reached only through the KernelTable (stats for the loss alone; stats_store and
+// scale_store for loss and gradient, one exp per logit).
 #include "logitcore/xent.h"
 #include "driver_common.h"
 
@@ -63,7 +64,19 @@ RowPrep prepare_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const 
     return {true, t, 0.0, 0.0, 0.0, 0.0};
   }
   const double zy = static_cast<double>(x.p[t * x.stride]);
-  const RowState st = row_state<T>(k, Mode::plain, x, Row<const T>{nullptr, 1}, n, inner_nt, scratch, tid);
+  // same block statistics as the gradient path (fused_row), so the loss does not depend on
+  // whether the gradient is requested
+  const i64 nb = (n + kBlock - 1) / kBlock;
+  std::vector<BlockStats> parts(static_cast<size_t>(nb));
+  parallel_for(nb, inner_nt, [&](i64 j, int tt) {
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    const T* xp = gather<T>(x, off, len, scratch.x(inner_nt > 1 ? tt : tid));
+    BlockStats b = k.stats_store(xp, len, nullptr);
+    if (!(b.m - b.m == 0) && b.m != -kInf) b = special_block<T>(xp, nullptr, len);
+    parts[static_cast<size_t>(j)] = b;
+  });
+  RowState st{-kInf, 0.0, 0.0};
+  for (const BlockStats& b : parts) merge_state(st, RowState{b.m, b.s, 0.0});
   double ell;
   if (isnan(st.m) || isnan(st.s) || st.m == -kInf) ell = kNaN;  // NaN present, or no support
   else if (st.m == kInf) ell = zy == kInf ? 0.0 - ::log(st.s) : -kInf;  // uniform over the +inf entries
@@ -73,38 +86,66 @@ RowPrep prepare_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const 
   return {false, t, ell, st.m, st.s, lv.w * rs};
 }
 
-// Gradient of one prepared row over its blocks [j0, j1).
+// Loss and gradient of one row in two passes with ONE exp per logit: pass 1 stores
+// e = exp(x - m_b) per block (into the gradient row itself when it is contiguous, which may be
+// the logits: in-place) and returns the block states; after the fixed-order fold, pass 2
+// scales each block by w * rowscale * exp(m_b - M) / S (a multiply, no exp).
 template <class T>
-void grad_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& g, i64 n, const RowPrep& rp, i64 j0,
-                i64 j1, T* xbuf, T* ybuf) {
-  const i64 lo = j0 * kBlock, hi = std::min(n, j1 * kBlock);
-  if (rp.ignored) {
-    for (i64 i = lo; i < hi; ++i) g.p[i * g.stride] = T(0);
+void fused_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x, const Row<T>& g, i64 n,
+               std::int64_t t, std::int64_t ignore_index, double rs, double* loss, int inner_nt,
+               Scratch<T>& scratch, int tid, BlockStats* bs, T* ebuf) {
+  const i64 nb = (n + kBlock - 1) / kBlock;
+  auto sub_tid = [&](int tt) { return inner_nt > 1 ? tt : tid; };
+  if (t == ignore_index) {
+    *loss = 0.0;
+    parallel_for(nb, inner_nt, [&](i64 j, int) {
+      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+      for (i64 i = off; i < off + len; ++i) g.p[i * g.stride] = T(0);
+    });
     return;
   }
-  if (isnan(rp.ell) || isnan(rp.wrs) || rp.m == kInf) {
-    const bool nan = isnan(rp.ell) || isnan(rp.wrs);
-    for (i64 i = lo; i < hi; ++i) {
-      double v = kNaN;
-      if (!nan) {
-        const double p = static_cast<double>(x.p[i * x.stride]) == kInf ? 1.0 / rp.s : 0.0;
-        v = rp.wrs * (p - (i == rp.t ? 1.0 : 0.0));
-      }
-      g.p[i * g.stride] = static_cast<T>(v);
-    }
-    return;
-  }
-  const T shift = static_cast<T>(rp.m);  // exact: m is the largest entry
-  const T sc = static_cast<T>(rp.wrs / rp.s);
-  for (i64 j = j0; j < j1; ++j) {
+  const double zy = static_cast<double>(x.p[t * x.stride]);  // read before the logits may be overwritten
+  T* eb = g.stride == 1 ? g.p : ebuf;
+  parallel_for(nb, inner_nt, [&](i64 j, int tt) {
     const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-    const T* xp = gather<T>(x, off, len, xbuf);
-    T* yp = g.stride == 1 ? g.p + off : ybuf;
-    k.exp_scale(xp, len, shift, sc, yp);
-    if (g.stride != 1) scatter<T>(yp, g, off, len);
+    const T* xp = gather<T>(x, off, len, scratch.x(sub_tid(tt)));
+    BlockStats b = k.stats_store(xp, len, eb + off);
+    if (!(b.m - b.m == 0) && b.m != -kInf) b = special_block<T>(xp, nullptr, len);  // x left intact
+    bs[j] = b;
+  });
+  RowState st{-kInf, 0.0, 0.0};
+  for (i64 j = 0; j < nb; ++j) merge_state(st, RowState{bs[j].m, bs[j].s, 0.0});
+  double ell;
+  if (isnan(st.m) || isnan(st.s) || st.m == -kInf) ell = kNaN;
+  else if (st.m == kInf) ell = zy == kInf ? 0.0 - ::log(st.s) : -kInf;
+  else ell = zy - (st.m + ::log(st.s));
+  const LossValue lv = loss_from_logp(spec, ell);
+  *loss = lv.loss;
+  const double wrs = lv.w * rs;
+  if (isnan(ell) || isnan(wrs) || st.m == kInf) {
+    const bool nan = isnan(ell) || isnan(wrs);
+    parallel_for(nb, inner_nt, [&](i64 j, int) {
+      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+      const bool intact = bs[j].m == kInf;  // blocks holding +inf were not overwritten
+      for (i64 i = off; i < off + len; ++i) {
+        double v = kNaN;
+        if (!nan) {
+          const double p = (intact && static_cast<double>(x.p[i * x.stride]) == kInf) ? 1.0 / st.s : 0.0;
+          v = wrs * (p - (i == t ? 1.0 : 0.0));
+        }
+        g.p[i * g.stride] = static_cast<T>(v);
+      }
+    });
+    return;
   }
+  parallel_for(nb, inner_nt, [&](i64 j, int) {
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    const double c = bs[j].m == -kInf ? 0.0 : wrs * ::exp(bs[j].m - st.m) / st.s;
+    k.scale_store(eb + off, len, static_cast<T>(c), eb + off, false);
+    if (g.stride != 1) scatter<T>(eb + off, g, off, len);
+  });
   // the target entry: w (p_y − 1) with p_y − 1 = expm1(ℓ), formed in double
-  if (rp.t >= lo && rp.t < hi) g.p[rp.t * g.stride] = static_cast<T>(rp.wrs * ::expm1(rp.ell));
+  g.p[t * g.stride] = static_cast<T>(wrs * ::expm1(ell));
 }
 
 }  // namespace
@@ -146,21 +187,31 @@ void xent_rows(const KernelTable& kt, const NdView& x, const std::int64_t* targe
     const Row<T> xr = row_of<T>(x, r);
     return Row<const T>{xr.p, xr.stride};
   };
+  const bool grad_strided = grad && any_strided(*grad);
+  const int bufs = plan.split_rows ? 1 : plan.nt;
+  std::vector<BlockStats> bsmem(grad ? static_cast<size_t>(bufs) * nb : 0);
+  std::vector<T> emem(grad_strided ? static_cast<size_t>(bufs) * n : 0);
   if (plan.split_rows) {  // few long rows: both passes split over the blocks of each row
     for (i64 r = 0; r < rows; ++r) {
-      const RowPrep rp = prep(r, 0, plan.nt);
-      if (!grad) continue;
-      const Row<const T> xr = cx(r);
-      const Row<T> gr = row_of<T>(*grad, r);
-      parallel_for(nb, plan.nt, [&](i64 j, int tid) {
-        grad_write<T>(k, xr, gr, n, rp, j, j + 1, scratch.x(tid), scratch.y(tid));
-      });
+      if (!grad) {
+        prep(r, 0, plan.nt);
+        continue;
+      }
+      const double rs = scale * (rowscale ? rowscale[r] : 1.0);
+      fused_row<T>(k, spec, cx(r), row_of<T>(*grad, r), n, target[r], ignore_index, rs, loss + r, plan.nt, scratch,
+                   0, bsmem.data(), grad_strided ? emem.data() : nullptr);
     }
     return;
   }
   parallel_for(rows, plan.nt, [&](i64 r, int tid) {
-    const RowPrep rp = prep(r, tid, 1);
-    if (grad) grad_write<T>(k, cx(r), row_of<T>(*grad, r), n, rp, 0, nb, scratch.x(tid), scratch.y(tid));
+    if (!grad) {
+      prep(r, tid, 1);
+      return;
+    }
+    const double rs = scale * (rowscale ? rowscale[r] : 1.0);
+    fused_row<T>(k, spec, cx(r), row_of<T>(*grad, r), n, target[r], ignore_index, rs, loss + r, 1, scratch, tid,
+                 bsmem.data() + static_cast<size_t>(tid) * nb,
+                 grad_strided ? emem.data() + static_cast<size_t>(tid) * n : nullptr);
   });
 }
 

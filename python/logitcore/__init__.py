@@ -11,7 +11,9 @@ import os as _os
 from . import _core
 from ._family import entropy, log_softmax, logsumexp, softmax, softmax_entropy
 from .entropy_norm import EntropyNormalizeInfo, entropy_normalize
+from .losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
 from .streaming import LogSumExpState
+from . import reference  # noqa: E402  (NumPy references, logitcore.reference)
 
 __version__ = "0.1.0"
 
@@ -24,6 +26,9 @@ __all__ = [
     "LogSumExpState",
     "entropy_normalize",
     "EntropyNormalizeInfo",
+    "gamma_cross_entropy",
+    "generalized_cross_entropy",
+    "focal_loss",
     "show_config",
     "get_config",
     "set_num_threads",

@@ -57,6 +57,10 @@ struct KernelsT {
   BlockStats (*stats)(const T* x, std::int64_t n);
   // as stats, plus t = sum exp(x - m) * (x - m) (entropy of the softmax).
   BlockStats (*stats_t)(const T* x, std::int64_t n);
+  // max and sum of e_i = exp(x_i - m) by Cody-Waite reduction (each e_i within an ulp),
+  // storing e into e unless it is null (e may alias x). Stores nothing when m is +inf or
+  // NaN; stores zeros when m is -inf.
+  BlockStats (*stats_store)(const T* x, std::int64_t n, T* e);
   // weighted: entries with b == 0 are excluded, s = sum b exp(x - m) over the rest.
   BlockStats (*stats_w)(const T* x, const T* b, std::int64_t n);
   // y = exp(x - shift) * scale
