@@ -130,6 +130,7 @@ class Case:
     note: str = ""
     fixed_threads: Optional[int] = None
     check: bool = True  # warn when a contestant's result differs from the baseline's
+    repeat_scale: int = 1  # samples = repeat * repeat_scale (cheap cases that decide a target)
 
     def ratio_specs(self, names: Sequence[str]) -> List[Tuple[str, str, str]]:
         specs = self.ratios or [(f"{c}/{self.baseline}", c, self.baseline) for c in names if c != self.baseline]
@@ -237,6 +238,7 @@ register(
         ratios=[("logitcore/np.max", "logitcore", "np.max")],
         note="np.max is single-threaded; ratio = logitcore lse time / np.max(x) time (lower is better)",
         check=False,
+        repeat_scale=5,
     )
 )
 
@@ -253,6 +255,7 @@ register(
         ratios=[("speed-up 2T", "1 thread", "2 threads")],
         note="speed-up = one-thread time / two-thread time",
         fixed_threads=0,
+        repeat_scale=5,
     )
 )
 
@@ -495,7 +498,8 @@ def _print_table(case: Case, results: List[Result], out) -> None:
         row += [f"{r.ratios[lab]:.2f}x" if lab in r.ratios else "-" for lab in labels]
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(hdr)]
-    print(f"\n## {case.title} [{case.name}], {results[0].dtype}", file=out)
+    nsamp = len(next(iter(results[0].samples.values()), []))
+    print(f"\n## {case.title} [{case.name}], {results[0].dtype}, median of {nsamp} samples", file=out)
     if case.note:
         print(f"   {case.note}", file=out)
     line = "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(hdr, widths)))
@@ -640,7 +644,7 @@ def run(args: argparse.Namespace, out=None) -> dict:
 
     info = machine_info()  # imports the optional competitors
     _print_machine(info, out)
-    print(f"method   : median of {repeat} samples per contestant; each sample = 1 untimed warm-up call + "
+    print(f"method   : median of {repeat} samples per contestant (more for cases marked so); each sample = 1 untimed warm-up call + "
           f">= {min_time * 1e3:g} ms of timed calls; contestants interleaved within each repetition; "
           f"x ~ N(0, 1), {args.dtype}, C-contiguous", file=out)
     missing = [m for m in ("scipy", "torch") if info["versions"][m] is None]
@@ -670,7 +674,7 @@ def run(args: argparse.Namespace, out=None) -> dict:
                 d = data_for(shape)
                 settings: List[Optional[int]] = [None] if case.fixed_threads is not None else list(thread_list)
                 for thr in settings:
-                    case_results.append(run_case(case, d, thr, repeat, min_time))
+                    case_results.append(run_case(case, d, thr, repeat * max(1, case.repeat_scale), min_time))
             results += case_results
             _print_table(case, case_results, out)
             out.flush()

@@ -1,0 +1,182 @@
+// google-benchmark suite for the native core: the row drivers (driver.h) and the raw exp
+// kernel, once per ISA this CPU supports, at one thread and at all threads.
+//
+// Benchmark names read  <op>/<isa>/rows:<R>/n:<N>/threads:<T>  (see bench/README.md).
+// items_per_second counts input elements; bytes_per_second counts the algorithmic minimum
+// traffic (input read once, plus the output written), not what the caches actually move.
+// This file is compiled for the baseline target: ISA code is reached only through the
+// kernel tables, and only tables the CPU supports are ever called.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "logitcore/dispatch.h"
+#include "logitcore/driver.h"
+#include "logitcore/kernels.h"
+
+namespace {
+
+using logitcore::Isa;
+using logitcore::KernelTable;
+using logitcore::NdView;
+using i64 = std::int64_t;
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+
+// 64-byte aligned buffer of n values.
+template <class T>
+std::shared_ptr<T> aligned_buffer(i64 n) {
+  const size_t bytes = ((static_cast<size_t>(n) * sizeof(T) + 63) / 64) * 64;
+  T* p = static_cast<T*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  return std::shared_ptr<T>(p, FreeDeleter());
+}
+
+// Inputs: standard normal values, generated once per (type, element count) and shared.
+template <class T>
+std::shared_ptr<T> input(i64 count) {
+  static std::map<i64, std::shared_ptr<T>> cache;
+  auto it = cache.find(count);
+  if (it != cache.end()) return it->second;
+  auto buf = aligned_buffer<T>(count);
+  std::mt19937_64 rng(12345);
+  std::normal_distribution<double> dist(0.0, 1.0);
+  T* p = buf.get();
+  for (i64 i = 0; i < count; ++i) p[i] = static_cast<T>(dist(rng));
+  cache.emplace(count, buf);
+  return buf;
+}
+
+NdView matrix(void* data, i64 rows, i64 n) {
+  NdView v;
+  v.data = data;
+  v.ndim = 2;
+  v.shape[0] = rows;
+  v.shape[1] = n;
+  v.strides[0] = n;
+  v.strides[1] = 1;
+  return v;
+}
+
+NdView batch_vector(void* data, i64 rows) {
+  NdView v;
+  v.data = data;
+  v.ndim = 1;
+  v.shape[0] = rows;
+  v.strides[0] = 1;
+  return v;
+}
+
+enum class Op { lse, softmax, softmax_entropy, exp };
+
+const char* op_name(Op op, bool f64) {
+  switch (op) {
+    case Op::lse: return f64 ? "lse_rows<f64>" : "lse_rows<f32>";
+    case Op::softmax: return f64 ? "softmax_rows<f64>" : "softmax_rows<f32>";
+    case Op::softmax_entropy: return f64 ? "softmax_entropy_rows<f64>" : "softmax_entropy_rows<f32>";
+    case Op::exp: return f64 ? "exp<f64>" : "exp<f32>";
+  }
+  return "?";
+}
+
+template <class T>
+void run(benchmark::State& state, Op op, const KernelTable* k, i64 rows, i64 n, int nthreads) {
+  const i64 count = rows * n;
+  std::shared_ptr<T> x = input<T>(count);
+  const bool elementwise = op == Op::softmax || op == Op::exp;
+  std::shared_ptr<T> y = aligned_buffer<T>(elementwise ? count : rows);
+  // touch the output once so page faults stay out of the timing
+  for (i64 i = 0, m = elementwise ? count : rows; i < m; ++i) y.get()[i] = T(0);
+  const NdView xv = matrix(x.get(), rows, n);
+  const NdView rv = batch_vector(y.get(), rows);
+  const NdView yv = matrix(y.get(), rows, n);
+  for (auto _ : state) {
+    switch (op) {
+      case Op::lse: logitcore::lse_rows<T>(*k, xv, nullptr, rv, nullptr, nthreads); break;
+      case Op::softmax: logitcore::softmax_rows<T>(*k, xv, yv, false, nthreads); break;
+      case Op::softmax_entropy: logitcore::softmax_entropy_rows<T>(*k, xv, rv, nthreads); break;
+      case Op::exp:
+        if constexpr (sizeof(T) == 4) logitcore::exp_f32(*k, x.get(), count, y.get());
+        else logitcore::exp_f64(*k, x.get(), count, y.get());
+        break;
+    }
+    benchmark::DoNotOptimize(y.get());
+    benchmark::ClobberMemory();
+  }
+  const i64 out_count = elementwise ? count : rows;
+  state.SetItemsProcessed(state.iterations() * count);
+  state.SetBytesProcessed(state.iterations() * (count + out_count) * static_cast<i64>(sizeof(T)));
+  state.counters["elements"] = static_cast<double>(count);
+}
+
+void add(Op op, bool f64, Isa isa, i64 rows, i64 n, int nthreads) {
+  const KernelTable* k = logitcore::table_for(isa);
+  std::string name = std::string(op_name(op, f64)) + "/" + k->name + "/rows:" + std::to_string(rows) +
+                     "/n:" + std::to_string(n) + "/threads:" + std::to_string(nthreads);
+  benchmark::internal::Benchmark* b;
+  if (f64)
+    b = benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run<double>(s, op, k, rows, n, nthreads); });
+  else
+    b = benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run<float>(s, op, k, rows, n, nthreads); });
+  // OpenMP threads do the work: wall-clock time is the meaningful figure.
+  b->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
+void register_all() {
+  const int all = logitcore::get_num_threads();
+  std::vector<int> threads{1};
+  if (all > 1) threads.push_back(all);
+  // single rows from L1-sized (4 KiB of float32) to beyond a 32 MiB L3 (64 MiB), and the
+  // (64, 32000) batch of a language-model vocabulary
+  std::vector<std::pair<i64, i64>> shapes;
+  for (int lg = 10; lg <= 24; lg += 2) shapes.emplace_back(1, i64{1} << lg);
+  shapes.emplace_back(64, 32000);
+
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    if (!logitcore::cpu_supports(isa)) continue;  // never call a table the CPU cannot run
+    for (const auto& rn : shapes)
+      for (int t : threads) {
+        add(Op::lse, false, isa, rn.first, rn.second, t);
+        add(Op::lse, true, isa, rn.first, rn.second, t);
+        add(Op::softmax, false, isa, rn.first, rn.second, t);
+        add(Op::softmax_entropy, false, isa, rn.first, rn.second, t);
+      }
+    // the raw exp kernel is single-threaded by design (exp_f32 / exp_f64 loop the blocks)
+    for (const auto& rn : shapes) {
+      if (rn.first != 1) continue;
+      add(Op::exp, false, isa, 1, rn.second, 1);
+      add(Op::exp, true, isa, 1, rn.second, 1);
+    }
+  }
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& e : v) s += (s.empty() ? "" : ",") + e;
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("logitcore_isa_supported", join(logitcore::supported_isas()));
+  benchmark::AddCustomContext("logitcore_isa_auto", logitcore::active_isa_name());
+  benchmark::AddCustomContext("logitcore_openmp", logitcore::have_openmp() ? "yes" : "no");
+  benchmark::AddCustomContext("logitcore_threads_all", std::to_string(logitcore::get_num_threads()));
+  benchmark::AddCustomContext("logitcore_block", std::to_string(logitcore::kBlock));
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
