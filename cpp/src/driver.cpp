@@ -134,6 +134,9 @@ void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y,
 
 }  // namespace
 
+// Pass 1 folds exact block states (the maximum's term is exactly 1, so S >= 1 and no
+// probability exceeds 1, no log-probability exceeds 0); pass 2 writes exp(x - M) / S or
+// x - M - log S. Both are monotone in x, so the order of the entries is preserved.
 template <class T>
 void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, bool log, int nthreads) {
   const KernelsT<T>& k = kern<T>(kt);
@@ -151,7 +154,7 @@ void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, boo
   if (plan.split_rows) {
     for (i64 r = 0; r < rows; ++r) {
       auto xy = rows_of(r);
-      const RowState st = row_state<T>(k, Mode::plain, xy.first, Row<const T>{nullptr, 1}, n, plan.nt, scratch, 0);
+      const RowState st = row_state<T>(k, Mode::exact, xy.first, Row<const T>{nullptr, 1}, n, plan.nt, scratch, 0);
       parallel_for(nb, plan.nt, [&](i64 j, int tid) {
         softmax_write<T>(k, xy.first, xy.second, n, st, log, j, j + 1, scratch.x(tid), scratch.y(tid));
       });
@@ -160,7 +163,7 @@ void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, boo
   }
   parallel_for(rows, plan.nt, [&](i64 r, int tid) {
     auto xy = rows_of(r);
-    const RowState st = row_state<T>(k, Mode::plain, xy.first, Row<const T>{nullptr, 1}, n, 1, scratch, tid);
+    const RowState st = row_state<T>(k, Mode::exact, xy.first, Row<const T>{nullptr, 1}, n, 1, scratch, tid);
     softmax_write<T>(k, xy.first, xy.second, n, st, log, 0, nb, scratch.x(tid), scratch.y(tid));
   });
 }

@@ -138,7 +138,9 @@ struct Scratch {
   T* y(int tid) { return mem.empty() ? nullptr : x(tid) + 2 * kBlock; }
 };
 
-enum class Mode { plain, ent, weighted };
+// plain: fast log2-domain sums (lse within 1e-7 relative); ent: exact terms plus the entropy
+// sum; exact: exact terms (every e_i within an ulp, the maximum's term exactly 1); weighted.
+enum class Mode { plain, ent, exact, weighted };
 
 // Exact statistics of a block whose maximum is not finite (or, weighted, is -inf).
 template <class T>
@@ -166,10 +168,10 @@ BlockStats special_block(const T* x, const T* b, i64 n) {
         (bi > 0 ? pos : neg) = true;
       }
     } else {
-      s += bi * ::exp(xi - m);  // m == -inf: every term is bi * 0 (NaN for infinite bi)
+      if (m != -kInf) s += bi * ::exp(xi - m);
     }
   }
-  if (m == -kInf) return {-kInf, s == 0 ? 0.0 : s, 0.0};
+  if (m == -kInf) return {-kInf, 0.0, 0.0};  // no entry contributes
   if (pos && neg) return {kInf, kNaN, kNaN};  // inf - inf
   return {m, s, 0.0};
 }
@@ -180,9 +182,12 @@ BlockStats block_stats(const KernelsT<T>& k, Mode mode, const T* x, const T* b, 
   switch (mode) {
     case Mode::plain: st = k.stats(x, n); break;
     case Mode::ent: st = k.stats_t(x, n); break;
+    case Mode::exact: st = k.stats_store(x, n, nullptr); break;
     default: st = k.stats_w(x, b, n); break;
   }
-  if (!(st.m - st.m == 0) && !(mode != Mode::weighted && st.m == -kInf))
+  // Kernels may skip NaN in their running maximum; a NaN anywhere shows up either as a
+  // non-finite m or s, or hides behind m == -inf. Such blocks (rare) are redone exactly.
+  if (!(st.m - st.m == 0) || !(st.s - st.s == 0) || !(st.t - st.t == 0))
     st = special_block<T>(x, mode == Mode::weighted ? b : nullptr, n);
   return st;
 }
