@@ -70,32 +70,48 @@ Moments to_nats(Moments acc) {
 }
 
 // Safeguarded root search for H(g) = t, H decreasing in g, from the moments at g = 1.
+// A bracket [lo, hi] (lo = 0, hi = inf at first) shrinks at every step. The step is Halley's
+// (Newton's if Halley's leaves the bracket); when neither lies inside the bracket, or the
+// last step failed to halve |f| (flat stretches of H, where H' ~ 0 and the local model is
+// useless), the next point bisects the bracket geometrically (in log gamma: the root may lie
+// anywhere from 1e-10 to 1e10), so the search always converges or reports that it did not.
 // gamma is kept representable in T, so H is evaluated at exactly the gamma the kernels use.
 template <class T, class EvalF>
 SearchResult search(double t, double tol, int max_iter, Moments m, EvalF&& eval) {
   double g = 1.0, lo = 0.0, hi = kInf;
+  double f_prev = kInf;
   int it = 1;
   for (;;) {
     const double h = entropy_of(g, m);
     const double f = h - t;
-    if (!(::fabs(f) > tol)) return {g, m.s0, h, it, true};
-    if (it >= max_iter || isnan(f)) return {g, m.s0, h, it, false};
+    if (isnan(f)) return {g, m.s0, h, it, false};
+    if (::fabs(f) <= tol) return {g, m.s0, h, it, true};
+    if (it >= max_iter) return {g, m.s0, h, it, false};
     if (f > 0) lo = g;
     else hi = g;
-    const double e1 = m.s1 / m.s0, e2 = m.s2 / m.s0, e3 = m.s3 / m.s0;
-    const double var = std::max(0.0, e2 - e1 * e1);
-    const double d1 = -g * var;                                 // dH/dg
-    const double m3 = e3 - 3.0 * e1 * e2 + 2.0 * e1 * e1 * e1;  // third central moment
-    const double d2 = -var - g * m3;                            // d2H/dg2
     double next = kNaN;
-    if (d1 < 0) {
-      const double den = 2.0 * d1 * d1 - f * d2;
-      if (den != 0) next = g - 2.0 * f * d1 / den;  // Halley
-      if (!(next > lo && next < hi)) next = g - f / d1;  // Newton
+    if (::fabs(f) <= 0.5 * ::fabs(f_prev)) {
+      const double e1 = m.s1 / m.s0, e2 = m.s2 / m.s0, e3 = m.s3 / m.s0;
+      const double var = std::max(0.0, e2 - e1 * e1);
+      const double d1 = -g * var;                                 // dH/dg
+      const double m3 = e3 - 3.0 * e1 * e2 + 2.0 * e1 * e1 * e1;  // third central moment
+      const double d2 = -var - g * m3;                            // d2H/dg2
+      if (d1 < 0) {
+        const double den = 2.0 * d1 * d1 - f * d2;
+        if (den != 0) next = g - 2.0 * f * d1 / den;  // Halley
+        if (!(next > lo && next < hi)) next = g - f / d1;  // Newton
+      }
     }
-    if (!(next > lo && next < hi)) next = (hi == kInf) ? 2.0 * std::max(g, lo) : 0.5 * (lo + hi);
+    if (!(next > lo && next < hi)) {
+      if (hi == kInf) next = 16.0 * g;
+      else if (lo == 0.0) next = hi / 16.0;
+      else if (hi > 4.0 * lo) next = ::sqrt(lo * hi);
+      else next = 0.5 * (lo + hi);
+    }
     next = static_cast<double>(static_cast<T>(next));
-    if (!(next > lo && next < hi)) return {g, m.s0, h, it, false};  // bracket exhausted
+    if (!(next > lo && next < hi) || !(next > 0 && next < kInf))
+      return {g, m.s0, h, it, false};  // bracket exhausted at the dtype's resolution
+    f_prev = f;
     g = next;
     m = eval(g);
     ++it;

@@ -378,8 +378,17 @@ Moments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax, ty
   const R l2e = V::set1(T(1.4426950408889634));
   const R zero = V::set1(T(0));
   R s0 = zero, s1 = zero, s2 = zero, s3 = zero, ties = zero;
+  const R tiny = V::set1(-std::numeric_limits<T>::min());
   auto step = [&](R v, R& ww) {
-    ww = V::max(wmin, kProb ? V::sub(V::log2_fast(v), vs) : V::mul(V::sub(v, vs), l2e));
+    if (kProb) {
+      // w < 0 strictly below the maximum, w == 0 exactly at it (the tie count relies on
+      // both), and zeros excluded from the support whatever log2_fast(0) returns
+      ww = V::max(wmin, V::min(V::sub(V::log2_fast(v), vs), tiny));
+      ww = V::select_nz(V::ones_eq(v, vmax), zero, ww);
+      ww = V::select_nz(v, ww, wmin);
+    } else {
+      ww = V::max(wmin, V::mul(V::sub(v, vs), l2e));
+    }
     const R e = kExpE ? V::exp2_core(V::max(lo, ww)) : V::mul(v, vi);
     const R ew = V::mul(e, ww);
     const R ew2 = V::mul(ew, ww);
