@@ -6,7 +6,8 @@
 //     scratch row and returns the block's moments at gamma = 1. Reading and transforming each
 //     block while it is in L1 means the input is read from memory once, overlapped with work.
 //  B. the blocks are re-centred on the row maximum with a per-block offset c_b (exact zero
-//     for the blocks that hold the maximum), giving H(1), H'(1), H''(1);
+//     for the blocks that hold the maximum), giving H, H', H'' at gamma = 1, 2 and 4 (prep
+//     sums e, e^2 and e^4: the input is read once for all three);
 //  C. safeguarded Halley/Newton steps on the cumulative gamma (one moments pass each) inside
 //     a bracket; each pass keeps e = 2^(g w) so the final q = e / s0 needs no exp;
 //  D. q is written. On the row-parallel path the output of row r is written block by block
@@ -31,7 +32,7 @@ struct BlockInfo {
   T c;          // offset re-centring this block's w on the row maximum (log2 units)
   T bmax;       // block maximum (input units)
   bool empty;   // no support in this block (or a value that invalidates the row)
-  Moments m;    // moments at gamma = 1 relative to the block maximum (log2 units)
+  PrepMoments pm;  // moments at gamma = 1 (and kPrepGamma) relative to the block maximum (log2)
   ScanStats sc;
 };
 
@@ -57,6 +58,13 @@ struct SearchResult {
   double gamma, s0, h;
   int iters;
   bool converged;
+  bool have_e;  // the e buffer holds 2^(gamma w) of this gamma (false: it came from prep)
+};
+
+// A point where the moments are known: gamma and the moments (nats).
+struct Point {
+  double g;
+  Moments m;
 };
 
 double entropy_of(double g, const Moments& m) { return ::log(m.s0) - g * (m.s1 / m.s0); }
@@ -77,18 +85,35 @@ Moments to_nats(Moments acc) {
 // anywhere from 1e-10 to 1e10), so the search always converges or reports that it did not.
 // gamma is kept representable in T, so H is evaluated at exactly the gamma the kernels use.
 template <class T, class EvalF>
-SearchResult search(double t, double tol, int max_iter, Moments m, EvalF&& eval) {
-  double g = 1.0, lo = 0.0, hi = kInf;
+SearchResult search(double t, double tol, int max_iter, const Point* pts, int npts, EvalF&& eval) {
+  double lo = 0.0, hi = kInf;
+  // start from the known point closest to the root (in |f|), the bracket from all of them
+  int best = -1;
+  double best_f = kInf;
+  for (int i = 0; i < npts; ++i) {
+    const double f = entropy_of(pts[i].g, pts[i].m) - t;
+    if (isnan(f)) continue;
+    if (f > 0) lo = std::max(lo, pts[i].g);
+    else hi = std::min(hi, pts[i].g);
+    if (best < 0 || ::fabs(f) < ::fabs(best_f) || (::fabs(f) == ::fabs(best_f) && pts[i].g < pts[best].g)) {
+      best = i;
+      best_f = f;
+    }
+  }
+  if (best < 0) best = 0;  // every point NaN: reported below
+  double g = pts[best].g;
+  Moments m = pts[best].m;
+  bool have_e = false;
   double f_prev = kInf;
   int it = 1;
   for (;;) {
     const double h = entropy_of(g, m);
     const double f = h - t;
-    if (isnan(f)) return {g, m.s0, h, it, false};
-    if (::fabs(f) <= tol) return {g, m.s0, h, it, true};
-    if (it >= max_iter) return {g, m.s0, h, it, false};
-    if (f > 0) lo = g;
-    else hi = g;
+    if (isnan(f)) return {g, m.s0, h, it, false, have_e};
+    if (::fabs(f) <= tol) return {g, m.s0, h, it, true, have_e};
+    if (it >= max_iter) return {g, m.s0, h, it, false, have_e};
+    if (f > 0) lo = std::max(lo, g);
+    else hi = std::min(hi, g);
     double next = kNaN;
     if (::fabs(f) <= 0.5 * ::fabs(f_prev)) {
       const double e1 = m.s1 / m.s0, e2 = m.s2 / m.s0, e3 = m.s3 / m.s0;
@@ -103,17 +128,18 @@ SearchResult search(double t, double tol, int max_iter, Moments m, EvalF&& eval)
       }
     }
     if (!(next > lo && next < hi)) {
-      if (hi == kInf) next = 16.0 * g;
+      if (hi == kInf) next = 16.0 * std::max(g, lo);
       else if (lo == 0.0) next = hi / 16.0;
       else if (hi > 4.0 * lo) next = ::sqrt(lo * hi);
       else next = 0.5 * (lo + hi);
     }
     next = static_cast<double>(static_cast<T>(next));
     if (!(next > lo && next < hi) || !(next > 0 && next < kInf))
-      return {g, m.s0, h, it, false};  // bracket exhausted at the dtype's resolution
+      return {g, m.s0, h, it, false, have_e};  // bracket exhausted at the dtype's resolution
     f_prev = f;
     g = next;
     m = eval(g);
+    have_e = true;
     ++it;
   }
 }
@@ -137,9 +163,9 @@ class RowSolver {
     bi.c = T(0);
     bi.empty = !usable;
     if (usable) {
-      bi.m = k_.prep(xb, len, opt_.is_prob, bi.bmax, B.w + off);
+      bi.pm = k_.prep(xb, len, opt_.is_prob, bi.bmax, B.w + off);
     } else {
-      bi.m = Moments{0, 0, 0, 0, 0, 0};
+      bi.pm = PrepMoments{};
       for (i64 i = 0; i < len; ++i) B.w[off + i] = kWMin<T>;
     }
   }
@@ -180,32 +206,42 @@ class RowSolver {
     for (const BlockInfo<T>& bi : B.blocks)
       if (!bi.empty && (top == nullptr || bi.bmax > top->bmax)) top = &bi;
     if (top == nullptr) return fail(kEnNoSupport);
-    Moments m1{0, 0, 0, 0, 0, 0};
+    // moments at gamma = 1 and at the kPrepGamma points, every block shifted by its offset c:
+    // sum e^(g (w + c)) (w + c)^k = 2^(g c) sum_j binom(k, j) c^(k - j) [sum e^(g w) w^j]
+    Point pts[1 + kPrepExtra];
+    for (int p = 0; p <= kPrepExtra; ++p) pts[p] = Point{p == 0 ? 1.0 : kPrepGamma[p - 1], Moments{0, 0, 0, 0, 0, 0}};
+    double ties = 0;
     for (BlockInfo<T>& bi : B.blocks) {
       if (bi.empty) continue;
       if (bi.bmax == top->bmax) {
         bi.c = T(0);
       } else if (opt_.is_prob) {
-        bi.c = static_cast<T>(bi.m.shift - top->m.shift);
+        bi.c = static_cast<T>(bi.pm.m.shift - top->pm.m.shift);
       } else {
         bi.c = static_cast<T>((static_cast<double>(bi.bmax) - static_cast<double>(top->bmax)) * kLog2e);
       }
-      const double c = bi.c, f = ::exp2(c);
-      const Moments& b = bi.m;
-      m1.s0 += f * b.s0;
-      m1.s1 += f * (b.s1 + c * b.s0);
-      m1.s2 += f * (b.s2 + 2.0 * c * b.s1 + c * c * b.s0);
-      m1.s3 += f * (b.s3 + 3.0 * c * b.s2 + 3.0 * c * c * b.s1 + c * c * c * b.s0);
-      if (bi.c == T(0)) m1.ties += b.ties;
+      const double c = bi.c;
+      for (int p = 0; p <= kPrepExtra; ++p) {
+        const Moments& b = p == 0 ? bi.pm.m : bi.pm.extra[p - 1];
+        Moments& a = pts[p].m;
+        const double f = ::exp2(pts[p].g * c);
+        a.s0 += f * b.s0;
+        a.s1 += f * (b.s1 + c * b.s0);
+        a.s2 += f * (b.s2 + 2.0 * c * b.s1 + c * c * b.s0);
+        a.s3 += f * (b.s3 + 3.0 * c * b.s2 + 3.0 * c * c * b.s1 + c * c * c * b.s0);
+      }
+      if (bi.c == T(0)) ties += bi.pm.m.ties;
     }
-    m1 = to_nats(m1);
+    for (Point& pt : pts) pt.m = to_nats(pt.m);
+    Moments m1 = pts[0].m;
+    m1.ties = ties;
     if (isnan(m1.s0) || isnan(m1.s1)) return fail(kEnInvalid);
     const double h_max = ::log(sc.count), h_min = ::log(m1.ties);
     info_.h_min[r] = h_min;
     info_.h_max[r] = h_max;
     double gamma, s0 = m1.s0, h;
     int iters = 1;
-    bool converged = true, clipped = false;
+    bool converged = true, clipped = false, have_e = false;
     EnStatus status = kEnOk;
     if (t > h_max + opt_.tol || t < h_min - opt_.tol) {
       const bool above = t > h_max;
@@ -221,7 +257,7 @@ class RowSolver {
       gamma = kInf;
       h = h_min;
     } else {
-      const SearchResult res = search<T>(t, opt_.tol, opt_.max_iter, m1, [&](double g) {
+      const SearchResult res = search<T>(t, opt_.tol, opt_.max_iter, pts, 1 + kPrepExtra, [&](double g) {
         // keep e = 2^(g w) of every evaluation: if it is the last, q = e / s0 needs no exp
         const T gt = static_cast<T>(g);
         return to_nats(pass([&](i64 j) {
@@ -235,6 +271,7 @@ class RowSolver {
       h = res.h;
       iters = res.iters;
       converged = res.converged;
+      have_e = res.have_e;
     }
     if (gamma == 0.0) {
       plan.mode = OutMode::uniform_support;
@@ -243,7 +280,7 @@ class RowSolver {
       plan.mode = OutMode::uniform_ties;
       plan.val = static_cast<T>(1.0 / m1.ties);
     } else {
-      plan.mode = iters > 1 ? OutMode::scaled_e : OutMode::exp_w;
+      plan.mode = have_e ? OutMode::scaled_e : OutMode::exp_w;
       plan.g = static_cast<T>(gamma);
       plan.scale = static_cast<T>(1.0 / s0);
     }

@@ -92,19 +92,20 @@ struct VF {
   }
   static void stream_store(T* p, R r) { _mm512_stream_ps(p, r); }
   static void fence() { _mm_sfence(); }
-  // log2 for finite x >= 0 (log2 0 = -inf), no special-value fixups
+  // log2 for finite x >= 0 (log2 0 = -inf), no special-value fixups; absolute error
+  // < 1e-8 plus the final rounding (table of 16 centres, see exp_constants.h)
   static R log2_fast(R x) {
-    R m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
-    R e = _mm512_getexp_ps(x);
-    const __mmask16 big = _mm512_cmp_ps_mask(m, _mm512_set1_ps(expc::kSqrt2F), _CMP_GT_OQ);
-    m = _mm512_mask_mul_ps(m, big, m, _mm512_set1_ps(0.5f));
-    e = _mm512_mask_add_ps(e, big, e, _mm512_set1_ps(1.0f));
-    const R f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
-    R q = _mm512_set1_ps(expc::kL[7]);
-    for (int k = 6; k >= 0; --k) q = _mm512_fmadd_ps(q, f, _mm512_set1_ps(expc::kL[k]));
-    const R f2 = _mm512_mul_ps(f, f);
-    const R y = _mm512_fmadd_ps(_mm512_mul_ps(f2, f), q, _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), f2, f));
-    return _mm512_fmadd_ps(y, _mm512_set1_ps(expc::kLog2eF), e);
+    const R m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    const R e = _mm512_getexp_ps(x);
+    const __m512i j = _mm512_srli_epi32(_mm512_castps_si512(m), 19);  // vpermps uses bits 3..0
+    const R inv = _mm512_permutexvar_ps(j, _mm512_loadu_ps(expc::kLogTabInv));
+    const R lc = _mm512_permutexvar_ps(j, _mm512_loadu_ps(expc::kLogTabLog2));
+    const R r = _mm512_fmsub_ps(m, inv, _mm512_set1_ps(1.0f));
+    R q = _mm512_fmadd_ps(_mm512_set1_ps(expc::kLog2Taylor[4]), r, _mm512_set1_ps(expc::kLog2Taylor[3]));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(expc::kLog2Taylor[2]));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(expc::kLog2Taylor[1]));
+    q = _mm512_fmadd_ps(q, r, _mm512_set1_ps(expc::kLog2Taylor[0]));
+    return _mm512_add_ps(_mm512_fmadd_ps(q, r, lc), e);
   }
   static constexpr T kLow2 = -160.0f;
   static R exp2_core(R a) {

@@ -366,10 +366,11 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
 }
 
 template <class V, bool kProb, bool kExpE = !kProb>
-Moments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax, typename V::T* w) {
+PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax, typename V::T* w) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
+  static_assert(kPrepExtra == 2, "prep computes e^2 and e^4");
   const T inv = T(1) / xmax;
   const R vmax = V::set1(xmax);
   // same code path for the maximum and for the entries, so ties get w == 0 exactly
@@ -377,26 +378,39 @@ Moments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax, ty
   const R vi = V::set1(inv), wmin = V::set1(kWMin<T>), lo = V::set1(V::kLow2);
   const R l2e = V::set1(T(1.4426950408889634));
   const R zero = V::set1(T(0));
-  R s0 = zero, s1 = zero, s2 = zero, s3 = zero, ties = zero;
   const R tiny = V::set1(-std::numeric_limits<T>::min());
+  R a[3][4];
+  for (auto& row : a)
+    for (R& r : row) r = zero;
+  R ties = zero;
+  auto acc = [&](R (&s)[4], R e, R ww) {
+    const R ew = V::mul(e, ww);
+    const R ew2 = V::mul(ew, ww);
+    s[0] = V::add(s[0], e);
+    s[1] = V::add(s[1], ew);
+    s[2] = V::add(s[2], ew2);
+    s[3] = V::fmadd(ew2, ww, s[3]);
+  };
   auto step = [&](R v, R& ww) {
+    R tie;
     if (kProb) {
-      // w < 0 strictly below the maximum, w == 0 exactly at it (the tie count relies on
-      // both), and zeros excluded from the support whatever log2_fast(0) returns
+      // w < 0 strictly below the maximum, w == 0 exactly at it, zeros out of the support
+      // whatever log2_fast(0) returns
+      tie = V::ones_eq(v, vmax);
       ww = V::max(wmin, V::min(V::sub(V::log2_fast(v), vs), tiny));
-      ww = V::select_nz(V::ones_eq(v, vmax), zero, ww);
+      ww = V::select_nz(tie, zero, ww);
       ww = V::select_nz(v, ww, wmin);
     } else {
       ww = V::max(wmin, V::mul(V::sub(v, vs), l2e));
+      tie = V::ones_eq(ww, zero);
     }
     const R e = kExpE ? V::exp2_core(V::max(lo, ww)) : V::mul(v, vi);
-    const R ew = V::mul(e, ww);
-    const R ew2 = V::mul(ew, ww);
-    s0 = V::add(s0, e);
-    s1 = V::add(s1, ew);
-    s2 = V::add(s2, ew2);
-    s3 = V::fmadd(ew2, ww, s3);
-    ties = V::add(ties, V::ones_eq(ww, zero));
+    const R e2 = V::mul(e, e);
+    const R e4 = V::mul(e2, e2);
+    acc(a[0], e, ww);
+    acc(a[1], e2, ww);
+    acc(a[2], e4, ww);
+    ties = V::add(ties, tie);
   };
   std::int64_t i = 0;
   R ww;
@@ -412,12 +426,19 @@ Moments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax, ty
   }
   T sh[V::W];
   V::storeu(sh, vs);
-  return {V::hsum(s0), V::hsum(s1), V::hsum(s2), V::hsum(s3), V::hsum(ties), static_cast<double>(sh[0])};
+  PrepMoments pm;
+  for (int k = 0; k < 3; ++k) {
+    Moments& m = k == 0 ? pm.m : pm.extra[k - 1];
+    m = Moments{V::hsum(a[k][0]), V::hsum(a[k][1]), V::hsum(a[k][2]), V::hsum(a[k][3]), 0.0, 0.0};
+  }
+  pm.m.ties = V::hsum(ties);
+  pm.m.shift = static_cast<double>(sh[0]);
+  return pm;
 }
 
 template <class V>
-Moments prep_dispatch(const typename V::T* x, std::int64_t n, bool is_prob, typename V::T xmax,
-                      typename V::T* w) {
+PrepMoments prep_dispatch(const typename V::T* x, std::int64_t n, bool is_prob, typename V::T xmax,
+                          typename V::T* w) {
   if (!is_prob) return prep_impl<V, false>(x, n, xmax, w);
   // e = x / xmax, unless 1 / xmax overflows (subnormal maximum): then e = 2^w
   if (!(typename V::T(1) / xmax < std::numeric_limits<typename V::T>::infinity()))

@@ -38,7 +38,8 @@ class EntropyNormalizeInfo:
 
     gamma : power (inverse temperature) applied; 0 means uniform over the support, inf
         uniform over the entries tied at the maximum.
-    n_iter : passes over the row spent by the search (the first one evaluates gamma = 1).
+    n_iter : passes over the row spent by the search (the first one reads the input and
+        evaluates gamma = 1, 2 and 4 at once).
     converged : |H(q) - target| <= tol was reached.
     clipped : the target was outside the reachable range [h_min, h_max] and was clipped.
     entropy : entropy of the returned row (nats), as evaluated by the search.
@@ -96,9 +97,11 @@ def entropy_normalize(
     (gamma -> inf).
 
     The search runs on the cumulative gamma from the original row (no repeated powers),
-    starting at gamma = 1 like the source article, with Halley/Newton steps kept inside a
-    bracket around the root (bisection or doubling when a step leaves it). Each step is one
-    fused pass over the row; long float32 rows accumulate in float64 blocks; rows run in
+    starting at gamma = 1 like the source article. The first pass, which reads the input
+    anyway, evaluates gamma = 1, 2 and 4 together (p, p^2 and p^4 cost two multiplications
+    per entry); the search starts from the best of them, with Halley/Newton steps kept
+    inside a bracket around the root (geometric bisection when a step leaves it or fails to
+    halve the error). Each further step is one fused pass over the row; long float32 rows accumulate in float64 blocks; rows run in
     parallel and the result does not depend on the thread count.
 
     Parameters

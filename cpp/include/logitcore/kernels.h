@@ -46,6 +46,15 @@ struct Moments {
   double shift;  // prep only: the log2 of the maximum it was given (probabilities) or the maximum
 };
 
+// prep also returns the moments at g = 2 and g = 4 (e^2 and e^4: two multiplications per
+// entry in the pass that must read the input anyway), so the search starts from three points.
+constexpr int kPrepExtra = 2;
+constexpr double kPrepGamma[kPrepExtra] = {2.0, 4.0};
+struct PrepMoments {
+  Moments m;                     // g = 1, with ties and shift
+  Moments extra[kPrepExtra];     // g = kPrepGamma[i] (s0..s3 only)
+};
+
 // Entries of w at or below this value stand for -inf (zero probability): exp(g * w) is
 // exactly 0 for every g >= 1e-16 and products with it stay finite.
 template <class T>
@@ -80,8 +89,9 @@ struct KernelsT {
   // w = max(kWMin, log2 x - log2 xmax) for probabilities or max(kWMin, (x - xmax) / ln 2) for
   // logits (the kernel takes log2 xmax itself, returned in .shift, so that entries equal to
   // xmax get w == 0 exactly), and returns the moments at g = 1 (e = x / xmax for
-  // probabilities, 2^w for logits) and the number of ties w == 0. Needs xmax > 0 (finite).
-  Moments (*prep)(const T* x, std::int64_t n, bool is_prob, T xmax, T* w);
+  // probabilities, 2^w for logits) and the number of ties w == 0, plus the moments at the
+  // kPrepGamma points. Needs xmax > 0 (finite).
+  PrepMoments (*prep)(const T* x, std::int64_t n, bool is_prob, T xmax, T* w);
   // moments of (w + c) at g, e = 2^(g (w + c)) (ties not computed); the block offset c
   // re-centres a block on the row maximum. If e_out is not null, e is stored there.
   Moments (*moments)(const T* w, std::int64_t n, T g, T c, T* e_out);
