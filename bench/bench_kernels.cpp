@@ -1,5 +1,6 @@
-// google-benchmark suite for the native core: the row drivers (driver.h) and the raw exp
-// kernel, once per ISA this CPU supports, at one thread and at all threads.
+// google-benchmark suite for the native core: the row drivers (driver.h), entropy
+// normalization (entropy_norm.h) and the raw exp kernel, once per ISA this CPU supports, at
+// one thread and at all threads.
 //
 // Benchmark names read  <op>/<isa>/rows:<R>/n:<N>/threads:<T>  (see bench/README.md).
 // items_per_second counts input elements; bytes_per_second counts the algorithmic minimum
@@ -8,8 +9,11 @@
 // kernel tables, and only tables the CPU supports are ever called.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -19,6 +23,7 @@
 
 #include "logitcore/dispatch.h"
 #include "logitcore/driver.h"
+#include "logitcore/entropy_norm.h"
 #include "logitcore/kernels.h"
 
 namespace {
@@ -118,6 +123,88 @@ void run(benchmark::State& state, Op op, const KernelTable* k, i64 rows, i64 n, 
   state.counters["elements"] = static_cast<double>(count);
 }
 
+// ---- entropy normalization --------------------------------------------------------------
+//
+// Rows p = softmax(2 z), z ~ N(0, 1) (the input<float> values), computed in double and
+// rounded to float, generated once per shape; every row is brought to entropy log(30) nats
+// with tol 1e-5 (the Python default for float32), max_iter 50, probability rows checked to
+// sum to 1 within 1e-6, the result written to a second array. Counters from the last call:
+// n_iter_mean / n_iter_max (passes over a row spent by the search) and converged (fraction of
+// rows). A row the driver rejects (bad input) turns the benchmark into an error.
+
+std::shared_ptr<float> probabilities(i64 rows, i64 n) {
+  static std::map<std::pair<i64, i64>, std::shared_ptr<float>> cache;
+  const auto key = std::make_pair(rows, n);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  const float* z = input<float>(rows * n).get();
+  auto buf = aligned_buffer<float>(rows * n);
+  std::vector<double> e(static_cast<size_t>(n));
+  for (i64 r = 0; r < rows; ++r) {
+    const float* zr = z + r * n;
+    double m = -std::numeric_limits<double>::infinity();
+    for (i64 i = 0; i < n; ++i) m = std::max(m, 2.0 * zr[i]);
+    double s = 0;
+    for (i64 i = 0; i < n; ++i) s += (e[static_cast<size_t>(i)] = std::exp(2.0 * zr[i] - m));
+    for (i64 i = 0; i < n; ++i) buf.get()[r * n + i] = static_cast<float>(e[static_cast<size_t>(i)] / s);
+  }
+  cache.emplace(key, buf);
+  return buf;
+}
+
+void run_entropy_normalize(benchmark::State& state, const KernelTable* k, i64 rows, i64 n, int nthreads) {
+  const i64 count = rows * n;
+  std::shared_ptr<float> p = probabilities(rows, n);
+  std::shared_ptr<float> q = aligned_buffer<float>(count);
+  for (i64 i = 0; i < count; ++i) q.get()[i] = 0.0f;  // page faults stay out of the timing
+  const size_t nr = static_cast<size_t>(rows);
+  std::vector<double> target(nr, std::log(30.0)), gamma(nr), h_min(nr), h_max(nr), entropy(nr);
+  std::vector<std::int32_t> n_iter(nr);
+  std::vector<std::uint8_t> converged(nr), clipped(nr);
+  std::vector<std::int8_t> status(nr);
+  logitcore::EnOptions opt;
+  opt.is_prob = true;
+  opt.tol = 1e-5;
+  opt.max_iter = 50;
+  opt.check_sum = true;
+  opt.sum_tol = 1e-6;
+  const logitcore::EnInfo info{gamma.data(), n_iter.data(), converged.data(), clipped.data(),
+                               status.data(), h_min.data(),  h_max.data(),  entropy.data()};
+  const NdView pv = matrix(p.get(), rows, n);
+  const NdView qv = matrix(q.get(), rows, n);
+  for (auto _ : state) {
+    logitcore::entropy_normalize_rows<float>(*k, pv, qv, target.data(), opt, info, nthreads);
+    benchmark::DoNotOptimize(q.get());
+    benchmark::ClobberMemory();
+  }
+  double sum_iter = 0, max_iter = 0, ok = 0;
+  for (size_t r = 0; r < nr; ++r) {
+    if (status[r] >= logitcore::kEnInvalid) {
+      state.SkipWithError("entropy_normalize_rows rejected a row (bad benchmark input)");
+      return;
+    }
+    sum_iter += n_iter[r];
+    max_iter = std::max(max_iter, static_cast<double>(n_iter[r]));
+    ok += converged[r] ? 1 : 0;
+  }
+  state.SetItemsProcessed(state.iterations() * count);
+  state.SetBytesProcessed(state.iterations() * 2 * count * static_cast<i64>(sizeof(float)));
+  state.counters["elements"] = static_cast<double>(count);
+  state.counters["n_iter_mean"] = sum_iter / static_cast<double>(rows);
+  state.counters["n_iter_max"] = max_iter;
+  state.counters["converged"] = ok / static_cast<double>(rows);
+}
+
+void add_entropy_normalize(Isa isa, i64 rows, i64 n, int nthreads) {
+  const KernelTable* k = logitcore::table_for(isa);
+  const std::string name = std::string("entropy_normalize_rows<f32>/") + k->name + "/rows:" + std::to_string(rows) +
+                           "/n:" + std::to_string(n) + "/threads:" + std::to_string(nthreads);
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [=](benchmark::State& s) { run_entropy_normalize(s, k, rows, n, nthreads); })
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+}
+
 void add(Op op, bool f64, Isa isa, i64 rows, i64 n, int nthreads) {
   const KernelTable* k = logitcore::table_for(isa);
   std::string name = std::string(op_name(op, f64)) + "/" + k->name + "/rows:" + std::to_string(rows) +
@@ -150,6 +237,9 @@ void register_all() {
         add(Op::softmax, false, isa, rn.first, rn.second, t);
         add(Op::softmax_entropy, false, isa, rn.first, rn.second, t);
       }
+    // entropy normalization: the (64, 32000) batch and one LLaMA-3 vocabulary row (128256)
+    for (const auto& rn : {std::pair<i64, i64>{64, 32000}, std::pair<i64, i64>{1, 128256}})
+      for (int t : threads) add_entropy_normalize(isa, rn.first, rn.second, t);
     // the raw exp kernel is single-threaded by design (exp_f32 / exp_f64 loop the blocks)
     for (const auto& rn : shapes) {
       if (rn.first != 1) continue;

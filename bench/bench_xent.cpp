@@ -1,6 +1,6 @@
 // google-benchmark cases for the fused losses (xent.h): loss only, loss + gradient into a
 // second buffer, and loss + gradient over the logits (in place), once per ISA this CPU
-// supports, at one thread and at all threads; plus the two block kernels the loss is made of.
+// supports, at one thread and at all threads.
 //
 // Benchmark names read  <op>/<isa>/rows:<R>/n:<N>/threads:<T>:
 //   xent_fwd<f32>      xent_rows without a gradient: one streaming pass (stats) per row

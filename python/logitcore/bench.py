@@ -22,7 +22,12 @@ and a dict of :class:`Contestant` objects, each a factory that receives the prep
 zero-argument callable. Optional contestants name the modules they need (``requires``) and
 are skipped when those are not importable. ``ratios`` says which time ratios to print;
 by default every other contestant's time over the ``baseline``'s (a speed-up of the
-baseline). :data:`TARGETS` lists the performance goals evaluated at the end.
+baseline). ``info`` computes untimed figures about an input (say, iteration counts) that are
+printed as extra columns, and ``verify`` replaces the default "agrees with the baseline" check.
+:data:`TARGETS` lists the performance goals evaluated at the end (``>=`` or ``<=`` a bound).
+
+Cases that live in their own modules (``bench_losses``, ``bench_entropy``) are registered at
+the end of this module; they import it lazily, so either side may be imported first.
 """
 from __future__ import annotations
 
@@ -90,6 +95,14 @@ class Data:
     def __init__(self, x: np.ndarray):
         self.x = x
         self._torch = None
+        self._derived: Dict[str, Any] = {}
+
+    def cached(self, key: str, make: Callable[[np.ndarray], Any]) -> Any:
+        """``make(x)``, computed once per input and shared by every contestant and case (for
+        inputs derived from ``x``: targets, probability rows, ...)."""
+        if key not in self._derived:
+            self._derived[key] = make(self.x)
+        return self._derived[key]
 
     @property
     def torch(self):
@@ -119,6 +132,10 @@ class Case:
     ratios: (label, numerator contestant, denominator contestant); when empty, one ratio
     ``other/baseline`` per other contestant. fixed_threads: run only at this one thread
     setting (for cases whose contestants pin their own thread counts).
+    info(data) -> {label: number}: figures computed once per input and thread setting,
+    outside the timing (iteration counts, errors); printed after the ratios and stored in the
+    JSON. verify(data, outputs) -> [warning, ...]: receives every contestant's result
+    ({name: value}) and replaces the default comparison with the baseline's result.
     """
 
     name: str
@@ -131,6 +148,8 @@ class Case:
     fixed_threads: Optional[int] = None
     check: bool = True  # warn when a contestant's result differs from the baseline's
     repeat_scale: int = 1  # samples = repeat * repeat_scale (cheap cases that decide a target)
+    info: Optional[Callable[[Data], Dict[str, float]]] = None
+    verify: Optional[Callable[[Data, Dict[str, Any]], List[str]]] = None
 
     def ratio_specs(self, names: Sequence[str]) -> List[Tuple[str, str, str]]:
         specs = self.ratios or [(f"{c}/{self.baseline}", c, self.baseline) for c in names if c != self.baseline]
@@ -323,6 +342,7 @@ class Result:
     number: Dict[str, int]
     ratios: Dict[str, float]
     warnings: List[str]
+    info: Dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -334,6 +354,7 @@ class Result:
             "samples_s": self.samples,
             "calls_per_sample": self.number,
             "ratios": self.ratios,
+            "info": self.info,
             "warnings": self.warnings,
         }
 
@@ -360,7 +381,14 @@ def run_case(case: Case, data: Data, threads: Optional[int], repeat: int, min_ti
         set_threads(nthreads[n])
 
     # sanity (not a test): a contestant that disagrees with the baseline is flagged
-    if case.check and case.baseline in fns:
+    if case.verify is not None:
+        outputs = {}
+        for n in names:
+            prepare(n)
+            outputs[n] = fns[n]()
+        warnings += case.verify(data, outputs)
+        del outputs
+    elif case.check and case.baseline in fns:
         prepare(case.baseline)
         ref = fns[case.baseline]()
         for n in names:
@@ -368,6 +396,10 @@ def run_case(case: Case, data: Data, threads: Optional[int], repeat: int, min_ti
                 prepare(n)
                 if not _agree(fns[n](), ref, data.x.dtype):
                     warnings.append(f"{n} result differs from {case.baseline}")
+    info: Dict[str, float] = {}
+    if case.info is not None:
+        set_threads(threads or 1)
+        info = dict(case.info(data))
 
     number = {}
     for n in names:
@@ -389,7 +421,7 @@ def run_case(case: Case, data: Data, threads: Optional[int], repeat: int, min_ti
     times = {n: statistics.median(s) for n, s in samples.items()}
     ratios = {label: times[a] / times[b] for label, a, b in case.ratio_specs(names)}
     return Result(case.name, tuple(data.x.shape), str(data.x.dtype), threads, times, samples, number, ratios,
-                  warnings)
+                  warnings, info)
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,13 +521,17 @@ def _print_table(case: Case, results: List[Result], out) -> None:
     labels: List[str] = []
     for r in results:
         labels += [lab for lab in r.ratios if lab not in labels]
-    hdr = ["shape", "threads"] + names + labels
+    infos: List[str] = []
+    for r in results:
+        infos += [k for k in r.info if k not in infos]
+    hdr = ["shape", "threads"] + names + labels + infos
     rows = []
     for r in results:
         thr = "/".join(str(case.contestants[n].threads) for n in r.times) if r.threads is None else str(r.threads)
         row = [_fmt_shape(r.shape), thr]
         row += [_fmt_time(r.times[n]) if n in r.times else "-" for n in names]
         row += [f"{r.ratios[lab]:.2f}x" if lab in r.ratios else "-" for lab in labels]
+        row += [f"{r.info[k]:.3g}" if k in r.info else "-" for k in infos]
         rows.append(row)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(hdr)]
     nsamp = len(next(iter(results[0].samples.values()), []))
@@ -717,5 +753,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------------------------
+# cases kept in their own modules (registered last: they use everything above)
+
+from .bench_losses import register_loss_cases as _register_loss_cases  # noqa: E402
+from .bench_entropy import register_entropy_cases as _register_entropy_cases  # noqa: E402
+
+_register_loss_cases()
+_register_entropy_cases()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m logitcore.bench`` runs this file as __main__, a second copy of the module;
+    # the case modules register into the importable logitcore.bench, so run that one.
+    from logitcore.bench import main as _main
+
+    sys.exit(_main())

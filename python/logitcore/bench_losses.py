@@ -32,12 +32,17 @@ import json
 import subprocess
 import sys
 import tracemalloc
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence
 
 import numpy as np
 
-from . import bench as B
 from .losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
+
+if TYPE_CHECKING:
+    from . import bench as B
+
+# logitcore.bench is imported inside the functions, never at the top: bench imports this
+# module at its end to register the cases, so either module may be imported first.
 
 __all__ = ["register_loss_cases", "measure_memory", "LOSS_SHAPES"]
 
@@ -46,19 +51,13 @@ _TARGET_SHAPES = [(64, 32000), (8, 128256)]
 
 
 def _targets(d: "B.Data") -> np.ndarray:
-    t = getattr(d, "_loss_targets", None)
-    if t is None or t.shape != d.x.shape[:-1]:
-        t = np.random.default_rng(0).integers(0, d.x.shape[-1], d.x.shape[:-1])
-        d._loss_targets = t
-    return t
+    return d.cached("loss_targets", lambda x: np.random.default_rng(0).integers(0, x.shape[-1], x.shape[:-1]))
 
 
 def _torch_targets(d: "B.Data"):
-    tt = getattr(d, "_loss_targets_torch", None)
-    if tt is None:
-        tt = B._torch().from_numpy(_targets(d))
-        d._loss_targets_torch = tt
-    return tt
+    from . import bench as B
+
+    return d.cached("loss_targets_torch", lambda x: B._torch().from_numpy(_targets(d)))
 
 
 # --- contestants -------------------------------------------------------------------------------
@@ -70,6 +69,8 @@ def _lc_fwd(d):
 
 
 def _torch_fwd(d):
+    from . import bench as B
+
     torch = B._torch()
     F = torch.nn.functional
     x, t = d.torch, _torch_targets(d)
@@ -97,6 +98,8 @@ def _lc_grad_inplace(d):
 
 
 def _torch_grad(d):
+    from . import bench as B
+
     torch = B._torch()
     F = torch.nn.functional
     x, t = d.torch, _torch_targets(d)
@@ -121,6 +124,8 @@ def _torch_gamma_ce(gamma: float, b: float):
     """γ-CE with the paper's threshold, written with torch autograd (the usual implementation)."""
 
     def make(d):
+        from . import bench as B
+
         torch = B._torch()
         F = torch.nn.functional
         x, t = d.torch, _torch_targets(d)
@@ -143,6 +148,8 @@ def _torch_gamma_ce(gamma: float, b: float):
 
 def register_loss_cases() -> None:
     """Add the loss cases and targets to logitcore.bench (does nothing if already added)."""
+    from . import bench as B
+
     if any(c.name == "xent_grad" for c in B.CASES):
         return
     C = B.Contestant
@@ -264,6 +271,8 @@ def measure_memory(shape=(256, 32000)) -> Dict[str, Dict[str, Optional[int]]]:
     """Extra bytes of one loss+gradient call on float32 ``shape``: tracemalloc peak (NumPy's
     allocations) and peak-RSS growth in a fresh process, for 'out-of-place', 'inplace' and
     'torch' (when installed)."""
+    from . import bench as B
+
     rows, v = shape
     x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
     t = np.random.default_rng(1).integers(0, v, rows)
@@ -300,6 +309,8 @@ def _print_memory(shape) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from . import bench as B
+
     p = argparse.ArgumentParser(prog="python -m logitcore.bench_losses",
                                 description="benchmark the fused losses (the loss cases of python -m logitcore bench)")
     B.add_arguments(p)
