@@ -137,6 +137,55 @@ void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y,
 // Pass 1 folds exact block states (the maximum's term is exactly 1, so S >= 1 and no
 // probability exceeds 1, no log-probability exceeds 0); pass 2 writes exp(x - M) / S or
 // x - M - log S. Both are monotone in x, so the order of the entries is preserved.
+// Rows whose output fits in about half an L2 take the one-exp path (softmax_cached): the
+// row maximum M first (a cheap scan), then e = exp(x - M) stored into the output with its
+// sum S, then an in-cache rescale by 1/S. Longer rows re-read x instead of y (two exps).
+constexpr i64 kCachedSoftmaxBytes = 512 * 1024;
+
+template <class T>
+bool softmax_cached(const KernelsT<T>& k, const Row<const T>& xr, const Row<T>& yr, i64 n, const Plan& plan,
+                    bool split, Scratch<T>& scratch, int tid, std::vector<double>& parts, std::vector<T>& rowbuf) {
+  const i64 nb = (n + kBlock - 1) / kBlock;
+  const int nt = split ? plan.nt : 1;
+  const double ninf = -kInf;
+  // pass 1: maximum (a NaN shows in the sum; +inf or no finite entry: the exact path)
+  parts.assign(static_cast<size_t>(2 * nb), 0.0);
+  parallel_for(nb, nt, [&](i64 j, int t) {
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    const ScanStats sc = k.scan(gather<T>(xr, off, len, scratch.x(split ? t : tid)), len, static_cast<T>(ninf));
+    parts[static_cast<size_t>(2 * j)] = sc.max;
+    parts[static_cast<size_t>(2 * j + 1)] = isnan(sc.sum) || isnan(sc.max) ? 1.0 : 0.0;
+  });
+  double m = ninf;
+  for (i64 j = 0; j < nb; ++j) {
+    if (parts[static_cast<size_t>(2 * j + 1)] != 0.0) return false;
+    m = std::max(m, parts[static_cast<size_t>(2 * j)]);
+  }
+  if (!(m - m == 0)) return false;
+  // pass 2: e = exp(x - M) into y (or, for a strided y, a row buffer), block sums folded in
+  // block order
+  const T mt = static_cast<T>(m);
+  T* y = yr.p;
+  if (yr.stride != 1) {
+    rowbuf.resize(static_cast<size_t>(n));
+    y = rowbuf.data();
+  }
+  parallel_for(nb, nt, [&](i64 j, int t) {
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    parts[static_cast<size_t>(j)] = k.exp_store_sum(gather<T>(xr, off, len, scratch.x(split ? t : tid)), len, mt, y + off);
+  });
+  double s = 0;
+  for (i64 j = 0; j < nb; ++j) s += parts[static_cast<size_t>(j)];
+  // pass 3: y /= S (S >= 1: the maximum's term is exactly 1)
+  const T scale = static_cast<T>(1.0 / s);
+  parallel_for(nb, nt, [&](i64 j, int) {
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    k.scale_store(y + off, len, scale, y + off, false);
+    if (yr.stride != 1) scatter<T>(y + off, yr, off, len);
+  });
+  return true;
+}
+
 template <class T>
 void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, bool log, int nthreads) {
   const KernelsT<T>& k = kern<T>(kt);
@@ -151,6 +200,28 @@ void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, boo
     const Row<T> xr = row_of<T>(x, r);
     return std::make_pair(Row<const T>{xr.p, xr.stride}, row_of<T>(out, r));
   };
+  const bool cached = !log && n * static_cast<i64>(sizeof(T)) <= kCachedSoftmaxBytes;
+  if (cached) {
+    auto one = [&](i64 r, int tid, bool split, std::vector<double>& parts, std::vector<T>& rowbuf) {
+      auto xy = rows_of(r);
+      if (softmax_cached<T>(k, xy.first, xy.second, n, plan, split, scratch, tid, parts, rowbuf)) return;
+      const RowState st = row_state<T>(k, Mode::exact, xy.first, Row<const T>{nullptr, 1}, n, split ? plan.nt : 1,
+                                       scratch, tid);
+      softmax_write<T>(k, xy.first, xy.second, n, st, false, 0, nb, scratch.x(tid), scratch.y(tid));
+    };
+    if (plan.split_rows) {
+      std::vector<double> parts;
+      std::vector<T> rowbuf;
+      for (i64 r = 0; r < rows; ++r) one(r, 0, true, parts, rowbuf);
+    } else {
+      std::vector<std::vector<double>> parts(static_cast<size_t>(plan.nt));
+      std::vector<std::vector<T>> rowbufs(static_cast<size_t>(plan.nt));
+      parallel_for(rows, plan.nt, [&](i64 r, int tid) {
+        one(r, tid, false, parts[static_cast<size_t>(tid)], rowbufs[static_cast<size_t>(tid)]);
+      });
+    }
+    return;
+  }
   if (plan.split_rows) {
     for (i64 r = 0; r < rows; ++r) {
       auto xy = rows_of(r);

@@ -167,6 +167,34 @@ BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::
 }
 
 template <class V>
+double exp_store_sum_impl(const typename V::T* x, std::int64_t n, typename V::T shift, typename V::T* y) {
+  using R = typename V::R;
+  constexpr std::int64_t W = V::W;
+  const R vm = V::set1(shift), lo = V::set1(V::kLow);
+  R s0 = V::set1(typename V::T(0)), s1 = s0;
+  std::int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const R e0 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vm)));
+    const R e1 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i + W), vm)));
+    V::storeu(y + i, e0);
+    V::storeu(y + i + W, e1);
+    s0 = V::add(s0, e0);
+    s1 = V::add(s1, e1);
+  }
+  for (; i + W <= n; i += W) {
+    const R e0 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vm)));
+    V::storeu(y + i, e0);
+    s0 = V::add(s0, e0);
+  }
+  if (i < n) {
+    const R e0 = V::exp_core(V::max(lo, V::sub(V::load_tail(x + i, n - i, -std::numeric_limits<typename V::T>::infinity()), vm)));
+    V::store_tail(y + i, e0, n - i);
+    s1 = V::add(s1, e0);
+  }
+  return V::hsum(V::add(s0, s1));
+}
+
+template <class V>
 BlockStats stats_store_dispatch(const typename V::T* x, std::int64_t n, typename V::T* e) {
   return e ? stats_store_impl<V, true>(x, n, e) : stats_store_impl<V, false>(x, n, nullptr);
 }
@@ -563,6 +591,7 @@ KernelsT<typename V::T> make_kernels() {
   k.stats = &stats_plain<V>;
   k.stats_t = &stats_ent<V>;
   k.stats_store = &stats_store_dispatch<V>;
+  k.exp_store_sum = &exp_store_sum_impl<V>;
   k.stats_w = &stats_weighted<V>;
   k.exp_scale = &exp_scale_impl<V>;
   k.sub = &sub2_impl<V>;

@@ -70,6 +70,9 @@ struct KernelsT {
   // storing e into e unless it is null (e may alias x). Stores nothing when m is +inf or
   // NaN; stores zeros when m is -inf.
   BlockStats (*stats_store)(const T* x, std::int64_t n, T* e);
+  // y = exp(x - shift) by Cody-Waite reduction (x <= shift or -inf), returning sum y
+  // (y may alias x): softmax's middle pass, one exp per element relative to the row maximum.
+  double (*exp_store_sum)(const T* x, std::int64_t n, T shift, T* y);
   // weighted: entries with b == 0 are excluded, s = sum b exp(x - m) over the rest.
   BlockStats (*stats_w)(const T* x, const T* b, std::int64_t n);
   // y = exp(x - shift) * scale
