@@ -20,6 +20,15 @@ inline typename V::R exp_clamped(typename V::R x) {
   return V::exp_core(V::min(V::set1(V::kHigh), V::max(V::set1(V::kLow), x)));
 }
 
+// Prefetch the bytes one block ahead of p (4 vectors' worth, one line per 64 bytes). A
+// prefetch never faults, so reading past the end of the array is harmless.
+template <class V>
+inline void prefetch_ahead(const typename V::T* p) {
+  constexpr std::int64_t kBytes = 4 * V::W * static_cast<std::int64_t>(sizeof(typename V::T));
+  const char* q = reinterpret_cast<const char*>(p + kBlock);
+  for (std::int64_t b = 0; b < kBytes; b += 64) __builtin_prefetch(q + b, 0, 3);
+}
+
 template <class V>
 inline typename V::T block_max(const typename V::T* x, std::int64_t n) {
   using R = typename V::R;
@@ -82,6 +91,9 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
   R t0 = s0, t1 = s0, t2 = s0, t3 = s0;
   std::int64_t i = 0;
   for (; i + 4 * W <= n; i += 4 * W) {
+    // the next block (of this row or the next) streams into the cache while this one, already
+    // in L1 after the max pass, is computed: memory and arithmetic overlap
+    prefetch_ahead<V>(x + i);
     const R w0 = V::max(lo, WF::w2(V::loadu(x + i), vm, l2e, c));
     const R w1 = V::max(lo, WF::w2(V::loadu(x + i + W), vm, l2e, c));
     const R w2 = V::max(lo, WF::w2(V::loadu(x + i + 2 * W), vm, l2e, c));
@@ -119,8 +131,58 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
   return st;
 }
 
+// One pass instead of two: the sum is formed relative to the maximum of the block's FIRST
+// vector (a shift that depends on the block alone, so results stay independent of threads)
+// while the true maximum is tracked alongside; s is then moved to the true maximum by one
+// exp in double. Terms exceed 1 only for entries above the shift; the pass is redone the
+// two-pass way when that could overflow (an entry more than kOnePassSpread above the shift,
+// a non-finite shift or sum), so special values and wide blocks keep their exact handling.
+template <class T>
+constexpr T kOnePassSpread = sizeof(T) == 4 ? T(60) : T(600);
+
 template <class V>
-BlockStats stats_plain(const typename V::T* x, std::int64_t n) { return stats_impl<V, false>(x, n); }
+BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  if (n < 8 * W) return stats_impl<V, false>(x, n);
+  const T shift = V::hmax(V::loadu(x));
+  if (!(shift <= kFuseMax<T> && shift >= -kFuseMax<T>)) return stats_impl<V, false>(x, n);
+  const T ninf = -std::numeric_limits<T>::infinity();
+  const R vm = V::set1(shift);
+  const R l2e = V::set1(T(1.4426950408889634));
+  const R c = V::set1(-(shift * T(1.4426950408889634)));
+  const R lo = V::set1(V::kLow2);
+  R s0 = V::set1(0), s1 = s0, s2 = s0, s3 = s0;
+  R m0 = V::set1(ninf), m1 = m0;
+  std::int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    prefetch_ahead<V>(x + i);
+    const R x0 = V::loadu(x + i), x1 = V::loadu(x + i + W), x2 = V::loadu(x + i + 2 * W),
+            x3 = V::loadu(x + i + 3 * W);
+    m0 = V::max(m0, V::max(x0, x1));
+    m1 = V::max(m1, V::max(x2, x3));
+    s0 = V::add(s0, V::exp2_core(V::max(lo, V::w2(x0, vm, l2e, c))));
+    s1 = V::add(s1, V::exp2_core(V::max(lo, V::w2(x1, vm, l2e, c))));
+    s2 = V::add(s2, V::exp2_core(V::max(lo, V::w2(x2, vm, l2e, c))));
+    s3 = V::add(s3, V::exp2_core(V::max(lo, V::w2(x3, vm, l2e, c))));
+  }
+  for (; i + W <= n; i += W) {
+    const R x0 = V::loadu(x + i);
+    m0 = V::max(m0, x0);
+    s0 = V::add(s0, V::exp2_core(V::max(lo, V::w2(x0, vm, l2e, c))));
+  }
+  if (i < n) {
+    const R x0 = V::load_tail(x + i, n - i, ninf);
+    m1 = V::max(m1, x0);
+    s1 = V::add(s1, V::exp2_core(V::max(lo, V::w2(x0, vm, l2e, c))));
+  }
+  const T m = V::hmax(V::max(m0, m1));
+  const double s = V::hsum(V::add(V::add(s0, s1), V::add(s2, s3)));
+  if (!(s - s == 0) || !(m - shift <= kOnePassSpread<T>)) return stats_impl<V, false>(x, n);
+  const double d = static_cast<double>(shift) - static_cast<double>(m);
+  return {static_cast<double>(m), d == 0 ? s : s * ::exp(d), 0.0};
+}
 
 // Block max, then e = exp(x - m) by Cody-Waite reduction (accurate to an ulp whatever |x - m|)
 // stored and summed: the gradient of softmax-based losses reuses e instead of a second exp.
