@@ -22,9 +22,9 @@ inline typename V::R exp_clamped(typename V::R x) {
 
 // Prefetch the bytes one block ahead of p (4 vectors' worth, one line per 64 bytes). A
 // prefetch never faults, so reading past the end of the array is harmless.
-template <class V>
+template <class V, int kVecs = 4>
 inline void prefetch_ahead(const typename V::T* p) {
-  constexpr std::int64_t kBytes = 4 * V::W * static_cast<std::int64_t>(sizeof(typename V::T));
+  constexpr std::int64_t kBytes = kVecs * V::W * static_cast<std::int64_t>(sizeof(typename V::T));
   const char* q = reinterpret_cast<const char*>(p + kBlock);
   for (std::int64_t b = 0; b < kBytes; b += 64) __builtin_prefetch(q + b, 0, 3);
 }
@@ -206,6 +206,7 @@ BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::
   R s0 = V::set1(0), s1 = s0;
   std::int64_t i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
+    prefetch_ahead<V, 2>(x + i);
     const R e0 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vm)));
     const R e1 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i + W), vm)));
     if (kStore) {
@@ -436,6 +437,7 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
   double total = 0;
   std::int64_t i = 0;
   for (; i + 4 * W <= n; i += 4 * W) {
+    prefetch_ahead<V>(x + i);
     R part = V::set1(T(0));
     for (int u = 0; u < 4; ++u) {
       const R v = V::loadu(x + i + u * W);
