@@ -66,7 +66,8 @@ struct KernelsT {
   BlockStats (*stats)(const T* x, std::int64_t n);
   // as stats, plus t = sum exp(x - m) * (x - m) (entropy of the softmax).
   BlockStats (*stats_t)(const T* x, std::int64_t n);
-  // max and sum of e_i = exp(x_i - m) by Cody-Waite reduction (each e_i within an ulp),
+  // max and sum of e_i = exp(x_i - m) (double: Cody-Waite, within an ulp; float: 2^((x - m)
+  // log2 e), relative error below |x_i - m| 2^-24; the maximum's term is exactly 1 in both),
   // storing e into e unless it is null (e may alias x). Stores nothing when m is +inf or
   // NaN; stores zeros when m is -inf.
   BlockStats (*stats_store)(const T* x, std::int64_t n, T* e);
