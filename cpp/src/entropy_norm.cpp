@@ -349,7 +349,9 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
   const RowSolver<T> S(k, n, opt, info, stream);
   const i64 nb = S.nblocks();
   Plan plan = make_plan(rows, n, nthreads);
-  if (plan.split_rows && nb < 4) plan = Plan{plan.nt, false};
+  // a pass over a row costs one parallel region per pass: below ~64k entries the regions
+  // cost more than the second core gains
+  if (plan.split_rows && nb < 32) plan = Plan{static_cast<int>(std::min<i64>(plan.nt, rows)), false};
   Scratch<T> scratch(plan.nt, true);
   const size_t per_row = 2 * static_cast<size_t>(n);
 
