@@ -18,6 +18,8 @@
 
 #include "driver_common.h"
 
+#include <memory>
+
 namespace logitcore {
 using namespace detail;
 namespace {
@@ -357,10 +359,11 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
 
   if (plan.split_rows) {
     // few long rows: every pass runs block-parallel
-    std::vector<T> mem(per_row);
+    // scratch rows are fully written before they are read: no zero-filling
+    std::unique_ptr<T[]> mem(new T[per_row]);
     RowBufs<T> B;
-    B.w = mem.data();
-    B.e = mem.data() + n;
+    B.w = mem.get();
+    B.e = mem.get() + n;
     B.blocks.resize(static_cast<size_t>(nb));
     std::vector<Moments> parts(static_cast<size_t>(nb));
     for (i64 r = 0; r < rows; ++r) {
@@ -389,11 +392,11 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
 
   // many rows: rows in parallel; each thread pipelines the output of its previous row into
   // the first pass of its next row
-  std::vector<T> mem(static_cast<size_t>(plan.nt) * 2 * per_row);
+  std::unique_ptr<T[]> mem(new T[static_cast<size_t>(plan.nt) * 2 * per_row]);
   parallel_ranges(rows, plan.nt, [&](i64 begin, i64 end, int tid) {
     RowBufs<T> bufs[2];
     for (int p = 0; p < 2; ++p) {
-      T* base = mem.data() + (static_cast<size_t>(tid) * 2 + p) * per_row;
+      T* base = mem.get() + (static_cast<size_t>(tid) * 2 + p) * per_row;
       bufs[p].w = base;
       bufs[p].e = base + n;
       bufs[p].blocks.resize(static_cast<size_t>(nb));
