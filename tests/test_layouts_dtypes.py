@@ -269,3 +269,24 @@ def test_where_and_b_shapes(rng):
     r = lc.logsumexp(x, axis=1, where=np.array([True, False, True, True]))
     assert_same_kind(r, np.zeros(3))
     assert_close(r, ref.logsumexp(x[:, [0, 2, 3]], axis=1), np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,axis", [((7,), None), ((7,), 0), ((5, 3000), 1), ((5, 3000), 0), ((2, 3, 4), 1),
+                                        ((2, 3, 4), -1)])
+def test_fast_path_matches_general_path(dtype, shape, axis, rng):
+    """A plain float array reduced over one int axis skips the general argument handling;
+    the result must be bitwise the one of the general path (reached here with a tuple axis)."""
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    tup = tuple(range(x.ndim)) if axis is None else (axis,)
+    for keepdims in (False, True):
+        fast = lc.logsumexp(x, axis=axis, keepdims=keepdims)
+        slow = lc.logsumexp(x, axis=tup, keepdims=keepdims)
+        assert type(fast) is type(slow) and np.shape(fast) == np.shape(slow)
+        assert np.asarray(fast).dtype == np.asarray(slow).dtype == dtype
+        np.testing.assert_array_equal(fast, slow)
+    for f in (lc.softmax, lc.log_softmax):
+        fast = f(x, axis=axis)
+        slow = f(x, axis=tup)
+        assert fast.shape == slow.shape and fast.dtype == slow.dtype == dtype
+        np.testing.assert_array_equal(fast, slow)

@@ -54,6 +54,24 @@ def _finish_reduction(buf, out, shape, axes, keepdims, result_dtype):
     return res
 
 
+_NATIVE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _fast_axis(a, axis):
+    """The row axis for the fast path (a plain float32/float64 ndarray reduced over one axis,
+    non-empty), or None when the general path must handle the call."""
+    if type(a) is not np.ndarray or a.dtype not in _NATIVE_FLOATS or not a.flags.aligned or a.size == 0:
+        return None
+    nd = a.ndim
+    if type(axis) is int:
+        if not -nd <= axis < nd:
+            return None
+        return axis % nd
+    if axis is None and nd == 1:
+        return 0
+    return None
+
+
 def _weak(obj, arr):
     """Python scalars promote as "weak" values (NEP 50), as in SciPy: float32 a with b=2.0
     stays float32."""
@@ -91,6 +109,15 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     10^8 long (block sums are combined in float64); the result does not depend on the number
     of threads.
     """
+    if b is None and where is None and out is None and not return_sign:
+        ax = _fast_axis(a, axis)
+        if ax is not None:  # the common call, without the general argument handling
+            rows = a if ax == a.ndim - 1 else np.moveaxis(a, ax, -1)
+            buf = np.empty(rows.shape[:-1], dtype=a.dtype)
+            _core._lse(rows, None, buf, None)
+            if keepdims:
+                buf = np.expand_dims(buf, ax)
+            return buf[()] if buf.ndim == 0 else buf
     a_obj, b_obj = a, b
     a = as_float_array(a, "a")
     arrays = [a]
@@ -144,6 +171,14 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
 
 
 def _softmax_common(x, axis, out, log: bool, name: str):
+    if out is None:
+        ax = _fast_axis(x, axis)
+        if ax is not None:  # the common call, without the general argument handling
+            last = ax == x.ndim - 1
+            rows = x if last else np.moveaxis(x, ax, -1)
+            buf = np.empty(rows.shape, dtype=x.dtype)
+            _core._softmax(rows, buf, log)
+            return buf if last else np.moveaxis(buf, -1, ax)
     x = as_float_array(x, "x")
     cdt, rdt = result_dtypes(x.dtype, "x")
     shape0 = x.shape
