@@ -1,17 +1,17 @@
 // Entropy normalization driver (baseline target).
 //
 // Per row:
-//  A. one pass over the input, block by block: scan (max, min, sum, support size) then prep,
-//     which writes the block's log-weights relative to the BLOCK maximum (log2 units) into a
-//     scratch row and returns the block's moments at gamma = 1. Reading and transforming each
-//     block while it is in L1 means the input is read from memory once, overlapped with work.
-//  B. the blocks are re-centred on the row maximum with a per-block offset c_b (exact zero
-//     for the blocks that hold the maximum), giving H, H', H'' at gamma = 1, 2 and 4 (prep
-//     sums e, e^2 and e^4: the input is read once for all three);
+//  A. a scan of every block (max, min, sum, support size; the input streams in from memory),
+//     then prep, block by block, which writes the log-weights relative to the ROW maximum
+//     (log2 units) into a scratch row and returns the block's moments at gamma = 1, 2 and 4
+//     (sums of e, e^2 and e^4: one read of the input for three points). Relative to the row
+//     maximum, equal entries get equal weights wherever they are and ties are exactly w == 0;
+//  B. the block moments are summed in block order, giving H, H', H'' at the three points;
 //  C. safeguarded Halley/Newton steps on the cumulative gamma (one moments pass each) inside
-//     a bracket; each pass keeps e = 2^(g w) so the final q = e / s0 needs no exp;
+//     a bracket, from the best of the three; each pass keeps e = 2^(g w) so the final
+//     q = e / s0 needs no exp;
 //  D. q is written. On the row-parallel path the output of row r is written block by block
-//     during pass A of row r + 1, so its memory traffic overlaps computation.
+//     during the prep of row r + 1, so its memory traffic overlaps computation.
 // Block results are always reduced in block order: the result does not depend on the number
 // of threads.
 #include "logitcore/entropy_norm.h"
@@ -154,18 +154,37 @@ class RowSolver {
 
   i64 nblocks() const { return nb_; }
 
-  // Pass A for block j: scan and prep (x block already contiguous).
-  void prep_block(const T* xb, i64 j, RowBufs<T>& B) const {
+  // Pass A1 for block j: scan (x block already contiguous).
+  void scan_block(const T* xb, i64 j, RowBufs<T>& B) const {
     const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
     BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
     bi.sc = k_.scan(xb, len, opt_.is_prob ? T(0) : -std::numeric_limits<T>::infinity());
-    const double bmax = bi.sc.max;
-    const bool usable = opt_.is_prob ? (bmax > 0 && bmax < kInf) : (bmax > -kInf && bmax < kInf);
-    bi.bmax = static_cast<T>(bmax);
+    bi.bmax = static_cast<T>(bi.sc.max);
     bi.c = T(0);
-    bi.empty = !usable;
-    if (usable) {
-      bi.pm = k_.prep(xb, len, opt_.is_prob, bi.bmax, B.w + off);
+  }
+
+  // The row maximum from the scans of all blocks, and whether log-weights can be formed
+  // relative to it (positive and finite for probabilities, finite for logits).
+  std::pair<T, bool> row_max(const RowBufs<T>& B) const {
+    double mx = -kInf;
+    bool nan = false;
+    for (const BlockInfo<T>& bi : B.blocks) {
+      if (isnan(bi.sc.max)) nan = true;
+      else mx = std::max(mx, bi.sc.max);
+    }
+    const bool usable = !nan && (opt_.is_prob ? (mx > 0 && mx < kInf) : (mx > -kInf && mx < kInf));
+    return {static_cast<T>(usable ? mx : 1.0), usable};
+  }
+
+  // Pass A2 for block j: log-weights relative to the ROW maximum (so equal entries get equal
+  // weights in every block, ties are exactly w == 0, and no block needs an offset) and the
+  // block's moments at gamma = 1, 2, 4.
+  void prep_block(const T* xb, i64 j, std::pair<T, bool> ref, RowBufs<T>& B) const {
+    const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
+    BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
+    bi.empty = !ref.second;
+    if (ref.second) {
+      bi.pm = k_.prep(xb, len, opt_.is_prob, ref.first, B.w + off);
     } else {
       bi.pm = PrepMoments{};
       for (i64 i = 0; i < len; ++i) B.w[off + i] = kWMin<T>;
@@ -203,36 +222,22 @@ class RowSolver {
     if (sc.max == kInf || isnan(sc.max) || (opt_.is_prob && (sc.min < 0 || isnan(sc.sum)))) return fail(kEnInvalid);
     if (sc.count == 0) return fail(kEnNoSupport);
     if (opt_.is_prob && opt_.check_sum && !(::fabs(sc.sum - 1.0) <= opt_.sum_tol)) return fail(kEnBadSum);
-    // re-centre the blocks on the row maximum and merge their moments at gamma = 1
-    const BlockInfo<T>* top = nullptr;
-    for (const BlockInfo<T>& bi : B.blocks)
-      if (!bi.empty && (top == nullptr || bi.bmax > top->bmax)) top = &bi;
-    if (top == nullptr) return fail(kEnNoSupport);
-    // moments at gamma = 1 and at the kPrepGamma points, every block shifted by its offset c:
-    // sum e^(g (w + c)) (w + c)^k = 2^(g c) sum_j binom(k, j) c^(k - j) [sum e^(g w) w^j]
+    if (B.blocks.empty() || B.blocks[0].empty) return fail(kEnNoSupport);
+    // moments at gamma = 1 and at the kPrepGamma points, summed in block order (every block's
+    // log-weights are relative to the row maximum already)
     Point pts[1 + kPrepExtra];
     for (int p = 0; p <= kPrepExtra; ++p) pts[p] = Point{p == 0 ? 1.0 : kPrepGamma[p - 1], Moments{0, 0, 0, 0, 0, 0}};
     double ties = 0;
-    for (BlockInfo<T>& bi : B.blocks) {
-      if (bi.empty) continue;
-      if (bi.bmax == top->bmax) {
-        bi.c = T(0);
-      } else if (opt_.is_prob) {
-        bi.c = static_cast<T>(bi.pm.m.shift - top->pm.m.shift);
-      } else {
-        bi.c = static_cast<T>((static_cast<double>(bi.bmax) - static_cast<double>(top->bmax)) * kLog2e);
-      }
-      const double c = bi.c;
+    for (const BlockInfo<T>& bi : B.blocks) {
       for (int p = 0; p <= kPrepExtra; ++p) {
         const Moments& b = p == 0 ? bi.pm.m : bi.pm.extra[p - 1];
         Moments& a = pts[p].m;
-        const double f = ::exp2(pts[p].g * c);
-        a.s0 += f * b.s0;
-        a.s1 += f * (b.s1 + c * b.s0);
-        a.s2 += f * (b.s2 + 2.0 * c * b.s1 + c * c * b.s0);
-        a.s3 += f * (b.s3 + 3.0 * c * b.s2 + 3.0 * c * c * b.s1 + c * c * c * b.s0);
+        a.s0 += b.s0;
+        a.s1 += b.s1;
+        a.s2 += b.s2;
+        a.s3 += b.s3;
       }
-      if (bi.c == T(0)) ties += bi.pm.m.ties;
+      ties += bi.pm.m.ties;
     }
     for (Point& pt : pts) pt.m = to_nats(pt.m);
     Moments m1 = pts[0].m;
@@ -311,7 +316,7 @@ class RowSolver {
         for (i64 i = 0; i < len; ++i) dst[i] = w[i] > kWMin<T> ? plan.val : T(0);
         break;
       case OutMode::uniform_ties:
-        for (i64 i = 0; i < len; ++i) dst[i] = (bi.c == T(0) && w[i] == T(0) && !bi.empty) ? plan.val : T(0);
+        for (i64 i = 0; i < len; ++i) dst[i] = (w[i] == T(0) && !bi.empty) ? plan.val : T(0);
         break;
       default:
         for (i64 i = 0; i < len; ++i) dst[i] = std::numeric_limits<T>::quiet_NaN();
@@ -372,7 +377,12 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
       const Row<T> y = row_of<T>(out, r);
       parallel_for(nb, plan.nt, [&](i64 j, int tid) {
         const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-        S.prep_block(gather<T>(xrow, off, len, scratch.x(tid)), j, B);
+        S.scan_block(gather<T>(xrow, off, len, scratch.x(tid)), j, B);
+      });
+      const std::pair<T, bool> ref = S.row_max(B);
+      parallel_for(nb, plan.nt, [&](i64 j, int tid) {
+        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+        S.prep_block(gather<T>(xrow, off, len, scratch.x(tid)), j, ref, B);
       });
       const OutPlan<T> op = S.solve(r, target[r], B, [&](auto&& fn) {
         parallel_for(nb, plan.nt, [&](i64 j, int) { parts[static_cast<size_t>(j)] = fn(j); });
@@ -425,7 +435,12 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
       const Row<T> yprev = pending_row >= 0 ? row_of<T>(out, pending_row) : Row<T>{nullptr, 1};
       for (i64 j = 0; j < nb; ++j) {
         const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-        S.prep_block(gather<T>(xrow, off, len, xbuf), j, B);
+        S.scan_block(gather<T>(xrow, off, len, xbuf), j, B);
+      }
+      const std::pair<T, bool> ref = S.row_max(B);
+      for (i64 j = 0; j < nb; ++j) {
+        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+        S.prep_block(gather<T>(xrow, off, len, xbuf), j, ref, B);
         if (pending_row >= 0) write_block_to<T>(S, pending, P, j, yprev, n, ybuf);
       }
       pending = S.solve(r, target[r], B, [&](auto&& fn) { return seq_pass(B, fn); });
