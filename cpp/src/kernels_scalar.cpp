@@ -1,4 +1,5 @@
-// Portable kernels: one lane, C library exp. Compiled for the baseline target.
+// Portable kernels: four lanes of double in plain C++, C library exp. Compiled for the
+// baseline target.
 #include <math.h>
 
 #include <cstdint>
@@ -10,39 +11,63 @@
 namespace logitcore {
 namespace {
 
-// One lane held in double for both element types: float blocks are summed in double (no
-// 2048-term float accumulations) and the C library's double functions serve both types.
+// Four lanes of double in plain C++ for both element types (the compiler may map them to
+// SSE2): the generic kernels then keep several partial sums per accumulator, like the SIMD
+// paths, instead of one 2048-term chain; float blocks are computed and summed in double; the
+// C library's double functions serve both types.
+struct R4 {
+  double v[4];
+};
+
+template <class F>
+inline R4 map4(F&& f) {
+  R4 r;
+  for (int l = 0; l < 4; ++l) r.v[l] = f(l);
+  return r;
+}
+
 template <class TT>
 struct VScalar {
   using T = TT;
-  using R = double;
-  static constexpr std::int64_t W = 1;
+  using R = R4;
+  static constexpr std::int64_t W = 4;
   static constexpr T kLow = T(-760);    // exp(-760) == 0 in double
   static constexpr T kHigh = T(710);    // exp(710) == inf in double
   static constexpr T kLow2 = T(-1100);  // 2^-1100 == 0 in double
-  static R loadu(const T* p) { return static_cast<R>(*p); }
-  static R load_tail(const T* p, std::int64_t, T) { return static_cast<R>(*p); }
-  static void storeu(T* p, R r) { *p = static_cast<T>(r); }
-  static void store_tail(T* p, R r, std::int64_t) { *p = static_cast<T>(r); }
-  static R set1(T v) { return static_cast<R>(v); }
-  static R add(R a, R b) { return a + b; }
-  static R sub(R a, R b) { return a - b; }
-  static R mul(R a, R b) { return a * b; }
-  static R fmadd(R a, R b, R c) { return a * b + c; }
-  static R max(R a, R b) { return a > b ? a : b; }
-  static R min(R a, R b) { return a < b ? a : b; }
-  static R select_nz(R b, R x, R f) { return b != 0 ? x : f; }
-  static T hmax(R a) { return static_cast<T>(a); }
-  static double hsum(R a) { return a; }
-  static R w2(R x, R m, R l2e, R) { return (x - m) * l2e; }
-  static R ones_gt(R a, R b) { return a > b ? 1.0 : 0.0; }
-  static R ones_eq(R a, R b) { return a == b ? 1.0 : 0.0; }
-  static R log_core(R x) { return ::log(x); }
-  static R log2_fast(R x) { return ::log2(x); }
-  static void stream_store(T* p, R r) { *p = static_cast<T>(r); }
+  static R loadu(const T* p) { return map4([&](int l) { return static_cast<double>(p[l]); }); }
+  static R load_tail(const T* p, std::int64_t n, T fill) {
+    return map4([&](int l) { return static_cast<double>(l < n ? p[l] : fill); });
+  }
+  static void storeu(T* p, R r) {
+    for (int l = 0; l < 4; ++l) p[l] = static_cast<T>(r.v[l]);
+  }
+  static void store_tail(T* p, R r, std::int64_t n) {
+    for (int l = 0; l < n; ++l) p[l] = static_cast<T>(r.v[l]);
+  }
+  static R set1(T v) { return map4([&](int) { return static_cast<double>(v); }); }
+  static R add(R a, R b) { return map4([&](int l) { return a.v[l] + b.v[l]; }); }
+  static R sub(R a, R b) { return map4([&](int l) { return a.v[l] - b.v[l]; }); }
+  static R mul(R a, R b) { return map4([&](int l) { return a.v[l] * b.v[l]; }); }
+  static R fmadd(R a, R b, R c) { return map4([&](int l) { return a.v[l] * b.v[l] + c.v[l]; }); }
+  // like x86 MAXPS/MINPS: the second operand when either is NaN
+  static R max(R a, R b) { return map4([&](int l) { return a.v[l] > b.v[l] ? a.v[l] : b.v[l]; }); }
+  static R min(R a, R b) { return map4([&](int l) { return a.v[l] < b.v[l] ? a.v[l] : b.v[l]; }); }
+  static R select_nz(R b, R x, R f) { return map4([&](int l) { return b.v[l] != 0 ? x.v[l] : f.v[l]; }); }
+  static T hmax(R a) {
+    const double m01 = a.v[0] > a.v[1] ? a.v[0] : a.v[1];
+    const double m23 = a.v[2] > a.v[3] ? a.v[2] : a.v[3];
+    return static_cast<T>(m01 > m23 ? m01 : m23);
+  }
+  static double hsum(R a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
+  static R w2(R x, R m, R l2e, R) { return map4([&](int l) { return (x.v[l] - m.v[l]) * l2e.v[l]; }); }
+  static R ones_gt(R a, R b) { return map4([&](int l) { return a.v[l] > b.v[l] ? 1.0 : 0.0; }); }
+  static R ones_eq(R a, R b) { return map4([&](int l) { return a.v[l] == b.v[l] ? 1.0 : 0.0; }); }
+  static R log_core(R x) { return map4([&](int l) { return ::log(x.v[l]); }); }
+  static R log2_fast(R x) { return map4([&](int l) { return ::log2(x.v[l]); }); }
+  static void stream_store(T* p, R r) { storeu(p, r); }
   static void fence() {}
-  static R exp2_core(R a) { return ::exp2(a); }
-  static R exp_core(R w) { return ::exp(w); }
+  static R exp2_core(R a) { return map4([&](int l) { return ::exp2(a.v[l]); }); }
+  static R exp_core(R w) { return map4([&](int l) { return ::exp(w.v[l]); }); }
 };
 
 using VF = VScalar<float>;
