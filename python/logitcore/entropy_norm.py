@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import operator
+from math import prod
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from ._arrays import (
 __all__ = ["entropy_normalize", "EntropyNormalizeInfo", "default_tol"]
 
 _STATUS_ABOVE, _STATUS_BELOW, _STATUS_INVALID, _STATUS_BAD_SUM, _STATUS_NO_SUPPORT = 1, 2, 3, 4, 5
+_EPS = {np.dtype(t): float(np.finfo(t).eps) for t in (np.float16, np.float32, np.float64)}
 
 
 def default_tol(dtype) -> float:
@@ -153,6 +155,10 @@ def entropy_normalize(
         if np.any(np.isnan(perp)) or np.any(perp < 1):
             raise ValueError("perplexity must be >= 1 (it is exp of an entropy)")
         tgt = np.log(perp)
+    elif type(target) is float or type(target) is int:  # the common scalar target, cheaply
+        if target != target:
+            raise ValueError("target entropy is NaN")
+        tgt = np.float64(target)
     else:
         try:
             tgt = np.asarray(target, dtype=np.float64)
@@ -178,20 +184,24 @@ def entropy_normalize(
 
     xc = native(x, cdt)
     rows, batch = rows_view(xc, (ax,))
-    try:
-        tgt_rows = np.ascontiguousarray(np.broadcast_to(tgt, batch), dtype=np.float64).reshape(-1)
-    except ValueError:
-        raise ValueError(f"target of shape {tgt.shape} does not broadcast to the batch shape {batch}") from None
+    if tgt.ndim == 0:
+        tgt_rows = np.full(prod(batch), float(tgt))
+    else:
+        try:
+            tgt_rows = np.ascontiguousarray(np.broadcast_to(tgt, batch), dtype=np.float64).reshape(-1)
+        except ValueError:
+            raise ValueError(f"target of shape {tgt.shape} does not broadcast to the batch shape {batch}") from None
     nrows = tgt_rows.size
+    # the kernel sets every field of every row
     info = dict(
-        gamma=np.full(nrows, np.nan),
-        n_iter=np.zeros(nrows, dtype=np.int32),
-        converged=np.zeros(nrows, dtype=np.uint8),
-        clipped=np.zeros(nrows, dtype=np.uint8),
-        status=np.zeros(nrows, dtype=np.int8),
-        h_min=np.full(nrows, np.nan),
-        h_max=np.full(nrows, np.nan),
-        entropy=np.full(nrows, np.nan),
+        gamma=np.empty(nrows),
+        n_iter=np.empty(nrows, dtype=np.int32),
+        converged=np.empty(nrows, dtype=np.uint8),
+        clipped=np.empty(nrows, dtype=np.uint8),
+        status=np.empty(nrows, dtype=np.int8),
+        h_min=np.empty(nrows),
+        h_max=np.empty(nrows),
+        entropy=np.empty(nrows),
     )
     if rows.shape[-1] == 0 and nrows:
         raise ValueError("cannot normalize rows with no entries (the outcome axis has length 0)")
@@ -201,19 +211,20 @@ def entropy_normalize(
         target_view = writable_rows_view(out.reshape(x.shape) if out.ndim == 0 else out, (ax,))
     buf = target_view if target_view is not None else np.empty(rows.shape, dtype=cdt)
     if nrows:
-        eps = float(np.finfo(x.dtype).eps) if x.dtype.kind == "f" else 0.0
+        eps = _EPS.get(x.dtype, 0.0)
         _core._entropy_normalize(
             rows, buf, tgt_rows, not logits, tol, max_iter, not renormalize and not logits,
             max(1e-6, eps),
             info["gamma"], info["n_iter"], info["converged"], info["clipped"], info["status"],
             info["h_min"], info["h_max"], info["entropy"],
         )
-    _raise_for_status(info, tgt_rows, batch, logits, out_of_range, max(1e-6, float(np.finfo(cdt).eps)))
+        if info["status"].any():
+            _raise_for_status(info, tgt_rows, batch, logits, out_of_range, max(1e-6, _EPS[cdt]))
 
     if target_view is not None:
         res = out
     else:
-        res = np.moveaxis(buf, -1, ax).reshape(shape0) if x.ndim else buf.reshape(shape0)
+        res = np.moveaxis(buf, -1, ax).reshape(shape0) if x.ndim and ax != x.ndim - 1 else buf.reshape(shape0)
         if out is not None:
             out[...] = res
             res = out
