@@ -113,24 +113,24 @@ struct VF {
   }
   static void stream_store(T* p, R r) { _mm256_stream_ps(p, r); }
   static void fence() { _mm_sfence(); }
-  // log2 for finite x >= 0 (0 gives a huge negative number), no special-value fixups
+  // log2 for finite x >= 0 (0 gives a huge negative number), no special-value fixups;
+  // table-driven like the AVX-512 one, with 8 centres (see exp_constants.h)
   static R log2_fast(R x) {
     const R sub = _mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
     const R xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), sub);
     const __m256i bits = _mm256_castps_si256(xs);
     R e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
     e = _mm256_sub_ps(e, _mm256_and_ps(sub, _mm256_set1_ps(23.0f)));
-    R m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
-                                              _mm256_set1_epi32(0x3f800000)));
-    const R big = _mm256_cmp_ps(m, _mm256_set1_ps(expc::kSqrt2F), _CMP_GT_OQ);
-    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, _mm256_set1_ps(0.5f)), big);
-    e = _mm256_add_ps(e, _mm256_and_ps(big, _mm256_set1_ps(1.0f)));
-    const R f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
-    R q = _mm256_set1_ps(expc::kL[7]);
-    for (int k = 6; k >= 0; --k) q = _mm256_fmadd_ps(q, f, _mm256_set1_ps(expc::kL[k]));
-    const R f2 = _mm256_mul_ps(f, f);
-    const R y = _mm256_fmadd_ps(_mm256_mul_ps(f2, f), q, _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), f2, f));
-    return _mm256_fmadd_ps(y, _mm256_set1_ps(expc::kLog2eF), e);
+    const __m256i mb = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                       _mm256_set1_epi32(0x3f800000));
+    const R m = _mm256_castsi256_ps(mb);
+    const __m256i j = _mm256_srli_epi32(mb, 20);  // vpermps uses bits 2..0: the top 3 mantissa bits
+    const R inv = _mm256_permutevar8x32_ps(_mm256_loadu_ps(expc::kLogTab8Inv), j);
+    const R lc = _mm256_permutevar8x32_ps(_mm256_loadu_ps(expc::kLogTab8Log2), j);
+    const R r = _mm256_fmsub_ps(m, inv, _mm256_set1_ps(1.0f));
+    R q = _mm256_fmadd_ps(_mm256_set1_ps(expc::kLog2Taylor6), r, _mm256_set1_ps(expc::kLog2Taylor[4]));
+    for (int k = 3; k >= 0; --k) q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kLog2Taylor[k]));
+    return _mm256_add_ps(_mm256_fmadd_ps(q, r, lc), e);
   }
   static constexpr T kLow2 = -160.0f;
   // 2^a for a in [kLow2, 129]
