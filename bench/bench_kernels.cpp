@@ -25,6 +25,7 @@
 #include "logitcore/driver.h"
 #include "logitcore/entropy_norm.h"
 #include "logitcore/kernels.h"
+#include "bench_common.h"
 
 namespace {
 
@@ -33,18 +34,9 @@ using logitcore::KernelTable;
 using logitcore::NdView;
 using i64 = std::int64_t;
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-// 64-byte aligned buffer of n values.
-template <class T>
-std::shared_ptr<T> aligned_buffer(i64 n) {
-  const size_t bytes = ((static_cast<size_t>(n) * sizeof(T) + 63) / 64) * 64;
-  T* p = static_cast<T*>(std::aligned_alloc(64, bytes));
-  if (!p) throw std::bad_alloc();
-  return std::shared_ptr<T>(p, FreeDeleter());
-}
+using bench::aligned_buffer;
+using bench::batch_vector;
+using bench::matrix;
 
 // Inputs: standard normal values, generated once per (type, element count) and shared.
 template <class T>
@@ -52,33 +44,9 @@ std::shared_ptr<T> input(i64 count) {
   static std::map<i64, std::shared_ptr<T>> cache;
   auto it = cache.find(count);
   if (it != cache.end()) return it->second;
-  auto buf = aligned_buffer<T>(count);
-  std::mt19937_64 rng(12345);
-  std::normal_distribution<double> dist(0.0, 1.0);
-  T* p = buf.get();
-  for (i64 i = 0; i < count; ++i) p[i] = static_cast<T>(dist(rng));
+  auto buf = bench::normal_buffer<T>(count, 12345);
   cache.emplace(count, buf);
   return buf;
-}
-
-NdView matrix(void* data, i64 rows, i64 n) {
-  NdView v;
-  v.data = data;
-  v.ndim = 2;
-  v.shape[0] = rows;
-  v.shape[1] = n;
-  v.strides[0] = n;
-  v.strides[1] = 1;
-  return v;
-}
-
-NdView batch_vector(void* data, i64 rows) {
-  NdView v;
-  v.data = data;
-  v.ndim = 1;
-  v.shape[0] = rows;
-  v.strides[0] = 1;
-  return v;
 }
 
 enum class Op { lse, softmax, softmax_entropy, exp };

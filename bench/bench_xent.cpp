@@ -23,6 +23,7 @@
 #include "logitcore/driver.h"
 #include "logitcore/kernels.h"
 #include "logitcore/xent.h"
+#include "bench_common.h"
 
 namespace {
 
@@ -31,31 +32,8 @@ using logitcore::KernelTable;
 using logitcore::NdView;
 using i64 = std::int64_t;
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-template <class T>
-std::unique_ptr<T, FreeDeleter> normal_buffer(i64 n, unsigned seed) {
-  const size_t bytes = ((static_cast<size_t>(n) * sizeof(T) + 63) / 64) * 64;
-  T* p = static_cast<T*>(std::aligned_alloc(64, bytes));
-  if (!p) throw std::bad_alloc();
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> dist(0.0, 1.0);
-  for (i64 i = 0; i < n; ++i) p[i] = static_cast<T>(dist(rng));
-  return std::unique_ptr<T, FreeDeleter>(p);
-}
-
-NdView matrix(void* data, i64 rows, i64 n) {
-  NdView v;
-  v.data = data;
-  v.ndim = 2;
-  v.shape[0] = rows;
-  v.shape[1] = n;
-  v.strides[0] = n;
-  v.strides[1] = 1;
-  return v;
-}
+using bench::matrix;
+using bench::normal_buffer;
 
 enum class Op { fwd, grad, inplace };
 
@@ -71,7 +49,7 @@ const char* op_name(Op op) {
 void run(benchmark::State& state, Op op, const KernelTable* k, i64 rows, i64 n, int nthreads) {
   const i64 count = rows * n;
   auto x = normal_buffer<float>(count, 12345);
-  std::unique_ptr<float, FreeDeleter> g;
+  std::shared_ptr<float> g;
   if (op == Op::grad) g = normal_buffer<float>(count, 1);  // touched: page faults stay out of the timing
   std::vector<std::int64_t> target(static_cast<size_t>(rows));
   std::mt19937_64 rng(7);
