@@ -31,10 +31,7 @@ constexpr double kLog2e = 1.4426950408889634;
 
 template <class T>
 struct BlockInfo {
-  T c;          // offset re-centring this block's w on the row maximum (log2 units)
-  T bmax;       // block maximum (input units)
-  bool empty;   // no support in this block (or a value that invalidates the row)
-  PrepMoments pm;  // moments at gamma = 1 (and kPrepGamma) relative to the block maximum (log2)
+  PrepMoments pm;  // moments at gamma = 1 (and kPrepGamma) relative to the row maximum (log2)
   ScanStats sc;
 };
 
@@ -43,6 +40,7 @@ template <class T>
 struct RowBufs {
   T* w = nullptr;
   T* e = nullptr;
+  bool usable = false;  // log-weights were formed (the row has a usable maximum)
   std::vector<BlockInfo<T>> blocks;
 };
 
@@ -68,6 +66,14 @@ struct Point {
   double g;
   Moments m;
 };
+
+// a += b over the power sums (block partial sums are folded in block order with this)
+void add_sums(Moments& a, const Moments& b) {
+  a.s0 += b.s0;
+  a.s1 += b.s1;
+  a.s2 += b.s2;
+  a.s3 += b.s3;
+}
 
 double entropy_of(double g, const Moments& m) { return ::log(m.s0) - g * (m.s1 / m.s0); }
 
@@ -157,32 +163,29 @@ class RowSolver {
   // Pass A1 for block j: scan (x block already contiguous).
   void scan_block(const T* xb, i64 j, RowBufs<T>& B) const {
     const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
-    BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
-    bi.sc = k_.scan(xb, len, opt_.is_prob ? T(0) : -std::numeric_limits<T>::infinity());
-    bi.bmax = static_cast<T>(bi.sc.max);
-    bi.c = T(0);
+    B.blocks[static_cast<size_t>(j)].sc = k_.scan(xb, len, opt_.is_prob ? T(0) : -std::numeric_limits<T>::infinity());
   }
 
   // The row maximum from the scans of all blocks, and whether log-weights can be formed
-  // relative to it (positive and finite for probabilities, finite for logits).
-  std::pair<T, bool> row_max(const RowBufs<T>& B) const {
+  // relative to it (positive and finite for probabilities, finite for logits); records the
+  // latter in B before the blocks are prepared.
+  std::pair<T, bool> row_max(RowBufs<T>& B) const {
     double mx = -kInf;
     bool nan = false;
     for (const BlockInfo<T>& bi : B.blocks) {
       if (isnan(bi.sc.max)) nan = true;
       else mx = std::max(mx, bi.sc.max);
     }
-    const bool usable = !nan && (opt_.is_prob ? (mx > 0 && mx < kInf) : (mx > -kInf && mx < kInf));
-    return {static_cast<T>(usable ? mx : 1.0), usable};
+    B.usable = !nan && (opt_.is_prob ? (mx > 0 && mx < kInf) : (mx > -kInf && mx < kInf));
+    return {static_cast<T>(B.usable ? mx : 1.0), B.usable};
   }
 
   // Pass A2 for block j: log-weights relative to the ROW maximum (so equal entries get equal
-  // weights in every block, ties are exactly w == 0, and no block needs an offset) and the
-  // block's moments at gamma = 1, 2, 4.
+  // weights in every block and ties are exactly w == 0) and the block's moments at
+  // gamma = 1, 2, 4.
   void prep_block(const T* xb, i64 j, std::pair<T, bool> ref, RowBufs<T>& B) const {
     const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
     BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
-    bi.empty = !ref.second;
     if (ref.second) {
       bi.pm = k_.prep(xb, len, opt_.is_prob, ref.first, B.w + off);
     } else {
@@ -222,21 +225,14 @@ class RowSolver {
     if (sc.max == kInf || isnan(sc.max) || (opt_.is_prob && (sc.min < 0 || isnan(sc.sum)))) return fail(kEnInvalid);
     if (sc.count == 0) return fail(kEnNoSupport);
     if (opt_.is_prob && opt_.check_sum && !(::fabs(sc.sum - 1.0) <= opt_.sum_tol)) return fail(kEnBadSum);
-    if (B.blocks.empty() || B.blocks[0].empty) return fail(kEnNoSupport);
+    if (!B.usable) return fail(kEnNoSupport);
     // moments at gamma = 1 and at the kPrepGamma points, summed in block order (every block's
     // log-weights are relative to the row maximum already)
     Point pts[1 + kPrepExtra];
-    for (int p = 0; p <= kPrepExtra; ++p) pts[p] = Point{p == 0 ? 1.0 : kPrepGamma[p - 1], Moments{0, 0, 0, 0, 0, 0}};
+    for (int p = 0; p <= kPrepExtra; ++p) pts[p] = Point{p == 0 ? 1.0 : kPrepGamma[p - 1], Moments{}};
     double ties = 0;
     for (const BlockInfo<T>& bi : B.blocks) {
-      for (int p = 0; p <= kPrepExtra; ++p) {
-        const Moments& b = p == 0 ? bi.pm.m : bi.pm.extra[p - 1];
-        Moments& a = pts[p].m;
-        a.s0 += b.s0;
-        a.s1 += b.s1;
-        a.s2 += b.s2;
-        a.s3 += b.s3;
-      }
+      for (int p = 0; p <= kPrepExtra; ++p) add_sums(pts[p].m, p == 0 ? bi.pm.m : bi.pm.extra[p - 1]);
       ties += bi.pm.m.ties;
     }
     for (Point& pt : pts) pt.m = to_nats(pt.m);
@@ -269,8 +265,7 @@ class RowSolver {
         const T gt = static_cast<T>(g);
         return to_nats(pass([&](i64 j) {
           const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
-          const BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
-          return k_.moments(B.w + off, len, gt, bi.c, B.e + off);
+          return k_.moments(B.w + off, len, gt, B.e + off);
         }));
       });
       gamma = res.gamma;
@@ -303,20 +298,19 @@ class RowSolver {
   // Step D for block j: write q for the block into y (dst contiguous; caller scatters).
   void write_block(const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, T* dst, bool direct) const {
     const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
-    const BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
     const T* w = B.w + off;
     switch (plan.mode) {
       case OutMode::scaled_e:
         k_.scale_store(B.e + off, len, plan.scale, dst, direct && plan.stream);
         break;
       case OutMode::exp_w:
-        k_.exp_gamma_scale(w, len, plan.g, bi.c, plan.scale, dst);
+        k_.exp_gamma_scale(w, len, plan.g, plan.scale, dst);
         break;
       case OutMode::uniform_support:
         for (i64 i = 0; i < len; ++i) dst[i] = w[i] > kWMin<T> ? plan.val : T(0);
         break;
       case OutMode::uniform_ties:
-        for (i64 i = 0; i < len; ++i) dst[i] = (w[i] == T(0) && !bi.empty) ? plan.val : T(0);
+        for (i64 i = 0; i < len; ++i) dst[i] = (w[i] == T(0) && B.usable) ? plan.val : T(0);
         break;
       default:
         for (i64 i = 0; i < len; ++i) dst[i] = std::numeric_limits<T>::quiet_NaN();
@@ -386,13 +380,8 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
       });
       const OutPlan<T> op = S.solve(r, target[r], B, [&](auto&& fn) {
         parallel_for(nb, plan.nt, [&](i64 j, int) { parts[static_cast<size_t>(j)] = fn(j); });
-        Moments acc{0, 0, 0, 0, 0, 0};
-        for (const Moments& m : parts) {
-          acc.s0 += m.s0;
-          acc.s1 += m.s1;
-          acc.s2 += m.s2;
-          acc.s3 += m.s3;
-        }
+        Moments acc{};
+        for (const Moments& m : parts) add_sums(acc, m);
         return acc;
       });
       parallel_for(nb, plan.nt, [&](i64 j, int tid) { write_block_to<T>(S, op, B, j, y, n, scratch.y(tid)); });
@@ -416,15 +405,9 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
     OutPlan<T> pending;
     i64 pending_row = -1;
     int cur = 0;
-    auto seq_pass = [&](RowBufs<T>&, auto&& fn) {
-      Moments acc{0, 0, 0, 0, 0, 0};
-      for (i64 j = 0; j < nb; ++j) {
-        const Moments m = fn(j);
-        acc.s0 += m.s0;
-        acc.s1 += m.s1;
-        acc.s2 += m.s2;
-        acc.s3 += m.s3;
-      }
+    auto seq_pass = [&](auto&& fn) {
+      Moments acc{};
+      for (i64 j = 0; j < nb; ++j) add_sums(acc, fn(j));
       return acc;
     };
     for (i64 r = begin; r < end; ++r) {
@@ -443,7 +426,7 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
         S.prep_block(gather<T>(xrow, off, len, xbuf), j, ref, B);
         if (pending_row >= 0) write_block_to<T>(S, pending, P, j, yprev, n, ybuf);
       }
-      pending = S.solve(r, target[r], B, [&](auto&& fn) { return seq_pass(B, fn); });
+      pending = S.solve(r, target[r], B, [&](auto&& fn) { return seq_pass(fn); });
       pending_row = r;
       cur = 1 - cur;
     }

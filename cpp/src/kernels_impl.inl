@@ -184,29 +184,16 @@ BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
   return {static_cast<double>(m), d == 0 ? s : s * ::exp(d), 0.0};
 }
 
-// Block max, then e = exp(x - m) by Cody-Waite reduction (accurate to an ulp whatever |x - m|)
-// stored and summed: the gradient of softmax-based losses reuses e instead of a second exp.
-template <class V, bool kStore>
-BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::T* e) {
+// e = exp(x - m) for x <= m (or -inf), summed and, with kStore, stored into e (e may alias
+// x). kBase2 forms e as 2^((x - m) log2 e) (one rounding of the product: relative error below
+// |x - m| 2^-24), otherwise by Cody-Waite reduction (within an ulp whatever |x - m|); both give
+// exactly 1 at x == m.
+template <class V, bool kStore, bool kBase2>
+double exp_sum_from(const typename V::T* x, std::int64_t n, typename V::T m, typename V::T* e) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
-  const T ninf = -std::numeric_limits<T>::infinity();
-  const T m = block_max<V>(x, n);
-  if (m == ninf) {
-    if (kStore)
-      for (std::int64_t i = 0; i < n; ++i) e[i] = T(0);
-    return {-std::numeric_limits<double>::infinity(), 0.0, 0.0};
-  }
-  if (!(m - m == 0)) {
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    return {static_cast<double>(m), nan, nan};
-  }
   const R vm = V::set1(m);
-  // float: e = 2^((x - m) log2 e): x - m is exact near the maximum (the largest terms), the
-  // product rounds once (relative error of e below |x - m| * 2^-24, i.e. below 1e-6 for the
-  // terms above 1e-7 of the maximum), 2^0 = 1 exactly. double: Cody-Waite exp.
-  constexpr bool kBase2 = sizeof(T) == 4;
   const R lo = V::set1(kBase2 ? V::kLow2 : V::kLow), l2e = V::set1(T(1.4426950408889634));
   auto ex = [&](R xv) {
     const R d = V::sub(xv, vm);
@@ -231,39 +218,37 @@ BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::
     s0 = V::add(s0, e0);
   }
   if (i < n) {
-    const R e0 = ex(V::load_tail(x + i, n - i, ninf));
+    const R e0 = ex(V::load_tail(x + i, n - i, -std::numeric_limits<T>::infinity()));
     if (kStore) V::store_tail(e + i, e0, n - i);
     s1 = V::add(s1, e0);
   }
-  return {static_cast<double>(m), V::hsum(V::add(s0, s1)), 0.0};
+  return V::hsum(V::add(s0, s1));
 }
 
+// Block max, then e = exp(x - m) stored and summed: the gradient of softmax-based losses
+// reuses e instead of a second exp. Float uses the base-2 form (the loss pass is hot),
+// double Cody-Waite.
+template <class V, bool kStore>
+BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::T* e) {
+  using T = typename V::T;
+  const T ninf = -std::numeric_limits<T>::infinity();
+  const T m = block_max<V>(x, n);
+  if (m == ninf) {
+    if (kStore)
+      for (std::int64_t i = 0; i < n; ++i) e[i] = T(0);
+    return {-std::numeric_limits<double>::infinity(), 0.0, 0.0};
+  }
+  if (!(m - m == 0)) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    return {static_cast<double>(m), nan, nan};
+  }
+  return {static_cast<double>(m), exp_sum_from<V, kStore, sizeof(T) == 4>(x, n, m, e), 0.0};
+}
+
+// softmax's middle pass: Cody-Waite exp relative to the row maximum, stored and summed.
 template <class V>
 double exp_store_sum_impl(const typename V::T* x, std::int64_t n, typename V::T shift, typename V::T* y) {
-  using R = typename V::R;
-  constexpr std::int64_t W = V::W;
-  const R vm = V::set1(shift), lo = V::set1(V::kLow);
-  R s0 = V::set1(typename V::T(0)), s1 = s0;
-  std::int64_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
-    const R e0 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vm)));
-    const R e1 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i + W), vm)));
-    V::storeu(y + i, e0);
-    V::storeu(y + i + W, e1);
-    s0 = V::add(s0, e0);
-    s1 = V::add(s1, e1);
-  }
-  for (; i + W <= n; i += W) {
-    const R e0 = V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vm)));
-    V::storeu(y + i, e0);
-    s0 = V::add(s0, e0);
-  }
-  if (i < n) {
-    const R e0 = V::exp_core(V::max(lo, V::sub(V::load_tail(x + i, n - i, -std::numeric_limits<typename V::T>::infinity()), vm)));
-    V::store_tail(y + i, e0, n - i);
-    s1 = V::add(s1, e0);
-  }
-  return V::hsum(V::add(s0, s1));
+  return exp_sum_from<V, true, false>(x, n, shift, y);
 }
 
 template <class V>
@@ -539,15 +524,12 @@ PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax
     step(V::load_tail(x + i, n - i, pad), ww);
     V::store_tail(w + i, ww, n - i);
   }
-  T sh[V::W];
-  V::storeu(sh, vs);
   PrepMoments pm;
   for (int k = 0; k < 3; ++k) {
     Moments& m = k == 0 ? pm.m : pm.extra[k - 1];
-    m = Moments{V::hsum(a[k][0]), V::hsum(a[k][1]), V::hsum(a[k][2]), V::hsum(a[k][3]), 0.0, 0.0};
+    m = Moments{V::hsum(a[k][0]), V::hsum(a[k][1]), V::hsum(a[k][2]), V::hsum(a[k][3]), 0.0};
   }
   pm.m.ties = V::hsum(ties);
-  pm.m.shift = static_cast<double>(sh[0]);
   return pm;
 }
 
@@ -562,17 +544,16 @@ PrepMoments prep_dispatch(const typename V::T* x, std::int64_t n, bool is_prob, 
 }
 
 template <class V, bool kStore>
-Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T c,
-                     typename V::T* eo) {
+Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T* eo) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
-  const R vg = V::set1(g), vc = V::set1(c), lo = V::set1(V::kLow2), zero = V::set1(T(0));
+  const R vg = V::set1(g), lo = V::set1(V::kLow2), zero = V::set1(T(0));
   R a0 = zero, a1 = zero, a2 = zero, a3 = zero;
   R b0 = zero, b1 = zero, b2 = zero, b3 = zero;
   std::int64_t i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
-    const R w0 = V::add(V::loadu(w + i), vc), w1 = V::add(V::loadu(w + i + W), vc);
+    const R w0 = V::loadu(w + i), w1 = V::loadu(w + i + W);
     const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
     const R e1 = V::exp2_core(V::max(lo, V::mul(vg, w1)));
     if (kStore) {
@@ -591,7 +572,7 @@ Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, ty
     b3 = V::fmadd(ew21, w1, b3);
   }
   for (; i + W <= n; i += W) {
-    const R w0 = V::add(V::loadu(w + i), vc);
+    const R w0 = V::loadu(w + i);
     const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
     if (kStore) V::storeu(eo + i, e0);
     const R ew0 = V::mul(e0, w0), ew20 = V::mul(ew0, w0);
@@ -601,7 +582,7 @@ Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, ty
     a3 = V::fmadd(ew20, w0, a3);
   }
   if (i < n) {
-    const R w0 = V::add(V::load_tail(w + i, n - i, kWMin<T>), vc);
+    const R w0 = V::load_tail(w + i, n - i, kWMin<T>);
     const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
     if (kStore) V::store_tail(eo + i, e0, n - i);
     const R ew0 = V::mul(e0, w0), ew20 = V::mul(ew0, w0);
@@ -611,27 +592,26 @@ Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, ty
     b3 = V::fmadd(ew20, w0, b3);
   }
   return {V::hsum(V::add(a0, b0)), V::hsum(V::add(a1, b1)), V::hsum(V::add(a2, b2)), V::hsum(V::add(a3, b3)),
-          0.0, 0.0};
+          0.0};
 }
 
 template <class V>
-Moments moments_dispatch(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T c,
-                         typename V::T* eo) {
-  return eo ? moments_impl<V, true>(w, n, g, c, eo) : moments_impl<V, false>(w, n, g, c, nullptr);
+Moments moments_dispatch(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T* eo) {
+  return eo ? moments_impl<V, true>(w, n, g, eo) : moments_impl<V, false>(w, n, g, nullptr);
 }
 
 template <class V>
-void exp_gamma_scale_impl(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T c,
-                          typename V::T scale, typename V::T* y) {
+void exp_gamma_scale_impl(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T scale,
+                          typename V::T* y) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
-  const R vg = V::set1(g), vc = V::set1(c), vs = V::set1(scale), lo = V::set1(V::kLow2);
+  const R vg = V::set1(g), vs = V::set1(scale), lo = V::set1(V::kLow2);
   std::int64_t i = 0;
   for (; i + W <= n; i += W)
-    V::storeu(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::add(V::loadu(w + i), vc)))), vs));
+    V::storeu(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::loadu(w + i)))), vs));
   if (i < n)
-    V::store_tail(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::add(V::load_tail(w + i, n - i, T(0)), vc)))), vs),
+    V::store_tail(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::load_tail(w + i, n - i, T(0))))), vs),
                   n - i);
 }
 

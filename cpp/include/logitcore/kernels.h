@@ -42,8 +42,7 @@ struct Moments {
   double s1;
   double s2;
   double s3;
-  double ties;
-  double shift;  // prep only: the log2 of the maximum it was given (probabilities) or the maximum
+  double ties;  // prep only: entries with w == 0
 };
 
 // prep also returns the moments at g = 2 and g = 4 (e^2 and e^4: two multiplications per
@@ -51,7 +50,7 @@ struct Moments {
 constexpr int kPrepExtra = 2;
 constexpr double kPrepGamma[kPrepExtra] = {2.0, 4.0};
 struct PrepMoments {
-  Moments m;                     // g = 1, with ties and shift
+  Moments m;                     // g = 1, with ties
   Moments extra[kPrepExtra];     // g = kPrepGamma[i] (s0..s3 only)
 };
 
@@ -89,18 +88,18 @@ struct KernelsT {
 
   // --- entropy normalization (SPEC §2) ---
   ScanStats (*scan)(const T* x, std::int64_t n, T thr);
-  // Writes the log-weights of a block relative to ITS maximum xmax, in log2 units:
-  // w = max(kWMin, log2 x - log2 xmax) for probabilities or max(kWMin, (x - xmax) / ln 2) for
-  // logits (the kernel takes log2 xmax itself, returned in .shift, so that entries equal to
-  // xmax get w == 0 exactly), and returns the moments at g = 1 (e = x / xmax for
-  // probabilities, 2^w for logits) and the number of ties w == 0, plus the moments at the
-  // kPrepGamma points. Needs xmax > 0 (finite).
+  // Writes the log-weights of a block relative to the reference xmax (the row maximum), in
+  // log2 units: w = max(kWMin, log2 x - log2 xmax) for probabilities or
+  // max(kWMin, (x - xmax) / ln 2) for logits (entries equal to xmax get w == 0 exactly), and
+  // returns the moments at g = 1 (e = x / xmax for probabilities, 2^w for logits) and the
+  // number of ties w == 0, plus the moments at the kPrepGamma points. Needs xmax > 0 (finite)
+  // for probabilities.
   PrepMoments (*prep)(const T* x, std::int64_t n, bool is_prob, T xmax, T* w);
-  // moments of (w + c) at g, e = 2^(g (w + c)) (ties not computed); the block offset c
-  // re-centres a block on the row maximum. If e_out is not null, e is stored there.
-  Moments (*moments)(const T* w, std::int64_t n, T g, T c, T* e_out);
-  // y = 2^(g * (w + c)) * scale
-  void (*exp_gamma_scale)(const T* w, std::int64_t n, T g, T c, T scale, T* y);
+  // moments of w at g, e = 2^(g w) (ties not computed). If e_out is not null, e is stored
+  // there.
+  Moments (*moments)(const T* w, std::int64_t n, T g, T* e_out);
+  // y = 2^(g w) * scale
+  void (*exp_gamma_scale)(const T* w, std::int64_t n, T g, T scale, T* y);
   // y = e * c; with stream, non-temporal stores (for outputs larger than the caches)
   void (*scale_store)(const T* e, std::int64_t n, T c, T* y, bool stream);
 };
