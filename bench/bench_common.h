@@ -2,13 +2,19 @@
 // NdViews of contiguous matrices / vectors.
 #pragma once
 
+#include <benchmark/benchmark.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
 #include <random>
+#include <string>
+#include <vector>
 
+#include "logitcore/dispatch.h"
 #include "logitcore/driver.h"
+#include "logitcore/kernels.h"
 
 namespace bench {
 
@@ -56,6 +62,25 @@ inline logitcore::NdView batch_vector(void* data, i64 rows) {
   v.shape[0] = rows;
   v.strides[0] = 1;
   return v;
+}
+
+// main() of a suite: google-benchmark's flags, the logitcore build facts as context, then
+// the suite's own registrations.
+template <class RegisterF>
+int run_suite(int argc, char** argv, RegisterF&& register_all) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  std::string isas;
+  for (const std::string& s : logitcore::supported_isas()) isas += (isas.empty() ? "" : ",") + s;
+  benchmark::AddCustomContext("logitcore_isa_supported", isas);
+  benchmark::AddCustomContext("logitcore_isa_auto", logitcore::active_isa_name());
+  benchmark::AddCustomContext("logitcore_openmp", logitcore::have_openmp() ? "yes" : "no");
+  benchmark::AddCustomContext("logitcore_threads_all", std::to_string(logitcore::get_num_threads()));
+  benchmark::AddCustomContext("logitcore_block", std::to_string(logitcore::kBlock));
+  register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace bench

@@ -217,24 +217,6 @@ void register_all() {
   }
 }
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const auto& e : v) s += (s.empty() ? "" : ",") + e;
-  return s;
-}
-
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("logitcore_isa_supported", join(logitcore::supported_isas()));
-  benchmark::AddCustomContext("logitcore_isa_auto", logitcore::active_isa_name());
-  benchmark::AddCustomContext("logitcore_openmp", logitcore::have_openmp() ? "yes" : "no");
-  benchmark::AddCustomContext("logitcore_threads_all", std::to_string(logitcore::get_num_threads()));
-  benchmark::AddCustomContext("logitcore_block", std::to_string(logitcore::kBlock));
-  register_all();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return bench::run_suite(argc, argv, register_all); }

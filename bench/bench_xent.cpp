@@ -98,14 +98,4 @@ void register_all() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("logitcore_isa_auto", logitcore::active_isa_name());
-  benchmark::AddCustomContext("logitcore_threads_all", std::to_string(logitcore::get_num_threads()));
-  benchmark::AddCustomContext("logitcore_block", std::to_string(logitcore::kBlock));
-  register_all();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return bench::run_suite(argc, argv, register_all); }

@@ -205,6 +205,18 @@ def _value_dtype(res):
 # logsumexp
 
 
+def _lse_and_expected(a, kw, oracle_kw, what):
+    """logitcore.logsumexp(a, **kw) and what to compare it with: SciPy, or for empty input
+    the NumPy-conventions oracle (called with oracle_kw). Each as (result, exception)."""
+    ours, e1 = _call(lc.logsumexp, a, **kw)
+    if np.size(a) == 0:
+        theirs, e2 = _call(_numpy_oracle, a, True, **oracle_kw)
+        what += " [NumPy conventions for empty input]"
+    else:
+        theirs, e2 = _call(sps.logsumexp, a, **kw)
+    return ours, e1, theirs, e2, what
+
+
 @pytest.mark.parametrize("name, axis", CASES)
 def test_logsumexp_parity(name, axis):
     a = CORPUS[name]
@@ -212,12 +224,7 @@ def test_logsumexp_parity(name, axis):
     for keepdims, return_sign in [(False, False), (True, False), (False, True), (True, True)]:
         kw = dict(axis=axis, keepdims=keepdims, return_sign=return_sign)
         what = f"logsumexp({name}, {kw})"
-        ours, e1 = _call(lc.logsumexp, a, **kw)
-        if np.size(a) == 0:
-            theirs, e2 = _call(_numpy_oracle, a, True, **kw)
-            what += " [NumPy conventions for empty input]"
-        else:
-            theirs, e2 = _call(sps.logsumexp, a, **kw)
+        ours, e1, theirs, e2, what = _lse_and_expected(a, kw, kw, what)
         if not _compare(ours, theirs, what, e1, e2):
             continue
         dt = _value_dtype(ours)
@@ -394,12 +401,8 @@ def test_logsumexp_weights_parity(case, axis):
     for keepdims, return_sign in [(False, False), (False, True), (True, True)]:
         kw = dict(axis=axis, b=b, keepdims=keepdims, return_sign=return_sign)
         what = f"logsumexp[{case}](axis={axis}, keepdims={keepdims}, return_sign={return_sign})"
-        ours, e1 = _call(lc.logsumexp, a, **kw)
-        if np.size(a) == 0:
-            theirs, e2 = _call(_numpy_oracle, a, True, axis=axis, keepdims=keepdims, return_sign=return_sign)
-            what += " [NumPy conventions for empty input]"
-        else:
-            theirs, e2 = _call(sps.logsumexp, a, **kw)
+        oracle_kw = dict(axis=axis, keepdims=keepdims, return_sign=return_sign)
+        ours, e1, theirs, e2, what = _lse_and_expected(a, kw, oracle_kw, what)
         if not _compare(ours, theirs, what, e1, e2):
             continue
         dt = _value_dtype(ours)
