@@ -41,6 +41,7 @@ struct RowBufs {
   T* w = nullptr;
   T* e = nullptr;
   bool usable = false;  // log-weights were formed (the row has a usable maximum)
+  ScanStats sc{};       // the scans of all blocks combined (row_max)
   std::vector<BlockInfo<T>> blocks;
 };
 
@@ -166,17 +167,23 @@ class RowSolver {
     B.blocks[static_cast<size_t>(j)].sc = k_.scan(xb, len, opt_.is_prob ? T(0) : -std::numeric_limits<T>::infinity());
   }
 
-  // The row maximum from the scans of all blocks, and whether log-weights can be formed
-  // relative to it (positive and finite for probabilities, finite for logits); records the
-  // latter in B before the blocks are prepared.
+  // Combines the scans of all blocks into B.sc (its max is NaN if any block holds a NaN) and
+  // returns the row maximum the log-weights are formed against, with whether they can be
+  // formed (positive and finite for probabilities, finite for logits; also kept in B).
   std::pair<T, bool> row_max(RowBufs<T>& B) const {
-    double mx = -kInf;
+    ScanStats sc{-kInf, kInf, 0.0, 0.0};
     bool nan = false;
     for (const BlockInfo<T>& bi : B.blocks) {
       if (isnan(bi.sc.max)) nan = true;
-      else mx = std::max(mx, bi.sc.max);
+      else sc.max = std::max(sc.max, bi.sc.max);
+      sc.min = std::min(sc.min, bi.sc.min);
+      sc.sum += bi.sc.sum;
+      sc.count += bi.sc.count;
     }
+    const double mx = sc.max;
     B.usable = !nan && (opt_.is_prob ? (mx > 0 && mx < kInf) : (mx > -kInf && mx < kInf));
+    if (nan) sc.max = kNaN;
+    B.sc = sc;
     return {static_cast<T>(B.usable ? mx : 1.0), B.usable};
   }
 
@@ -201,15 +208,7 @@ class RowSolver {
   OutPlan<T> solve(i64 r, double t, RowBufs<T>& B, PassF&& pass) const {
     OutPlan<T> plan;
     plan.stream = stream_;
-    // combine the scans
-    ScanStats sc{-kInf, kInf, 0.0, 0.0};
-    for (const BlockInfo<T>& bi : B.blocks) {
-      sc.max = std::max(sc.max, bi.sc.max);
-      sc.min = std::min(sc.min, bi.sc.min);
-      sc.sum += bi.sc.sum;
-      sc.count += bi.sc.count;
-      if (isnan(bi.sc.max)) sc.max = kNaN;
-    }
+    const ScanStats& sc = B.sc;  // the scans combined by row_max
     auto fail = [&](EnStatus s) {
       info_.status[r] = s;
       info_.gamma[r] = kNaN;

@@ -103,8 +103,9 @@ def entropy_normalize(
     anyway, evaluates gamma = 1, 2 and 4 together (p, p^2 and p^4 cost two multiplications
     per entry); the search starts from the best of them, with Halley/Newton steps kept
     inside a bracket around the root (geometric bisection when a step leaves it or fails to
-    halve the error). Each further step is one fused pass over the row; long float32 rows accumulate in float64 blocks; rows run in
-    parallel and the result does not depend on the thread count.
+    halve the error). Each further step is one fused pass over the row; long float32 rows
+    accumulate in float64 blocks; rows run in parallel and the result does not depend on
+    the thread count.
 
     Parameters
     ----------
