@@ -130,7 +130,7 @@ void merge(py::array_t<double, 0>& m, py::array_t<double, 0>& s, const py::array
   const double* m2p = m2.data();
   const double* s2p = s2.data();
   py::gil_scoped_release nogil;
-  merge_state_arrays(n, mp, sp, m2p, s2p);
+  merge_excess_arrays(n, mp, sp, m2p, s2p);
 }
 
 void softmax(const py::array& x, const py::array& out, bool log) {
@@ -185,6 +185,31 @@ void exp_array(const py::array& x, const py::array& out, const std::string& isa)
   py::gil_scoped_release nogil;
   if (dt == DType::f32) exp_f32(k, static_cast<const float*>(xp), n, static_cast<float*>(op));
   else exp_f64(k, static_cast<const double*>(xp), n, static_cast<double*>(op));
+}
+
+// One of the table's elementwise routines (exp2_core, log2_fast: see kernels.h for their
+// domains) over a contiguous vector, block by block, on the named ISA (accuracy tests).
+using MapF32 = void (*)(const float*, std::int64_t, float*);
+using MapF64 = void (*)(const double*, std::int64_t, double*);
+
+void map_array(const py::array& x, const py::array& out, const std::string& isa, const char* what,
+               MapF32 KernelsT<float>::*f32, MapF64 KernelsT<double>::*f64) {
+  const DType dt = dtype_of(x, "x");
+  check_same_shape(x, out, "out");
+  check_same_dtype(x, out, "out");
+  require(x.ndim() == 1 && x.strides(0) == x.itemsize() && out.strides(0) == out.itemsize(),
+          std::string(what) + ": x and out must be contiguous vectors");
+  require(out.writeable(), "out: array is read-only");
+  const KernelTable& k = table_named(isa);
+  const std::int64_t n = x.shape(0);
+  const void* xp = x.data();
+  void* op = const_cast<void*>(out.data());
+  py::gil_scoped_release nogil;
+  for (std::int64_t off = 0; off < n; off += kBlock) {
+    const std::int64_t len = std::min<std::int64_t>(kBlock, n - off);
+    if (dt == DType::f32) (k.f32.*f32)(static_cast<const float*>(xp) + off, len, static_cast<float*>(op) + off);
+    else (k.f64.*f64)(static_cast<const double*>(xp) + off, len, static_cast<double*>(op) + off);
+  }
 }
 
 py::tuple exp_max_ulp(std::uint32_t lo_bits, std::uint32_t hi_bits, std::uint32_t step, const std::string& isa) {
@@ -357,14 +382,20 @@ void log_array(const py::array& x, const py::array& out, const std::string& isa)
 PYBIND11_MODULE(_core, m) {
   m.doc() = "logitcore native kernels (private; use the logitcore package)";
   m.def("_lse", &lse, py::arg("x"), py::arg("b"), py::arg("out"), py::arg("sign"));
-  m.def("_states", &states, py::arg("x"), py::arg("m"), py::arg("s"));
-  m.def("_merge", &merge, py::arg("m"), py::arg("s"), py::arg("m2"), py::arg("s2"));
+  m.def("_states", &states, py::arg("x"), py::arg("m"), py::arg("u"));
+  m.def("_merge", &merge, py::arg("m"), py::arg("u"), py::arg("m2"), py::arg("u2"));
   m.def("_softmax", &softmax, py::arg("x"), py::arg("out"), py::arg("log"));
   m.def("_softmax_entropy", [](const py::array& x, const py::array& out) { row_reduce(x, out, true); },
         py::arg("x"), py::arg("out"));
   m.def("_entropy", [](const py::array& p, const py::array& out) { row_reduce(p, out, false); }, py::arg("p"),
         py::arg("out"));
   m.def("_exp", &exp_array, py::arg("x"), py::arg("out"), py::arg("isa") = "");
+  m.def("_exp2", [](const py::array& x, const py::array& out, const std::string& isa) {
+    map_array(x, out, isa, "exp2", &KernelsT<float>::exp2, &KernelsT<double>::exp2);
+  }, py::arg("x"), py::arg("out"), py::arg("isa") = "");
+  m.def("_log2", [](const py::array& x, const py::array& out, const std::string& isa) {
+    map_array(x, out, isa, "log2", &KernelsT<float>::log2, &KernelsT<double>::log2);
+  }, py::arg("x"), py::arg("out"), py::arg("isa") = "");
   m.def("_exp_max_ulp", &exp_max_ulp, py::arg("lo_bits"), py::arg("hi_bits"), py::arg("step") = 1,
         py::arg("isa") = "");
   m.def("_set_isa", [](const std::string& name) {

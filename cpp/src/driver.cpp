@@ -24,10 +24,10 @@ double finalize_lse(const RowState& st, double* sign) {
     const double s = st.s;
     *sign = s > 0 ? 1.0 : (s < 0 ? -1.0 : (s == 0 ? 0.0 : kNaN));
     if (isnan(st.m)) *sign = kNaN;
-    return st.m + ::log(::fabs(s));
+    return st.m + (s > 0 ? log_sum(st) : ::log(::fabs(s)));
   }
   if (st.s < 0) return kNaN;
-  return st.m + ::log(st.s);
+  return st.m + log_sum(st);
 }
 
 }  // namespace
@@ -60,12 +60,27 @@ void merge_state(RowState& a, const RowState& b) {
   a = RowState{hi.m, hi.s + s_lo, hi.t + t_lo};
 }
 
-void merge_state_arrays(i64 n, double* m, double* s, const double* m2, const double* s2) {
+void merge_excess_arrays(i64 n, double* m, double* u, const double* m2, const double* u2) {
   for (i64 i = 0; i < n; ++i) {
-    RowState a{m[i], s[i], 0.0};
-    merge_state(a, RowState{m2[i], s2[i], 0.0});
-    m[i] = a.m;
-    s[i] = a.s;
+    const double ma = m[i], mb = m2[i], ua = u[i], ub = u2[i];
+    if (isnan(ma)) continue;
+    if (isnan(mb)) {
+      m[i] = u[i] = kNaN;
+      continue;
+    }
+    if (ma == mb) {  // s = (1 + ua) + (1 + ub); also both -inf (u = -1) and both +inf (counts)
+      u[i] = ua + ub + 1.0;
+      continue;
+    }
+    const bool b_larger = mb > ma;
+    const double hi_m = b_larger ? mb : ma, hi_u = b_larger ? ub : ua;
+    const double lo_m = b_larger ? ma : mb, lo_u = b_larger ? ua : ub;
+    const double f = ::exp(lo_m - hi_m);
+    double add = 0.0;
+    if (isnan(lo_u)) add = kNaN;
+    else if (f != 0) add = f * (1.0 + lo_u);
+    m[i] = hi_m;
+    u[i] = hi_u + add;
   }
 }
 
@@ -81,10 +96,10 @@ void lse_rows(const KernelTable& kt, const NdView& x, const NdView* b, const NdV
 }
 
 template <class T>
-void state_rows(const KernelTable& kt, const NdView& x, double* m, double* s, int nthreads) {
+void state_rows(const KernelTable& kt, const NdView& x, double* m, double* u, int nthreads) {
   for_each_row_state<T>(kt, Mode::plain, x, nullptr, nthreads, [&](i64 r, const RowState& st) {
     m[r] = st.m;
-    s[r] = st.s;
+    u[r] = st.u == st.u ? st.u : st.s - 1.0;
   });
 }
 
@@ -94,7 +109,7 @@ void softmax_entropy_rows(const KernelTable& kt, const NdView& x, const NdView& 
     double h;
     if (isnan(st.m) || isnan(st.s) || isnan(st.t)) h = kNaN;
     else if (st.m == -kInf) h = 0.0;  // no support: softmax is the zero vector
-    else h = std::max(0.0, ::log(st.s) - st.t / st.s);
+    else h = std::max(0.0, log_sum(st) - st.t / st.s);
     *out_at<T>(out, r) = static_cast<T>(h);
   });
 }
@@ -121,7 +136,7 @@ void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y,
   }
   const T m = static_cast<T>(st.m);
   const T scale = static_cast<T>(1.0 / st.s);
-  const T logs = static_cast<T>(::log(st.s));
+  const T logs = static_cast<T>(log_sum(st));
   for (i64 j = j0; j < j1; ++j) {
     const i64 off = j * kBlock, len = std::min(kBlock, n - off);
     const T* xp = gather<T>(x, off, len, xbuf);

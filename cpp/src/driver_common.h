@@ -128,11 +128,13 @@ void scatter(const T* buf, const Row<T>& row, i64 off, i64 len) {
   for (i64 i = 0; i < len; ++i) dst[i * row.stride] = buf[i];
 }
 
-// Per-thread scratch: three blocks (x, b, y) per thread.
+// Per-thread scratch: three blocks (x, b, y) per thread, and a list of block states.
 template <class T>
 struct Scratch {
   std::vector<T> mem;
-  Scratch(int nt, bool needed) : mem(needed ? static_cast<size_t>(nt) * 3 * kBlock : 0) {}
+  std::vector<std::vector<BlockStats>> parts;
+  Scratch(int nt, bool needed)
+      : mem(needed ? static_cast<size_t>(nt) * 3 * kBlock : 0), parts(static_cast<size_t>(nt)) {}
   T* x(int tid) { return mem.empty() ? nullptr : mem.data() + static_cast<size_t>(tid) * 3 * kBlock; }
   T* b(int tid) { return mem.empty() ? nullptr : x(tid) + kBlock; }
   T* y(int tid) { return mem.empty() ? nullptr : x(tid) + 2 * kBlock; }
@@ -200,27 +202,59 @@ BlockStats row_block(const KernelsT<T>& k, Mode mode, const Row<const T>& x, con
   return block_stats<T>(k, mode, xp, bp, len);
 }
 
+// The fold of block states in block order.
+inline RowState fold_blocks(const BlockStats* parts, i64 nb) {
+  RowState st{-kInf, 0.0, 0.0};
+  for (i64 j = 0; j < nb; ++j) merge_state(st, RowState{parts[j].m, parts[j].s, parts[j].t});
+  return st;
+}
+
+// Rows dominated by their maximum (s < 2: the other terms add up to less than the maximum's
+// term of exactly 1) lose those terms in s = 1 + r. Recover r on its own: the blocks without
+// the maximum contribute s_j exp(m_j - m) (no maximal term among them: s < 2 means the
+// maximum lies in one block only), the block holding it is re-read by the excess kernel
+// (`block(j)` returns its contiguous data). Sets st.u = r + ties - 1; leaves other rows alone.
+template <class T, class BlockF>
+void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, RowState& st, i64 n, BlockF&& block) {
+  if (!(st.m - st.m == 0) || !(st.s < 2.0)) return;
+  i64 jm = -1;
+  double r = 0;
+  for (i64 j = 0; j < nb; ++j) {
+    if (parts[j].m == st.m && jm < 0) jm = j;
+    else if (parts[j].m != -kInf) r += parts[j].s * ::exp(parts[j].m - st.m);
+  }
+  if (jm < 0) return;
+  const i64 len = std::min(kBlock, n - jm * kBlock);
+  const Excess e = k.excess(block(jm), len, static_cast<T>(st.m));
+  st.u = r + e.r + (e.ties - 1.0);
+}
+
 // A row's state: blocks of kBlock elements folded left to right, computed either in order
-// on one thread or in parallel into an array and then folded in the same order.
+// on one thread or in parallel into an array and then folded in the same order. Unweighted
+// rows dominated by their maximum also get u (see refine_dominated).
 template <class T>
 RowState row_state(const KernelsT<T>& k, Mode mode, const Row<const T>& x, const Row<const T>& b, i64 n,
                    int nt, Scratch<T>& scratch, int tid) {
-  RowState st{-kInf, 0.0, 0.0};
   const i64 nb = (n + kBlock - 1) / kBlock;
+  std::vector<BlockStats>& parts = scratch.parts[static_cast<size_t>(tid)];
+  parts.resize(static_cast<size_t>(nb));
   if (nt <= 1 || nb < 2) {
     for (i64 j = 0; j < nb; ++j) {
       const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-      const BlockStats bs = row_block<T>(k, mode, x, b, off, len, scratch.x(tid), scratch.b(tid));
-      merge_state(st, RowState{bs.m, bs.s, bs.t});
+      parts[static_cast<size_t>(j)] = row_block<T>(k, mode, x, b, off, len, scratch.x(tid), scratch.b(tid));
     }
-    return st;
+  } else {
+    parallel_for(nb, nt, [&](i64 j, int t) {
+      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+      parts[static_cast<size_t>(j)] = row_block<T>(k, mode, x, b, off, len, scratch.x(t), scratch.b(t));
+    });
   }
-  std::vector<BlockStats> parts(static_cast<size_t>(nb));
-  parallel_for(nb, nt, [&](i64 j, int t) {
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-    parts[static_cast<size_t>(j)] = row_block<T>(k, mode, x, b, off, len, scratch.x(t), scratch.b(t));
-  });
-  for (const BlockStats& bs : parts) merge_state(st, RowState{bs.m, bs.s, bs.t});
+  RowState st = fold_blocks(parts.data(), nb);
+  if (mode != Mode::weighted)
+    refine_dominated<T>(k, parts.data(), nb, st, n, [&](i64 j) {
+      const i64 off = j * kBlock;
+      return gather<T>(x, off, std::min(kBlock, n - off), scratch.x(tid));
+    });
   return st;
 }
 

@@ -256,6 +256,35 @@ BlockStats stats_store_dispatch(const typename V::T* x, std::int64_t n, typename
   return e ? stats_store_impl<V, true>(x, n, e) : stats_store_impl<V, false>(x, n, nullptr);
 }
 
+// Sum of exp(x - m) over the entries strictly below m (Cody-Waite: each term within an ulp),
+// and the number of entries equal to m. Float lanes add at most four vectors before the
+// partial sum moves to double, so r is accurate relative to itself.
+template <class V>
+Excess excess_impl(const typename V::T* x, std::int64_t n, typename V::T m) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const R vm = V::set1(m), lo = V::set1(V::kLow), zero = V::set1(T(0));
+  R ties = zero, tail = zero;
+  double r = 0;
+  auto term = [&](R v) {
+    ties = V::add(ties, V::ones_eq(v, vm));
+    return V::mul(V::exp_core(V::max(lo, V::sub(v, vm))), V::ones_gt(vm, v));
+  };
+  std::int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    R part = V::add(V::add(term(V::loadu(x + i)), term(V::loadu(x + i + W))),
+                    V::add(term(V::loadu(x + i + 2 * W)), term(V::loadu(x + i + 3 * W))));
+    r += V::hsum(part);
+  }
+  for (; i + W <= n; i += W) tail = V::add(tail, term(V::loadu(x + i)));
+  if (i < n) {
+    // padding lanes are -inf: below m (term exp(-inf) = 0), never equal to it
+    tail = V::add(tail, term(V::load_tail(x + i, n - i, -std::numeric_limits<T>::infinity())));
+  }
+  return {r + V::hsum(tail), V::hsum(ties)};
+}
+
 // Entropy statistics: w = x - m (exact when x is near m) and exp by Cody-Waite reduction, so
 // each term is accurate to an ulp whatever |w| (t weighs the terms by w).
 template <class V>
@@ -638,12 +667,31 @@ void scale_store_impl(const typename V::T* e, std::int64_t n, typename V::T c, t
   if (i < n) V::store_tail(y + i, V::mul(V::load_tail(e + i, n - i, T(0)), vc), n - i);
 }
 
+// exp2_core / log2_fast elementwise (the exp2 / log2 entries of KernelsT): no clamping, the
+// caller keeps x inside the contracts of kernels.h. Tail lanes are padded with 2^0 / log2 1.
+template <class V>
+void exp2_impl(const typename V::T* x, std::int64_t n, typename V::T* y) {
+  constexpr std::int64_t W = V::W;
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) V::storeu(y + i, V::exp2_core(V::loadu(x + i)));
+  if (i < n) V::store_tail(y + i, V::exp2_core(V::load_tail(x + i, n - i, typename V::T(0))), n - i);
+}
+
+template <class V>
+void log2_impl(const typename V::T* x, std::int64_t n, typename V::T* y) {
+  constexpr std::int64_t W = V::W;
+  std::int64_t i = 0;
+  for (; i + W <= n; i += W) V::storeu(y + i, V::log2_fast(V::loadu(x + i)));
+  if (i < n) V::store_tail(y + i, V::log2_fast(V::load_tail(x + i, n - i, typename V::T(1))), n - i);
+}
+
 template <class V>
 KernelsT<typename V::T> make_kernels() {
   KernelsT<typename V::T> k;
   k.stats = &stats_plain<V>;
   k.stats_t = &stats_ent<V>;
   k.stats_store = &stats_store_dispatch<V>;
+  k.excess = &excess_impl<V>;
   k.exp_store_sum = &exp_store_sum_impl<V>;
   k.stats_w = &stats_weighted<V>;
   k.exp_scale = &exp_scale_impl<V>;
@@ -656,5 +704,7 @@ KernelsT<typename V::T> make_kernels() {
   k.moments = &moments_dispatch<V>;
   k.scale_store = &scale_store_impl<V>;
   k.exp_gamma_scale = &exp_gamma_scale_impl<V>;
+  k.exp2 = &exp2_impl<V>;
+  k.log2 = &log2_impl<V>;
   return k;
 }

@@ -47,6 +47,42 @@ LossValue focal(double g, double l) {
   return {pw * (0.0 - l), pw * (1.0 + extra)};
 }
 
+// s - 1 of a block holding the row maximum, from its stored e = exp(x - m) (the maximum's
+// term is exactly 1): the other terms summed on their own, plus the extra ties.
+template <class T>
+double excess_from_e(const T* e, i64 len) {
+  double r[4] = {0.0, 0.0, 0.0, 0.0};
+  double ties = 0.0;
+  for (i64 i = 0; i < len; ++i) {
+    const double v = static_cast<double>(e[i]);
+    if (v == 1.0) ties += 1.0;
+    else r[i & 3] += v;
+  }
+  return (r[0] + r[1]) + (r[2] + r[3]) + (ties - 1.0);
+}
+
+// Rows dominated by their maximum (s < 2): u = s - 1 without cancellation, from the other
+// blocks' states and the stored e of the block holding the maximum (`e_of(j)`).
+template <class T, class EF>
+void refine_from_e(const BlockStats* bs, i64 nb, i64 n, RowState& st, EF&& e_of) {
+  if (!(st.m - st.m == 0) || !(st.s < 2.0)) return;
+  i64 jm = -1;
+  double r = 0;
+  for (i64 j = 0; j < nb; ++j) {
+    if (bs[j].m == st.m && jm < 0) jm = j;
+    else if (bs[j].m != -kInf) r += bs[j].s * ::exp(bs[j].m - st.m);
+  }
+  if (jm < 0) return;
+  st.u = r + excess_from_e<T>(e_of(jm), std::min(kBlock, n - jm * kBlock));
+}
+
+// log p_y from the row state and the target's logit.
+double log_p_target(const RowState& st, double zy) {
+  if (isnan(st.m) || isnan(st.s) || st.m == -kInf) return kNaN;  // NaN present, or no support
+  if (st.m == kInf) return zy == kInf ? 0.0 - ::log(st.s) : -kInf;  // uniform over the +inf entries
+  return (zy - st.m) - log_sum(st);
+}
+
 struct RowPrep {
   bool ignored;
   std::int64_t t;
@@ -75,12 +111,17 @@ RowPrep prepare_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const 
     if (!(b.m - b.m == 0) && b.m != -kInf) b = special_block<T>(xp, nullptr, len);
     parts[static_cast<size_t>(j)] = b;
   });
-  RowState st{-kInf, 0.0, 0.0};
-  for (const BlockStats& b : parts) merge_state(st, RowState{b.m, b.s, 0.0});
-  double ell;
-  if (isnan(st.m) || isnan(st.s) || st.m == -kInf) ell = kNaN;  // NaN present, or no support
-  else if (st.m == kInf) ell = zy == kInf ? 0.0 - ::log(st.s) : -kInf;  // uniform over the +inf entries
-  else ell = zy - (st.m + ::log(st.s));
+  RowState st = fold_blocks(parts.data(), nb);
+  std::vector<T> ebuf;
+  refine_from_e<T>(parts.data(), nb, n, st, [&](i64 j) {
+    // the same e as the gradient path stores (stats_store), so the loss does not depend on
+    // whether the gradient is requested
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    ebuf.resize(static_cast<size_t>(len));
+    k.stats_store(gather<T>(x, off, len, scratch.x(tid)), len, ebuf.data());
+    return static_cast<const T*>(ebuf.data());
+  });
+  const double ell = log_p_target(st, zy);
   const LossValue lv = loss_from_logp(spec, ell);
   *loss = lv.loss;
   return {false, t, ell, st.m, st.s, lv.w * rs};
@@ -113,12 +154,9 @@ void fused_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x
     if (!(b.m - b.m == 0) && b.m != -kInf) b = special_block<T>(xp, nullptr, len);  // x left intact
     bs[j] = b;
   });
-  RowState st{-kInf, 0.0, 0.0};
-  for (i64 j = 0; j < nb; ++j) merge_state(st, RowState{bs[j].m, bs[j].s, 0.0});
-  double ell;
-  if (isnan(st.m) || isnan(st.s) || st.m == -kInf) ell = kNaN;
-  else if (st.m == kInf) ell = zy == kInf ? 0.0 - ::log(st.s) : -kInf;
-  else ell = zy - (st.m + ::log(st.s));
+  RowState st = fold_blocks(bs, nb);
+  refine_from_e<T>(bs, nb, n, st, [&](i64 j) { return static_cast<const T*>(eb + j * kBlock); });
+  const double ell = log_p_target(st, zy);
   const LossValue lv = loss_from_logp(spec, ell);
   *loss = lv.loss;
   const double wrs = lv.w * rs;

@@ -26,13 +26,13 @@ def _lse(x: _FloatArray, b: _FloatArray | None, out: _FloatArray, sign: _FloatAr
     """out[...] = log(sum(b * exp(x))) over the last axis. b (optional) has x's shape; with
     sign, out receives log|sum| and sign the sign of the sum (batch shape)."""
 
-def _states(x: _FloatArray, m: _F64, s: _F64) -> None:
-    """Per-row streaming states: m = max, s = sum exp(x - m); contiguous float64 vectors with
-    one entry per row (lse = m + log s)."""
+def _states(x: _FloatArray, m: _F64, u: _F64) -> None:
+    """Per-row streaming states in excess form: m = max, u = sum exp(x - m) - 1 formed without
+    cancellation; contiguous float64 vectors with one entry per row (lse = m + log1p u)."""
 
-def _merge(m: _F64, s: _F64, m2: _F64, s2: _F64) -> None:
-    """(m, s) <- merge((m, s), (m2, s2)) elementwise; four contiguous float64 vectors of
-    equal length."""
+def _merge(m: _F64, u: _F64, m2: _F64, u2: _F64) -> None:
+    """(m, u) <- merge((m, u), (m2, u2)) elementwise (excess form); four contiguous float64
+    vectors of equal length."""
 
 def _softmax(x: _FloatArray, out: _FloatArray, log: bool) -> None:
     """out = softmax(x) (or log_softmax with log=True) over the last axis; out has x's shape
@@ -51,6 +51,14 @@ def _exp(x: _FloatArray, out: _FloatArray, isa: str = "") -> None:
 
 def _log(x: _FloatArray, out: _FloatArray, isa: str = "") -> None:
     """out = log(x) for contiguous vectors, through the table of ``isa`` ('' = the active one)."""
+
+def _exp2(x: _FloatArray, out: _FloatArray, isa: str = "") -> None:
+    """out = 2**x by the table's exp2_core (no clamping: x in [kLow2, 128] for float32,
+    [kLow2, 1024] for float64, see kernels.h), for contiguous vectors."""
+
+def _log2(x: _FloatArray, out: _FloatArray, isa: str = "") -> None:
+    """out = log2(x) by the table's log2_fast (finite x >= 0, see kernels.h), for contiguous
+    vectors."""
 
 def _exp_max_ulp(lo_bits: int, hi_bits: int, step: int = 1, isa: str = "") -> tuple[float, float]:
     """(largest error in float32 ULPs, the input where it occurs) of the float32 exp over the

@@ -9,6 +9,12 @@ processes, machines, vocabulary shards) merge with the rule of SPEC §1:
 where a side whose maximum equals m contributes its s unchanged (so two empty states
 (-inf, 0) merge to an empty state, and +inf maxima count their +inf entries), and NaN
 propagates. Merging is commutative and associative up to rounding.
+
+Internally the state keeps u = s - 1 (the excess: the terms other than one maximal entry,
+summed on their own) instead of s, and logsumexp = m + log1p(u): a row dominated by its
+maximum, such as [0, -40], keeps its tiny excess (4.2e-18) instead of rounding 1 + 4.2e-18
+to 1. The merge rule in this form is u = u1 + u2 + 1 for equal maxima, otherwise
+u = u_hi + exp(m_lo - m_hi) (1 + u_lo).
 """
 from __future__ import annotations
 
@@ -40,23 +46,36 @@ class LogSumExpState:
     True
     """
 
-    __slots__ = ("_m", "_s", "_dtype")
+    __slots__ = ("_m", "_u", "_dtype")
 
     def __init__(self, rows: int, *, dtype=np.float64):
         rows = _check_rows(rows)
         self._m = np.full(rows, -np.inf)
-        self._s = np.zeros(rows)
+        self._u = np.full(rows, -1.0)
         self._dtype = _check_dtype(dtype)
 
     @classmethod
-    def from_arrays(cls, max, sumexp, *, dtype=np.float64) -> "LogSumExpState":
-        """Build a state from its (max, sumexp) arrays, e.g. computed on another shard.
+    def from_arrays(cls, max, sumexp=None, *, excess=None, dtype=np.float64) -> "LogSumExpState":
+        """Build a state from its arrays, e.g. computed on another shard.
 
-        ``max`` and ``sumexp`` are 1-D with one entry per row; ``sumexp`` must be >= 0 (or
-        NaN), and 0 wherever ``max`` is -inf.
+        ``max`` and ``sumexp`` (or ``excess`` = sumexp - 1, see :attr:`excess`, which keeps
+        the full accuracy of rows dominated by their maximum) are 1-D with one entry per row;
+        ``sumexp`` must be >= 0 (or NaN), and 0 wherever ``max`` is -inf. Give exactly one of
+        ``sumexp`` and ``excess``.
         """
+        if (sumexp is None) == (excess is None):
+            raise TypeError("give exactly one of sumexp and excess")
         m = np.array(as_float_array(max, "max"), dtype=np.float64, copy=True)
-        s = np.array(as_float_array(sumexp, "sumexp"), dtype=np.float64, copy=True)
+        if excess is not None:
+            u = np.array(as_float_array(excess, "excess"), dtype=np.float64, copy=True)
+            if u.shape != m.shape:
+                raise ValueError(
+                    f"max and excess must be 1-D arrays of equal length, got shapes {m.shape} and {u.shape}"
+                )
+            s = u + 1.0
+        else:
+            s = np.array(as_float_array(sumexp, "sumexp"), dtype=np.float64, copy=True)
+            u = s - 1.0
         if m.ndim != 1 or s.shape != m.shape:
             raise ValueError(
                 f"max and sumexp must be 1-D arrays of equal length, got shapes {m.shape} and {s.shape}"
@@ -71,7 +90,8 @@ class LogSumExpState:
             i = int(np.flatnonzero(np.isinf(s))[0])
             raise ValueError(f"row {i}: sumexp is infinite")
         self = cls.__new__(cls)
-        self._m, self._s, self._dtype = m, s, _check_dtype(dtype)
+        u[m == -np.inf] = -1.0
+        self._m, self._u, self._dtype = m, u, _check_dtype(dtype)
         return self
 
     @property
@@ -91,8 +111,16 @@ class LogSumExpState:
 
     @property
     def sumexp(self) -> np.ndarray:
-        """sum exp(x - max) per row (float64, read-only view)."""
-        v = self._s.view()
+        """sum exp(x - max) per row (float64, a read-only copy; 1 + :attr:`excess`)."""
+        v = self._u + 1.0
+        v.flags.writeable = False
+        return v
+
+    @property
+    def excess(self) -> np.ndarray:
+        """sumexp - 1 per row, formed without cancellation (float64, read-only view): the
+        terms other than one maximal entry. -1 for rows with no entries."""
+        v = self._u.view()
         v.flags.writeable = False
         return v
 
@@ -108,9 +136,9 @@ class LogSumExpState:
         cdt, _ = result_dtypes(chunk.dtype, "chunk")
         x = native(chunk, cdt)
         m2 = np.empty(self.rows)
-        s2 = np.empty(self.rows)
-        _core._states(x, m2, s2)
-        _core._merge(self._m, self._s, m2, s2)
+        u2 = np.empty(self.rows)
+        _core._states(x, m2, u2)
+        _core._merge(self._m, self._u, m2, u2)
         return self
 
     def merge(self, other: "LogSumExpState") -> "LogSumExpState":
@@ -119,26 +147,26 @@ class LogSumExpState:
             raise TypeError(f"can only merge another LogSumExpState, got {type(other).__name__}")
         if other.rows != self.rows:
             raise ValueError(f"cannot merge states of {other.rows} and {self.rows} rows")
-        _core._merge(self._m, self._s, np.ascontiguousarray(other._m), np.ascontiguousarray(other._s))
+        _core._merge(self._m, self._u, np.ascontiguousarray(other._m), np.ascontiguousarray(other._u))
         return self
 
     def result(self) -> np.ndarray:
         """logsumexp of every row seen so far (-inf for rows with no entries)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (self._m + np.log(self._s)).astype(self._dtype)
+            return (self._m + np.log1p(self._u)).astype(self._dtype)
 
     def copy(self) -> "LogSumExpState":
-        return LogSumExpState.from_arrays(self._m, self._s, dtype=self._dtype)
+        return LogSumExpState.from_arrays(self._m, excess=self._u, dtype=self._dtype)
 
     def __repr__(self) -> str:
         return f"LogSumExpState(rows={self.rows}, dtype={self._dtype.name})"
 
     def __getstate__(self):
-        return (self._m, self._s, self._dtype.str)
+        return {"max": self._m, "excess": self._u, "dtype": self._dtype.str}
 
     def __setstate__(self, state):
-        self._m, self._s, dt = state
-        self._dtype = np.dtype(dt)
+        self._m, self._u = state["max"], state["excess"]
+        self._dtype = np.dtype(state["dtype"])
 
 
 def _check_rows(rows) -> int:

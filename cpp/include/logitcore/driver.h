@@ -3,7 +3,9 @@
 // No Python here: arrays arrive as (pointer, shape, strides in elements).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "logitcore/kernels.h"
 
@@ -21,11 +23,17 @@ struct NdView {
 };
 
 // Online logsumexp state of one row: lse = m + log(s); t carries sum e^(x-m) (x-m).
+// u, when not NaN, is s - 1 formed without cancellation (the terms other than one maximal
+// entry, summed on their own): rows dominated by their maximum finish with m + log1p(u).
 struct RowState {
   double m;
   double s;
   double t;
+  double u = std::numeric_limits<double>::quiet_NaN();
 };
+
+// log(s) of a finished row state, through log1p(u) when u is known.
+inline double log_sum(const RowState& st) { return st.u == st.u ? ::log1p(st.u) : ::log(st.s); }
 
 // Merge b into a (SPEC §1: equal maxima add directly, a side at -inf contributes 0,
 // +inf entries count as exp(0) = 1 relative to an infinite maximum, NaN propagates).
@@ -38,9 +46,11 @@ template <class T>
 void lse_rows(const KernelTable& k, const NdView& x, const NdView* b, const NdView& out,
               const NdView* sign_out, int nthreads);
 
-// Per-row (m, s) states written to two contiguous float64 arrays of length rows.
+// Per-row states in excess form written to two contiguous float64 arrays of length rows:
+// the maximum m and u = s - 1 (the sum of exp(x - m) without one maximal term, formed on its
+// own for rows dominated by their maximum), so lse = m + log1p(u). An empty row is (-inf, -1).
 template <class T>
-void state_rows(const KernelTable& k, const NdView& x, double* m, double* s, int nthreads);
+void state_rows(const KernelTable& k, const NdView& x, double* m, double* u, int nthreads);
 
 // softmax (or log_softmax) over the last axis; out has x's shape. out may alias x exactly.
 template <class T>
@@ -54,8 +64,9 @@ void softmax_entropy_rows(const KernelTable& k, const NdView& x, const NdView& o
 template <class T>
 void entropy_rows(const KernelTable& k, const NdView& p, const NdView& out, int nthreads);
 
-// a <- merge(a, b) elementwise over n states.
-void merge_state_arrays(std::int64_t n, double* m, double* s, const double* m2, const double* s2);
+// a <- merge(a, b) elementwise over n states in excess form (m, u = s - 1):
+//   equal maxima: u = ua + ub + 1; otherwise u = u_hi + exp(m_lo - m_hi) (1 + u_lo).
+void merge_excess_arrays(std::int64_t n, double* m, double* u, const double* m2, const double* u2);
 
 // Elementwise exp through the kernel table (accuracy tests, benchmarks).
 void exp_f32(const KernelTable& k, const float* x, std::int64_t n, float* y);

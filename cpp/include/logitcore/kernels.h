@@ -34,6 +34,15 @@ struct ScanStats {
   double count;
 };
 
+// Terms of a block other than its maximum's, relative to the ROW maximum m (every x <= m):
+// r = sum over x_i < m of exp(x_i - m), each term within an ulp (no term is 1, so r keeps
+// its relative accuracy however small it is), and ties = number of entries equal to m.
+// lse = m + log1p(r + ties - 1) then has full relative accuracy when the maximum dominates.
+struct Excess {
+  double r;
+  double ties;
+};
+
 // Power moments of a block of centred log-weights w <= 0 at inverse temperature g:
 //   s0 = sum e, s1 = sum e w, s2 = sum e w^2, s3 = sum e w^3,  e = exp(g w)
 // plus ties = number of entries with w == 0 (filled by prep only).
@@ -70,6 +79,8 @@ struct KernelsT {
   // storing e into e unless it is null (e may alias x). Stores nothing when m is +inf or
   // NaN; stores zeros when m is -inf.
   BlockStats (*stats_store)(const T* x, std::int64_t n, T* e);
+  // Excess of the block holding the row maximum m (see Excess); x <= m, no NaN.
+  Excess (*excess)(const T* x, std::int64_t n, T m);
   // y = exp(x - shift) by Cody-Waite reduction (x <= shift or -inf), returning sum y
   // (y may alias x): softmax's middle pass, one exp per element relative to the row maximum.
   double (*exp_store_sum)(const T* x, std::int64_t n, T shift, T* y);
@@ -102,6 +113,17 @@ struct KernelsT {
   void (*exp_gamma_scale)(const T* w, std::int64_t n, T g, T scale, T* y);
   // y = e * c; with stream, non-temporal stores (for outputs larger than the caches)
   void (*scale_store)(const T* e, std::int64_t n, T c, T* y, bool stream);
+
+  // --- the vector cores one element at a time (accuracy tests); no clamping or fixups ---
+  // y = 2^x by the ISA's exp2_core. Contract: kLow2 <= x <= 128 (float) or 1024 (double),
+  // where kLow2 (-160 / -1100; 2^kLow2 rounds to 0) is the clamp the kernels apply first;
+  // subnormal results are rounded, not flushed, 2^128 / 2^1024 give +inf. Outside the
+  // contract (below kLow2, above it, NaN) the result is unspecified.
+  void (*exp2)(const T* x, std::int64_t n, T* y);
+  // y = log2 x by the ISA's log2_fast (the log-weights of entropy normalization). Contract:
+  // finite x > 0, subnormals included; x = 0 gives -inf or a finite value below
+  // log2(smallest subnormal of T); negative, infinite and NaN x are outside the contract.
+  void (*log2)(const T* x, std::int64_t n, T* y);
 };
 
 struct KernelTable {
