@@ -178,8 +178,67 @@ BlockStats special_block(const T* x, const T* b, i64 n) {
   return {m, s, 0.0};
 }
 
+// Weights the vector kernel takes as they are: every nonzero |b| within [2^-60, 2^60]. Then
+// no sum of a block overflows (|s| <= 2048 * 2^60) and a term lost to the underflow of
+// exp(x - m) is below 2^-1000 of the maximum's term. Other blocks (huge, tiny, infinite or
+// NaN weights) are summed in log space.
+constexpr double kWeightLo = 0x1p-60, kWeightHi = 0x1p60;
+
+template <class T>
+bool weights_in_range(const T* b, i64 n) {
+  bool ok = true;
+  for (i64 i = 0; i < n; ++i) {
+    const double a = ::fabs(static_cast<double>(b[i]));
+    ok &= (a == 0) | ((a >= kWeightLo) & (a <= kWeightHi));
+  }
+  return ok;
+}
+
+// A weighted block in log space: each term is sign(b) exp(L) with L = x + log|b| (extended
+// precision), so no finite weight overflows or underflows the sum. 0 * (+-inf) (x = -inf with
+// an infinite weight) and NaN give NaN; L = +inf entries count sign(b) relative to an infinite
+// maximum (NaN when both signs occur), like +inf entries of unit weight.
+template <class T>
+BlockStats weighted_log_block(const T* x, const T* b, i64 n) {
+  using LD = long double;
+  const LD inf = std::numeric_limits<LD>::infinity();
+  LD M = -inf;
+  bool nan = false;
+  for (i64 i = 0; i < n; ++i) {
+    const LD bi = static_cast<LD>(b[i]);
+    if (bi == 0) continue;  // zero weight removes the entry, whatever its value
+    const LD L = static_cast<LD>(x[i]) + ::logl(::fabsl(bi));
+    if (L != L) nan = true;
+    else if (L > M) M = L;
+  }
+  if (nan) return {kNaN, kNaN, kNaN};
+  if (M == -inf) return {-kInf, 0.0, 0.0};
+  if (M == inf) {
+    double s = 0;
+    bool pos = false, neg = false;
+    for (i64 i = 0; i < n; ++i) {
+      const LD bi = static_cast<LD>(b[i]);
+      if (bi == 0 || static_cast<LD>(x[i]) + ::logl(::fabsl(bi)) != inf) continue;
+      s += bi > 0 ? 1.0 : -1.0;
+      (bi > 0 ? pos : neg) = true;
+    }
+    if (pos && neg) return {kInf, kNaN, kNaN};
+    return {kInf, s, 0.0};
+  }
+  const double md = static_cast<double>(M);
+  LD s = 0;
+  for (i64 i = 0; i < n; ++i) {
+    const LD bi = static_cast<LD>(b[i]);
+    if (bi == 0) continue;
+    const LD e = ::expl(static_cast<LD>(x[i]) + ::logl(::fabsl(bi)) - static_cast<LD>(md));
+    s += bi > 0 ? e : -e;
+  }
+  return {md, static_cast<double>(s), 0.0};
+}
+
 template <class T>
 BlockStats block_stats(const KernelsT<T>& k, Mode mode, const T* x, const T* b, i64 n) {
+  if (mode == Mode::weighted && !weights_in_range<T>(b, n)) return weighted_log_block<T>(x, b, n);
   BlockStats st;
   switch (mode) {
     case Mode::plain: st = k.stats(x, n); break;
