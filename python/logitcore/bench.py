@@ -1,7 +1,19 @@
 """Side-by-side timing of logitcore against NumPy, SciPy and PyTorch.
 
 Run it as ``python -m logitcore bench`` (``--help`` lists the options). This is a measuring
-tool, not a test: it prints figures and verdicts and never fails on them.
+tool, not a test: it prints figures and verdicts, and exits with status 1 on a failed target
+only when asked to (``--check``).
+
+What it runs
+------------
+By default, a short run: the rows of the headline table (:data:`HEADLINE`: logsumexp and
+softmax on ``(64, 32000)`` at one and all threads and on ``(1, 10**7)``, cross-entropy loss +
+gradient and entropy normalization on ``(64, 32000)``) and the rows the performance targets
+(:data:`TARGETS`) are decided on. It prints one headline table (logitcore against NumPy,
+SciPy and PyTorch, times and speed-ups) and the target verdicts. ``--full`` runs every case on
+all its shapes at one and all threads and prints one table per case. ``--cases`` narrows
+either run to the named cases; ``--shapes`` and ``--threads`` replace their shapes and thread
+counts. A missing SciPy or PyTorch is reported once, with the command that installs it.
 
 How it measures
 ---------------
@@ -136,6 +148,9 @@ class Case:
     outside the timing (iteration counts, errors); printed after the ratios and stored in the
     JSON. verify(data, outputs) -> [warning, ...]: receives every contestant's result
     ({name: value}) and replaces the default comparison with the baseline's result.
+    headline: {column: contestant} puts the case's rows in the headline table (columns
+    ``numpy``, ``scipy``, ``torch``; the baseline fills the logitcore column);
+    headline_label names the operation there, headline_note says what the columns run.
     """
 
     name: str
@@ -150,6 +165,9 @@ class Case:
     repeat_scale: int = 1  # samples = repeat * repeat_scale (cheap cases that decide a target)
     info: Optional[Callable[[Data], Dict[str, float]]] = None
     verify: Optional[Callable[[Data, Dict[str, Any]], List[str]]] = None
+    headline: Optional[Dict[str, str]] = None
+    headline_label: str = ""
+    headline_note: str = ""
 
     def ratio_specs(self, names: Sequence[str]) -> List[Tuple[str, str, str]]:
         specs = self.ratios or [(f"{c}/{self.baseline}", c, self.baseline) for c in names if c != self.baseline]
@@ -225,6 +243,9 @@ register(
             "torch": Contestant(lambda d: lambda: _torch().logsumexp(d.torch, dim=-1), requires=("torch",)),
         },
         note="numpy: m + log(sum(exp(x - m))); ratio = competitor time / logitcore time",
+        headline={"numpy": "numpy", "scipy": "scipy", "torch": "torch"},
+        headline_label="logsumexp",
+        headline_note="numpy = m + log(sum(exp(x - m))), m = max(x)",
     )
 )
 
@@ -242,6 +263,9 @@ register(
             "torch": Contestant(lambda d: lambda: _torch().softmax(d.torch, dim=-1), requires=("torch",)),
         },
         note="numpy: e = exp(x - m); e / sum(e); ratio = competitor time / logitcore time",
+        headline={"numpy": "numpy", "scipy": "scipy", "torch": "torch"},
+        headline_label="softmax",
+        headline_note="numpy = e = exp(x - m); e / sum(e)",
     )
 )
 
@@ -277,6 +301,17 @@ register(
         repeat_scale=5,
     )
 )
+
+# The headline table of the default run: (case, shape, threads), threads "all" = the usable
+# CPUs. The default run measures these rows and the rows the TARGETS are decided on, no more.
+# The case modules at the end of this file append their own rows.
+HEADLINE: List[Tuple[str, Shape, Any]] = [
+    ("logsumexp", TARGET_SHAPE, 1),
+    ("logsumexp", TARGET_SHAPE, "all"),
+    ("logsumexp", FLOOR_SHAPE, 1),
+    ("softmax", TARGET_SHAPE, 1),
+    ("softmax", TARGET_SHAPE, "all"),
+]
 
 TARGETS: List[Target] = [
     Target("logitcore >= 20x faster than scipy.special.logsumexp", "logsumexp", TARGET_SHAPE, 1,
@@ -555,35 +590,125 @@ def _find(results: List[Result], case: str, shape: Shape, threads: Optional[int]
     return None
 
 
+def _case(name: str) -> Optional[Case]:
+    return next((c for c in CASES if c.name == name), None)
+
+
+# How to get an optional competitor: (display name, command). Printed once when it is missing.
+INSTALL_HINTS: Dict[str, Tuple[str, str]] = {
+    "scipy": ("SciPy", "pip install scipy"),
+    "torch": ("PyTorch", "pip install torch --index-url https://download.pytorch.org/whl/cpu  (CPU-only build)"),
+}
+
+
+def missing_competitors() -> List[str]:
+    """The optional competitors (keys of INSTALL_HINTS) that do not import."""
+    return [m for m in INSTALL_HINTS if optional_import(m) is None]
+
+
+def _missing_for(case: Case, ratio: str) -> List[str]:
+    """Display names of the uninstalled modules that keep ``ratio`` of ``case`` from being measured."""
+    spec = next((s for s in case.ratio_specs(list(case.contestants)) if s[0] == ratio), None)
+    if spec is None:
+        return []
+    mods = {m.split(".")[0] for n in spec[1:] for m in case.contestants[n].requires if optional_import(m) is None}
+    return [INSTALL_HINTS.get(m, (m, ""))[0] for m in sorted(mods)]
+
+
 def evaluate_targets(results: List[Result], dtype: str, cpus: int) -> List[dict]:
+    """One verdict per target: PASS / FAIL with the measured ratio, or SKIP with the reason."""
     verdicts = []
     for t in TARGETS:
         entry = {"target": t.label, "case": t.case, "shape": list(t.shape), "threads": t.threads,
                  "ratio": t.ratio, "bound": f"{t.op} {t.bound:g}", "value": None, "verdict": "SKIP"}
         r = _find(results, t.case, t.shape, t.threads)
+        case = _case(t.case)
+        missing = _missing_for(case, t.ratio) if case is not None else []
         if dtype != "float32":
             entry["why"] = "targets are defined for float32"
         elif cpus < t.min_cpus:
             entry["why"] = f"needs {t.min_cpus} CPUs, {cpus} usable"
+        elif missing:
+            entry["why"] = f"{' and '.join(missing)} not installed (see the note at the top)"
         elif r is None or t.ratio not in r.ratios:
-            entry["why"] = "not measured (filtered out, or a competitor is not installed)"
+            entry["why"] = "not measured in this run (case, shape or thread count not selected)"
         else:
             v = r.ratios[t.ratio]
             entry["value"] = v
             entry["verdict"] = "PASS" if t.verdict(v) else "FAIL"
+            spec = next(s for s in case.ratio_specs(list(r.times)) if s[0] == t.ratio)
+            entry["times_s"] = [r.times[spec[1]], r.times[spec[2]]]
         verdicts.append(entry)
     return verdicts
 
 
-def _print_targets(verdicts: List[dict], out) -> None:
-    print("\n## targets (float32, one thread unless stated)", file=out)
-    for v in verdicts:
+def exit_status(verdicts: List[dict], check: bool) -> int:
+    """The command's exit status: 1 when ``check`` is set and a target failed, else 0.
+    Skipped targets never fail a check."""
+    return 1 if check and any(v["verdict"] == "FAIL" for v in verdicts) else 0
+
+
+def _print_targets(verdicts: List[dict], out, ran: Optional[Sequence[str]] = None) -> None:
+    """Print the verdicts; with ``ran`` (case names), only those of the cases that ran."""
+    shown = [v for v in verdicts if ran is None or v["case"] in ran]
+    if not shown:
+        return
+    print("\n## targets (float32, one thread unless stated; ratio = numerator time / denominator time)", file=out)
+    for v in shown:
         shape = _fmt_shape(tuple(v["shape"]))
         if v["value"] is None:
             print(f"  SKIP  {v['target']} on {shape}: {v.get('why', '')}", file=out)
         else:
+            a, b = v["times_s"]
             print(f"  {v['verdict']}  {v['target']} on {shape}: {v['ratio']} = {v['value']:.2f}x "
-                  f"(target {v['bound']})", file=out)
+                  f"({_fmt_time(a)} / {_fmt_time(b)}; target {v['bound']})", file=out)
+    if len(shown) < len(verdicts):
+        print(f"  ({len(verdicts) - len(shown)} more targets belong to cases not run)", file=out)
+
+
+# --- the headline table ----------------------------------------------------------------------
+
+HEADLINE_COLUMNS = ("numpy", "scipy", "torch")
+_HL_WIDTHS = (26, 14, 7, 10) + (17,) * len(HEADLINE_COLUMNS)
+
+
+def _hl_line(cells: Sequence[str]) -> str:
+    return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, _HL_WIDTHS))).rstrip()
+
+
+def _print_headline_header(info: dict, dtype: str, nsamp: int, out) -> None:
+    cfg = info["logitcore_config"]
+    print(f"\n## logitcore vs NumPy, SciPy and PyTorch: {dtype}, ISA {cfg['isa_selected']}, {info['cpu']}, "
+          f"median of {nsamp} samples", file=out)
+    print("   each competitor: its median time (its time / logitcore's time, measured side by side: the "
+          "speed-up of logitcore); NumPy and SciPy run on one thread", file=out)
+    line = _hl_line(["operation", "shape", "threads", "logitcore"] + list(HEADLINE_COLUMNS))
+    print(line, file=out)
+    print("-" * len(line), file=out)
+
+
+def _print_headline_row(case: Case, r: Result, out) -> None:
+    base = r.times.get(case.baseline)
+    cells = [case.headline_label or case.name, _fmt_shape(r.shape), str(r.threads),
+             _fmt_time(base) if base is not None else "-"]
+    for col in HEADLINE_COLUMNS:
+        name = (case.headline or {}).get(col)
+        if name in r.times and base:
+            cells.append(f"{_fmt_time(r.times[name])} ({r.times[name] / base:.1f}x)")
+        else:
+            cells.append("-")
+    print(_hl_line(cells), file=out)
+    for w in r.warnings:
+        print(f"   ! {case.name} {_fmt_shape(r.shape)} threads={r.threads}: {w}", file=out)
+
+
+def _print_headline_notes(cases: Sequence[Case], out) -> None:
+    for c in cases:
+        if c.headline_note:
+            print(f"   {c.headline_label or c.name}: {c.headline_note}", file=out)
+    missing = [INSTALL_HINTS[m][0] for m in missing_competitors()]
+    if missing:
+        print(f"   -: not measured ({' and '.join(missing)} not installed) or no such competitor", file=out)
 
 
 def _print_machine(info: dict, out) -> None:
@@ -647,28 +772,94 @@ def _parse_threads(text: str) -> List[int]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--full", action="store_true",
+                   help="every case on all its shapes at 1 and all threads, one table per case "
+                        "(a few minutes); default: the headline table and the performance targets")
+    p.add_argument("--check", action="store_true",
+                   help="exit with status 1 when a measured target fails (skipped targets do not fail)")
     p.add_argument("--repeat", type=int, default=None,
                    help="samples per contestant; the median is reported (default 21, --quick 7)")
     p.add_argument("--min-time", type=float, default=None,
                    help="minimum seconds per sample; short calls are looped (default 0.002, --quick 0.001)")
     p.add_argument("--shapes", type=_parse_shapes, default=None,
-                   help="comma-separated shapes such as '64x32000,1x10^7' (default: each case's own); "
-                        "the reduction is over the last axis")
+                   help="comma-separated shapes such as '64x32000,1x10^7', replacing the selected cases' "
+                        "shapes; the reduction is over the last axis")
     p.add_argument("--threads", type=_parse_threads, default=None,
-                   help="comma-separated thread counts, 'all' = usable CPUs (default '1,all')")
+                   help="comma-separated thread counts, 'all' = usable CPUs, replacing the selected cases' "
+                        "(--full: default '1,all')")
     p.add_argument("--cases", default=None,
-                   help="comma-separated case names (default: all: " + ", ".join(c.name for c in CASES) + ")")
+                   help="comma-separated case names (default: those of the headline and the targets; with "
+                        "--full all: " + ", ".join(c.name for c in CASES) + ")")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--quick", action="store_true", help="fewer samples, shorter samples: a rough look")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the N(0, 1) inputs (the same input per shape)")
     p.add_argument("--json", metavar="PATH", default=None, help="also write every figure to PATH as JSON")
 
 
+def _unique(items) -> list:
+    out: list = []
+    for it in items:
+        if it not in out:
+            out.append(it)
+    return out
+
+
+def headline_rows() -> List[Tuple[str, Shape, Optional[int]]]:
+    """(case, shape, threads) of the HEADLINE rows, "all" threads resolved."""
+    cpus = available_cpus()
+    return _unique((c, tuple(s), cpus if t == "all" else t) for c, s, t in HEADLINE)
+
+
+def default_rows() -> List[Tuple[str, Shape, Optional[int]]]:
+    """(case, shape, threads) of the default run: the HEADLINE rows, then the rows each target
+    is decided on (threads None: the case's fixed setting)."""
+    return _unique(headline_rows() + [(t.case, tuple(t.shape), t.threads) for t in TARGETS])
+
+
+def build_plan(cases: Sequence[Case], full: bool, shapes: Optional[Sequence[Shape]] = None,
+               threads: Optional[Sequence[int]] = None, named: Sequence[str] = ()
+               ) -> List[Tuple[Case, List[Tuple[Shape, Optional[int]]]]]:
+    """What to measure: per case, the (shape, threads) settings, in order.
+
+    Default (``full`` false): the case's rows in :func:`default_rows`; a case without any runs
+    only when it is ``named`` (on its own shapes at 1 and all threads). ``full``: every case on
+    its own shapes at 1 and all threads. ``shapes`` / ``threads`` replace the shapes / thread
+    counts so chosen. A case with ``fixed_threads`` runs once per shape at its own setting.
+    """
+    defaults = default_rows()
+    every = _parse_threads("1,all")
+    plan = []
+    for case in cases:
+        own = [(s, t) for c, s, t in defaults if c == case.name]
+        if full or not own:
+            if not full and case.name not in named:
+                continue
+            base = [(tuple(s), t) for s in case.shapes for t in every]
+        else:
+            base = own
+        shape_list = _unique(tuple(s) for s in shapes) if shapes else _unique(s for s, _ in base)
+        items: List[Tuple[Shape, Optional[int]]] = []
+        for s in shape_list:
+            if case.fixed_threads is not None:
+                thr: List[Optional[int]] = [None]
+            elif threads:
+                thr = list(threads)
+            else:
+                thr = _unique(t for s2, t in base if s2 == s) or _unique(t for _, t in base)
+                thr = [t for t in thr if t is not None] or every
+            items += [(s, t) for t in thr]
+        plan.append((case, _unique(items)))
+    return plan
+
+
 def run(args: argparse.Namespace, out=None) -> dict:
+    """Measure, print, and return the report (also written to ``args.json`` when set)."""
     out = out or sys.stdout
+    full = bool(getattr(args, "full", False))
+    check = bool(getattr(args, "check", False))
     repeat = args.repeat or (7 if args.quick else 21)
     min_time = args.min_time if args.min_time is not None else (0.001 if args.quick else 0.002)
-    thread_list = args.threads or _parse_threads("1,all")
+    wanted: List[str] = []
     if args.cases:
         wanted = [s.strip() for s in args.cases.split(",") if s.strip()]
         unknown = [w for w in wanted if w not in {c.name for c in CASES}]
@@ -677,50 +868,81 @@ def run(args: argparse.Namespace, out=None) -> dict:
         cases = [c for c in CASES if c.name in wanted]
     else:
         cases = list(CASES)
+    plan = build_plan(cases, full, args.shapes, args.threads, named=wanted)
 
     info = machine_info()  # imports the optional competitors
     _print_machine(info, out)
-    print(f"method   : median of {repeat} samples per contestant (more for cases marked so); each sample = 1 untimed warm-up call + "
-          f">= {min_time * 1e3:g} ms of timed calls; contestants interleaved within each repetition; "
-          f"x ~ N(0, 1), {args.dtype}, C-contiguous", file=out)
-    missing = [m for m in ("scipy", "torch") if info["versions"][m] is None]
-    if missing:
-        print(f"note     : {', '.join(missing)} not installed; those columns are skipped", file=out)
+    scope = ("every case on all its shapes (--full)" if full else
+             "the headline rows and the rows the targets need (--full: every case and shape)")
+    print(f"run      : {scope}; median of {repeat} samples per contestant (more for cases marked so); each "
+          f"sample = 1 untimed warm-up call + >= {min_time * 1e3:g} ms of timed calls; contestants interleaved "
+          f"within each repetition; x ~ N(0, 1) (seed {args.seed}), {args.dtype}, C-contiguous", file=out)
+    for m in missing_competitors():
+        name, cmd = INSTALL_HINTS[m]
+        print(f"note     : {name} is not installed, so its columns and targets are skipped; "
+              f"for the full table: {cmd}", file=out)
     out.flush()
 
     torch = _MODULES.get("torch")
     torch_threads0 = torch.get_num_threads() if torch is not None else None
-    rng = np.random.default_rng(args.seed)
     data_cache: Dict[Shape, Data] = {}
 
     def data_for(shape: Shape) -> Data:
         if shape not in data_cache:
             data_cache.clear()  # keep at most one (possibly large) input alive
+            rng = np.random.default_rng(args.seed)  # the same input for a shape in every case
             data_cache[shape] = Data(rng.standard_normal(shape, dtype=np.float32).astype(args.dtype, copy=False))
         return data_cache[shape]
 
+    headline_cases = [c for c, items in plan if c.headline is not None and items]
+    stream_headline = not full and bool(headline_cases)
+    if stream_headline:  # rows are printed as they are measured
+        _print_headline_header(info, args.dtype, repeat, out)
     results: List[Result] = []
+    deferred: List[Tuple[Case, List[Result]]] = []  # tables printed after the streamed headline
     t_start = time.perf_counter()
     load = LoadMeter()
     try:
-        for case in cases:
-            shapes = args.shapes or case.shapes
+        for case, items in plan:
             case_results = []
-            for shape in shapes:
-                d = data_for(shape)
-                settings: List[Optional[int]] = [None] if case.fixed_threads is not None else list(thread_list)
-                for thr in settings:
-                    case_results.append(run_case(case, d, thr, repeat * max(1, case.repeat_scale), min_time))
+            for shape, thr in items:
+                r = run_case(case, data_for(shape), thr, repeat * max(1, case.repeat_scale), min_time)
+                case_results.append(r)
+                if stream_headline and case.headline is not None:
+                    _print_headline_row(case, r, out)
+                    out.flush()
             results += case_results
-            _print_table(case, case_results, out)
-            out.flush()
+            if full:
+                _print_table(case, case_results, out)
+                out.flush()
+            elif case.headline is None and case.name in wanted:
+                deferred.append((case, case_results))
     finally:
         logitcore.set_num_threads(0)
         if torch is not None:
             torch.set_num_threads(torch_threads0)
 
+    if stream_headline:
+        _print_headline_notes(headline_cases, out)
+    for case, case_results in deferred:
+        _print_table(case, case_results, out)
+    if full:  # the headline rows again, as a summary of the tables above
+        rows = [(_case(c), _find(results, c, s, t)) for c, s, t in headline_rows()]
+        rows = [(c, r) for c, r in rows if c is not None and r is not None]
+        if rows:
+            _print_headline_header(info, args.dtype, repeat, out)
+            for case, r in rows:
+                _print_headline_row(case, r, out)
+            _print_headline_notes(_unique(c for c, _ in rows), out)
+
     verdicts = evaluate_targets(results, args.dtype, available_cpus())
-    _print_targets(verdicts, out)
+    _print_targets(verdicts, out, ran=[c.name for c, items in plan if items])
+    status = exit_status(verdicts, check)
+    if check:
+        failed = sum(v["verdict"] == "FAIL" for v in verdicts)
+        skipped = sum(v["verdict"] == "SKIP" for v in verdicts)
+        print(f"\ncheck: {failed} of {len(verdicts)} targets failed, {skipped} skipped; exit status {status}",
+              file=out)
     elapsed = time.perf_counter() - t_start
     other = load.other_cpus()
     print(f"\n(total {elapsed:.0f} s", end="", file=out)
@@ -732,10 +954,12 @@ def run(args: argparse.Namespace, out=None) -> dict:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": " ".join([os.path.basename(sys.executable), "-m", "logitcore"] + sys.argv[1:]),
         "machine": info,
-        "settings": {"repeat": repeat, "min_time_s": min_time, "threads": thread_list, "dtype": args.dtype,
-                     "seed": args.seed},
+        "settings": {"full": full, "repeat": repeat, "min_time_s": min_time,
+                     "threads": list(args.threads) if args.threads else None, "dtype": args.dtype,
+                     "seed": args.seed, "cases": [c.name for c, _ in plan]},
         "results": [r.to_json() for r in results],
         "targets": verdicts,
+        "exit_status": status,
         "elapsed_s": elapsed,
         "other_processes_busy_cpus": other,
     }
@@ -749,8 +973,8 @@ def run(args: argparse.Namespace, out=None) -> dict:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m logitcore.bench", description=__doc__.splitlines()[0])
     add_arguments(p)
-    run(p.parse_args(argv))
-    return 0
+    args = p.parse_args(argv)
+    return exit_status(run(args)["targets"], args.check)
 
 
 # --------------------------------------------------------------------------------------------
