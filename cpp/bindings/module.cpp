@@ -323,7 +323,7 @@ py::tuple loss_from_logp_py(int kind, double param, double threshold, double log
 // Entropy normalization. target: float64 vector (one per row); info arrays: one entry per row.
 void entropy_normalize(const py::array& x, const py::array& out, const py::array_t<double, 0>& target,
                        bool is_prob, double tol, int max_iter, bool check_sum, double sum_tol,
-                       py::array_t<double, 0>& gamma, py::array_t<std::int32_t, 0>& n_iter,
+                       bool out_of_range_fails, py::array_t<double, 0>& gamma, py::array_t<std::int32_t, 0>& n_iter,
                        py::array_t<std::uint8_t, 0>& converged, py::array_t<std::uint8_t, 0>& clipped,
                        py::array_t<std::int8_t, 0>& status, py::array_t<double, 0>& h_min,
                        py::array_t<double, 0>& h_max, py::array_t<double, 0>& entropy) {
@@ -348,6 +348,7 @@ void entropy_normalize(const py::array& x, const py::array& out, const py::array
   opt.max_iter = max_iter;
   opt.check_sum = check_sum;
   opt.sum_tol = sum_tol;
+  opt.out_of_range_fails = out_of_range_fails;
   EnInfo info{gamma.mutable_data(), n_iter.mutable_data(), converged.mutable_data(), clipped.mutable_data(),
               status.mutable_data(),  h_min.mutable_data(),  h_max.mutable_data(),     entropy.mutable_data()};
   const double* tp = target.data();
@@ -411,7 +412,7 @@ PYBIND11_MODULE(_core, m) {
   m.attr("_block_size") = kBlock;
   m.def("_entropy_normalize", &entropy_normalize, py::arg("x"), py::arg("out"), py::arg("target"),
         py::arg("is_prob"), py::arg("tol"), py::arg("max_iter"), py::arg("check_sum"), py::arg("sum_tol"),
-        py::arg("gamma"), py::arg("n_iter"), py::arg("converged"), py::arg("clipped"), py::arg("status"),
+        py::arg("out_of_range_fails"), py::arg("gamma"), py::arg("n_iter"), py::arg("converged"), py::arg("clipped"), py::arg("status"),
         py::arg("h_min"), py::arg("h_max"), py::arg("entropy"));
   m.def("_log", &log_array, py::arg("x"), py::arg("out"), py::arg("isa") = "");
   m.def("_xent", &xent, py::arg("x"), py::arg("target"), py::arg("ignore_index"), py::arg("rowscale"),

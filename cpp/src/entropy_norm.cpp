@@ -45,12 +45,12 @@ struct RowBufs {
   std::vector<BlockInfo<T>> blocks;
 };
 
-enum class OutMode { scaled_e, exp_w, uniform_support, uniform_ties, nan_row };
+enum class OutMode { scaled_e, exp_w, uniform_support, uniform_ties, skip };
 
 // What is needed to write a solved row's output, block by block.
 template <class T>
 struct OutPlan {
-  OutMode mode = OutMode::nan_row;
+  OutMode mode = OutMode::skip;
   T g = 0, scale = 0, val = 0;
   bool stream = false;
 };
@@ -218,7 +218,7 @@ class RowSolver {
       info_.h_min[r] = kNaN;
       info_.h_max[r] = kNaN;
       info_.entropy[r] = kNaN;
-      plan.mode = OutMode::nan_row;
+      plan.mode = OutMode::skip;  // a failed row is not written
       return plan;
     };
     if (sc.max == kInf || isnan(sc.max) || (opt_.is_prob && (sc.min < 0 || isnan(sc.sum)))) return fail(kEnInvalid);
@@ -229,16 +229,19 @@ class RowSolver {
     // log-weights are relative to the row maximum already)
     Point pts[1 + kPrepExtra];
     for (int p = 0; p <= kPrepExtra; ++p) pts[p] = Point{p == 0 ? 1.0 : kPrepGamma[p - 1], Moments{}};
-    double ties = 0;
+    double ties = 0, support = 0;
     for (const BlockInfo<T>& bi : B.blocks) {
       for (int p = 0; p <= kPrepExtra; ++p) add_sums(pts[p].m, p == 0 ? bi.pm.m : bi.pm.extra[p - 1]);
       ties += bi.pm.m.ties;
+      support += bi.pm.support;
     }
     for (Point& pt : pts) pt.m = to_nats(pt.m);
     Moments m1 = pts[0].m;
     m1.ties = ties;
     if (isnan(m1.s0) || isnan(m1.s1)) return fail(kEnInvalid);
-    const double h_max = ::log(sc.count), h_min = ::log(m1.ties);
+    // the support is what the log-weights keep (w > kWMin): logits clamped at kWMin are
+    // outside it, consistently for the range, the search and the output
+    const double h_max = ::log(support), h_min = ::log(m1.ties);
     info_.h_min[r] = h_min;
     info_.h_max[r] = h_max;
     double gamma, s0 = m1.s0, h;
@@ -252,6 +255,16 @@ class RowSolver {
       converged = false;
       gamma = above ? 0.0 : kInf;
       h = above ? h_max : h_min;
+      if (opt_.out_of_range_fails) {  // the caller raises: the row is not written
+        info_.gamma[r] = gamma;
+        info_.n_iter[r] = 0;
+        info_.converged[r] = 0;
+        info_.clipped[r] = 1;
+        info_.status[r] = status;
+        info_.entropy[r] = h;
+        plan.mode = OutMode::skip;
+        return plan;
+      }
     } else if (t >= h_max - opt_.tol) {
       gamma = 0.0;
       h = h_max;
@@ -259,7 +272,11 @@ class RowSolver {
       gamma = kInf;
       h = h_min;
     } else {
-      const SearchResult res = search<T>(t, opt_.tol, opt_.max_iter, pts, 1 + kPrepExtra, [&](double g) {
+      // The output q is rounded to T, which moves its entropy by up to a few ulps times
+      // (2 + H) (relative rounding of each q_i and of the 2^(g w) it is formed from): the
+      // search meets tol with that margin, so the returned q itself is within tol.
+      const double margin = 4.0 * std::numeric_limits<T>::epsilon() * (2.0 + ::fabs(t));
+      const SearchResult res = search<T>(t, opt_.tol - margin, opt_.max_iter, pts, 1 + kPrepExtra, [&](double g) {
         // keep e = 2^(g w) of every evaluation: if it is the last, q = e / s0 needs no exp
         const T gt = static_cast<T>(g);
         return to_nats(pass([&](i64 j) {
@@ -276,7 +293,7 @@ class RowSolver {
     }
     if (gamma == 0.0) {
       plan.mode = OutMode::uniform_support;
-      plan.val = static_cast<T>(1.0 / sc.count);
+      plan.val = static_cast<T>(1.0 / support);
     } else if (gamma == kInf) {
       plan.mode = OutMode::uniform_ties;
       plan.val = static_cast<T>(1.0 / m1.ties);
@@ -311,8 +328,7 @@ class RowSolver {
       case OutMode::uniform_ties:
         for (i64 i = 0; i < len; ++i) dst[i] = (w[i] == T(0) && B.usable) ? plan.val : T(0);
         break;
-      default:
-        for (i64 i = 0; i < len; ++i) dst[i] = std::numeric_limits<T>::quiet_NaN();
+      default:  // skip: never reached (write_block_to returns first)
         break;
     }
   }
@@ -328,6 +344,7 @@ class RowSolver {
 template <class T>
 void write_block_to(const RowSolver<T>& S, const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, const Row<T>& y,
                     i64 n, T* ybuf) {
+  if (plan.mode == OutMode::skip) return;  // failed rows are left as they were
   const i64 off = j * kBlock, len = std::min(kBlock, n - off);
   const bool direct = y.stride == 1;
   T* dst = direct ? y.p + off : ybuf;

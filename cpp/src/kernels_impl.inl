@@ -511,7 +511,7 @@ PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax
   R a[3][4];
   for (auto& row : a)
     for (R& r : row) r = zero;
-  R ties = zero;
+  R ties = zero, support = zero;
   auto acc = [&](R (&s)[4], R e, R ww) {
     const R ew = V::mul(e, ww);
     const R ew2 = V::mul(ew, ww);
@@ -540,6 +540,7 @@ PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax
     acc(a[1], e2, ww);
     acc(a[2], e4, ww);
     ties = V::add(ties, tie);
+    support = V::add(support, V::ones_gt(ww, wmin));
   };
   std::int64_t i = 0;
   R ww;
@@ -559,6 +560,7 @@ PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax
     m = Moments{V::hsum(a[k][0]), V::hsum(a[k][1]), V::hsum(a[k][2]), V::hsum(a[k][3]), 0.0};
   }
   pm.m.ties = V::hsum(ties);
+  pm.support = V::hsum(support);
   return pm;
 }
 

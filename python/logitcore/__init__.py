@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os as _os
 
+import numpy as _np
+
 from . import _core
 from ._family import entropy, log_softmax, logsumexp, softmax, softmax_entropy
 from .entropy_norm import EntropyNormalizeInfo, entropy_normalize
@@ -48,16 +50,24 @@ def _apply_isa_env() -> None:
 _apply_isa_env()
 
 
+_MAX_THREADS = 4096
+
+
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads in the kernels (``n <= 0`` restores the OpenMP default,
-    which honours ``OMP_NUM_THREADS``). Results do not depend on the thread count."""
+    which honours ``OMP_NUM_THREADS``; at most 4096). Results do not depend on the thread
+    count."""
     import operator
 
+    if isinstance(n, (bool, _np.bool_)):
+        raise TypeError("n must be an integer, got bool")
     try:
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"n must be an integer, got {type(n).__name__}") from None
-    _core._set_num_threads(n)
+    if n > _MAX_THREADS:
+        raise ValueError(f"n must be at most {_MAX_THREADS} threads, got {n}")
+    _core._set_num_threads(max(n, 0))
 
 
 def get_num_threads() -> int:

@@ -91,6 +91,7 @@ def _entropy_normalize(
     max_iter: int,
     check_sum: bool,
     sum_tol: float,
+    out_of_range_fails: bool,
     gamma: _F64,
     n_iter: NDArray[np.int32],
     converged: NDArray[np.uint8],
@@ -105,7 +106,8 @@ def _entropy_normalize(
     out (x's shape). target and the per-row results (gamma, n_iter, converged, clipped,
     status, h_min, h_max, entropy) are contiguous vectors with one entry per row; status
     holds EnStatus codes (0 ok, 1 above range, 2 below range, 3 invalid entry, 4 bad sum,
-    5 no support), which the caller turns into errors."""
+    5 no support), which the caller turns into errors. Failed rows (3-5, and 1-2 with
+    out_of_range_fails) are not written: out keeps its contents there."""
 
 # --- fused losses of p_y ---------------------------------------------------------------------
 

@@ -134,7 +134,9 @@ def entropy_normalize(
     return_info : bool
         Also return an :class:`EntropyNormalizeInfo`.
     out : ndarray, optional
-        Receives q; exactly x's shape and result dtype.
+        Receives q; exactly x's shape and result dtype. May be ``x`` itself. If the call
+        raises, ``x`` is unchanged and so is every row of ``out`` that failed (the row named
+        in the message and any other failing row); rows that succeeded hold their result.
 
     Returns
     -------
@@ -215,7 +217,7 @@ def entropy_normalize(
         eps = _EPS.get(x.dtype, 0.0)
         _core._entropy_normalize(
             rows, buf, tgt_rows, not logits, tol, max_iter, not renormalize and not logits,
-            max(1e-6, eps),
+            max(1e-6, eps), out_of_range == "raise",
             info["gamma"], info["n_iter"], info["converged"], info["clipped"], info["status"],
             info["h_min"], info["h_max"], info["entropy"],
         )

@@ -23,6 +23,9 @@ struct EnOptions {
   int max_iter = 50;       // passes over the row spent on the search (the first is at gamma = 1)
   bool check_sum = true;   // probabilities must sum to 1 within sum_tol
   double sum_tol = 1e-6;
+  // rows whose target lies outside their reachable range count as failed (not written)
+  // instead of being clipped to the nearest boundary
+  bool out_of_range_fails = false;
 };
 
 // Per-row results, each a contiguous array with one entry per row.
@@ -38,6 +41,10 @@ struct EnInfo {
 };
 
 // x: rows along the last axis (any strides); out: same shape; target: one per row.
+// Rows that fail (status kEnInvalid, kEnBadSum, kEnNoSupport, and with out_of_range_fails
+// kEnAboveRange / kEnBelowRange) are not written: out keeps what it held there. Every other
+// row of out is written. A converged row's output q has |H(q) - target| <= tol after its
+// rounding to T (the search keeps a margin of a few ulps times (2 + target) for it).
 template <class T>
 void entropy_normalize_rows(const KernelTable& k, const NdView& x, const NdView& out, const double* target,
                             const EnOptions& opt, const EnInfo& info, int nthreads);

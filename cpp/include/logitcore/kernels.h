@@ -61,10 +61,14 @@ constexpr double kPrepGamma[kPrepExtra] = {2.0, 4.0};
 struct PrepMoments {
   Moments m;                     // g = 1, with ties
   Moments extra[kPrepExtra];     // g = kPrepGamma[i] (s0..s3 only)
+  double support;                // entries with w > kWMin: the support the search works on
 };
 
 // Entries of w at or below this value stand for -inf (zero probability): exp(g * w) is
-// exactly 0 for every g >= 1e-16 and products with it stay finite.
+// exactly 0 for every g >= 1e-16 and products with it stay finite. Logits further below the
+// row maximum than |kWMin| ln 2 (about 6.9e17 in float32, 6.9e149 in float64) are clamped
+// here and so are outside the support, like -inf; the support count, the uniform output at
+// gamma = 0 and the reachable range all use this same support.
 template <class T>
 constexpr T kWMin = sizeof(T) == 4 ? T(-1e18) : T(-1e150);
 

@@ -1,0 +1,344 @@
+"""Regression tests for wrong results found by fuzzing the public API, and for what a call
+that fails may write.
+
+* rows dominated by their maximum: lse - max = log1p(sum of the other terms), with full
+  relative accuracy (against mpmath), for logsumexp, the streaming state, log_softmax,
+  softmax_entropy and the losses, on every ISA and thread count;
+* weighted logsumexp: finite weights never overflow (log-space blocks), infinite weights
+  follow SciPy where the limit is undefined;
+* entropy normalization: every output row is a distribution whose reported entropy is its
+  true entropy, and ``converged`` means the returned (rounded) row is within ``tol``;
+* nothing lost on error: a call that raises leaves its input and the failing rows of ``out``
+  unchanged;
+* argument checks of ``set_num_threads``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import mpmath
+import numpy as np
+import pytest
+import scipy.special as sp
+
+import logitcore as lc
+from logitcore import _core
+from logitcore.losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
+
+from ._helpers import BLOCK
+
+mpmath.mp.dps = 60
+
+# relative accuracy of lse - max (and of log p_max) on maximum-dominated rows
+REL = {np.dtype(np.float64): 4e-15, np.dtype(np.float32): 2e-6}
+
+
+def mp_log1p_rest(row) -> float:
+    """log(sum exp(x - max)) of a row, exactly (mpmath), as a float."""
+    xs = [mpmath.mpf(float(v)) for v in row]
+    m = max(xs)
+    return float(mpmath.log(mpmath.fsum(mpmath.exp(v - m) for v in xs)))
+
+
+def dominated_rows(dtype, rng):
+    """Rows whose maximum's term dominates: the listed ones, and long rows crossing blocks
+    with the maximum in a middle block."""
+    rows = [
+        [0.0, -40.0],
+        [0.0, -20.0, -30.0],
+        [1e3, 1e3 - 50.0],
+        [5.0, 5.0 - 17.0, -np.inf, 5.0 - 30.0],
+        [-3.0, -3.0 - 60.0],
+        [0.0, -0.75],  # s just under 2: the last row refined
+    ]
+    if dtype == np.float32:
+        rows[2] = [1e3, 1e3 - 30.0]  # exp(-50) is below float32's relative reach from 1e3
+    out = [np.array(r, dtype=dtype) for r in rows]
+    for n, where in [(3 * BLOCK + 17, BLOCK + 5), (BLOCK, BLOCK - 1), (BLOCK + 1, 0), (700, 699)]:
+        r = (rng.standard_normal(n) * 2 - 45).astype(dtype)
+        r[where] = 0
+        out.append(r)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("nt", [1, 2])
+def test_maximum_dominated_rows_keep_relative_accuracy(isa, dtype, nt, rng, restore_threads):
+    lc.set_num_threads(nt)
+    rel = REL[np.dtype(dtype)]
+    for row in dominated_rows(dtype, rng):
+        want = mp_log1p_rest(row)
+        assert 0 < want < math.log(2) + 1e-12
+        m = float(row.max())
+        i = int(row.argmax())
+        tol = rel * want + np.finfo(dtype).tiny
+        got = float(lc.logsumexp(row.astype(np.float64) if dtype == np.float64 else row)) - m
+        if m == 0:  # lse itself carries the tiny excess
+            assert abs(got - want) <= tol, (row[:4], got, want)
+        # log p_max = -log1p(rest): exact in every dtype whatever m
+        lp = float(lc.log_softmax(row)[i])
+        assert abs(lp + want) <= tol, (row[:4], lp, -want)
+        # streaming state in two shards, merged
+        st = lc.LogSumExpState(1)
+        k = len(row) // 2
+        st.update(row[None, :k]).update(row[None, k:])
+        assert abs(float(st.excess[0]) - math.expm1(want)) <= rel * math.expm1(want) + 1e-300
+        st2 = lc.LogSumExpState(1).update(row[None, k:]).merge(lc.LogSumExpState(1).update(row[None, :k]))
+        assert abs(float(st2.result()[0]) - m - want) <= tol + 4 * np.spacing(abs(m))
+        # cross-entropy of the argmax: the loss is log1p(rest) (float32 rows form e by
+        # 2^((x - m) log2 e): relative |x - m| 2^-24 per term)
+        lrel = rel if dtype == np.float64 else 1e-5
+        for g in (0.0, 0.5):
+            loss = float(gamma_cross_entropy(row[None, :], np.array([i]), gamma=g, reduction="sum"))
+            assert loss > 0
+            if g == 0.0:
+                assert abs(loss - want) <= lrel * want, (row[:4], loss, want)
+            loss2, grad = gamma_cross_entropy(row[None, :], np.array([i]), gamma=g, reduction="sum",
+                                              return_grad=True)
+            assert float(loss2) == loss  # same value with or without the gradient
+            assert grad[0, i] < 0
+
+
+def test_scipy_values_of_dominated_rows():
+    # the values SciPy (>= 1.15) returns for these rows
+    assert lc.logsumexp(np.array([0.0, -40.0])) == pytest.approx(4.248354255291589e-18, rel=1e-15)
+    assert sp.logsumexp([0.0, -40.0]) == pytest.approx(float(lc.logsumexp(np.array([0.0, -40.0]))), rel=1e-15)
+    assert float(lc.logsumexp(np.array([0.0, -40.0], np.float32))) == pytest.approx(4.248354e-18, rel=1e-6)
+
+
+def test_softmax_entropy_of_dominated_rows(isa):
+    for row in ([0.0, -40.0], [0.0, -20.0, -30.0]):
+        xs = [mpmath.mpf(v) for v in row]
+        z = mpmath.fsum(mpmath.exp(v) for v in xs)
+        want = float(-mpmath.fsum((mpmath.exp(v) / z) * (v - mpmath.log(z)) for v in xs))
+        got = float(lc.softmax_entropy(np.array(row)))
+        assert abs(got - want) <= 1e-13 * want
+
+
+# --------------------------------------------------------------------------------------
+# weighted logsumexp
+
+
+def test_huge_finite_weights_do_not_overflow(isa):
+    got = lc.logsumexp(np.array([1.0, 0.0]), b=np.array([1.7e308, 1.7e308]))
+    assert got == pytest.approx(711.0400985807464, rel=1e-15)
+    assert got == pytest.approx(sp.logsumexp([1.0, 0.0], b=[1.7e308, 1.7e308]), rel=1e-15)
+    # a huge weight on a tiny term next to a tiny weight: both terms count (2.9e-26)
+    want = math.log(1e300 * math.exp(-750 + 400) * math.exp(-400) + 1e-26)
+    got = lc.logsumexp(np.array([-750.0, 0.0]), b=np.array([1e300, 1e-26]))
+    assert got == pytest.approx(want, rel=1e-14)
+    # subnormal weights keep their value
+    got = lc.logsumexp(np.array([1.0, 0.0]), b=np.array([1e-310, 1e-310]))
+    assert got == pytest.approx(float(mpmath.log(mpmath.mpf(1e-310) * (mpmath.e + 1))), rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [5, BLOCK + 3, 3 * BLOCK])
+def test_weights_in_log_space_match_mpmath(isa, dtype, n, rng):
+    x = (rng.standard_normal(n) * 3).astype(dtype)
+    e = rng.integers(-300 if dtype == np.float64 else -40, 300 if dtype == np.float64 else 38, n)
+    b = (rng.uniform(0.5, 1, n) * 10.0 ** e.astype(np.float64)).astype(dtype)
+    b[rng.random(n) < 0.1] = 0
+    want = float(mpmath.log(mpmath.fsum(mpmath.mpf(float(bi)) * mpmath.exp(float(xi)) for xi, bi in zip(x, b))))
+    got = float(lc.logsumexp(x, b=b))
+    assert got == pytest.approx(want, rel=4 * float(np.finfo(dtype).eps) * 8, abs=1e-6 if dtype == np.float32 else 1e-13)
+
+
+INF_WEIGHT_CASES = [
+    ([-np.inf], [np.inf]),
+    ([np.inf, -0.77], [np.inf, -np.inf]),
+    ([np.inf], [np.inf]),
+    ([0.0], [np.inf]),
+    ([0.0], [-np.inf]),
+    ([0.0, 1.0], [np.inf, 1.0]),
+    ([0.0, 1.0], [-np.inf, 1.0]),
+    ([-np.inf, 0.0], [np.inf, 1.0]),
+    ([np.inf], [-np.inf]),
+    ([0.0, 0.0], [np.inf, -np.inf]),
+    ([1.0, np.inf], [np.inf, 1.0]),
+    ([0.0, 0.0], [0.0, np.inf]),
+    ([np.nan, 0.0], [1.0, np.inf]),
+]
+
+
+@pytest.mark.parametrize("a,b", INF_WEIGHT_CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_infinite_weights_match_scipy(isa, a, b, dtype):
+    a = np.array(a, dtype)
+    b = np.array(b, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = sp.logsumexp(a.astype(np.float64), b=b.astype(np.float64))
+        want_s = sp.logsumexp(a.astype(np.float64), b=b.astype(np.float64), return_sign=True)
+    np.testing.assert_array_equal(lc.logsumexp(a, b=b), np.asarray(want, dtype))
+    got_s = lc.logsumexp(a, b=b, return_sign=True)
+    np.testing.assert_array_equal(got_s[0], np.asarray(want_s[0], dtype))
+    np.testing.assert_array_equal(got_s[1], np.asarray(want_s[1], dtype))
+
+
+def test_zero_weight_removes_nan_entry():
+    # documented difference from SciPy (which returns NaN): a zero weight removes the entry
+    assert lc.logsumexp(np.array([np.nan, 0.0]), b=np.array([0.0, 1.0])) == 0.0
+
+
+# --------------------------------------------------------------------------------------
+# entropy normalization
+
+
+def true_entropy(q):
+    q = np.asarray(q, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -np.where(q > 0, q * np.log(q), 0.0).sum(axis=-1)
+
+
+@pytest.mark.parametrize(
+    "row,target,dtype",
+    [
+        ([-1e20, 0, 0], 5.0, np.float32),
+        ([0, -1e20, 1e20], 0.9, np.float32),
+        ([-1e20, 0, 0], 0.5, np.float32),
+        ([-1e20, 0, 0, -3.0], 1.0, np.float32),
+        ([-1e160, 0, 0], 5.0, np.float64),
+        ([0, -1e160, 1e160], 0.9, np.float64),
+        ([-1e160, 0, 1, -2.0], 0.8, np.float64),
+        ([-3e38, 3e38, 0, 1], 0.3, np.float32),
+    ],
+)
+def test_far_logits_give_a_distribution_with_its_reported_entropy(isa, row, target, dtype):
+    x = np.array(row, dtype)
+    q, info = lc.entropy_normalize(x, target, logits=True, return_info=True)
+    assert abs(float(q.astype(np.float64).sum()) - 1) <= 8 * np.finfo(dtype).eps
+    h = true_entropy(q)
+    assert abs(h - info.entropy) <= 1e-6 if dtype == np.float32 else 1e-12
+    assert info.h_min <= info.entropy + 1e-12 and info.entropy <= info.h_max + 1e-12
+    if info.converged:
+        assert abs(h - target) <= 1e-5 if dtype == np.float32 else 1e-9
+    else:
+        assert info.clipped or abs(h - target) > 0
+
+
+@pytest.mark.parametrize("logits", [False, True])
+def test_float32_converged_rows_are_within_tol_after_rounding(logits):
+    rng = np.random.default_rng(7)
+    n = 200
+    x = (rng.standard_normal((4096, n)) * rng.uniform(0.2, 4, (4096, 1))).astype(np.float32)
+    t = rng.uniform(0.05, 0.95, 4096) * np.log(n)
+    xi = x if logits else lc.softmax(x, axis=-1)
+    q, info = lc.entropy_normalize(xi, t, logits=logits, tol=1e-5, return_info=True)
+    assert info.converged.mean() > 0.99
+    err = np.abs(true_entropy(q) - t)
+    assert np.all(err[info.converged] <= 1e-5), err[info.converged].max()
+
+
+# --------------------------------------------------------------------------------------
+# nothing lost on error
+
+
+def _failing_entropy_calls():
+    good = np.array([[0.25, 0.75], [0.5, 0.5], [0.1, 0.9]])
+    nan_row = good.copy()
+    nan_row[1, 0] = np.nan
+    yield "nan row", nan_row, dict(target=0.3), [1]
+    yield "out of range, raise", good, dict(target=0.6, out_of_range="raise"), [1]
+    bad_sum = good.copy()
+    bad_sum[2] = [0.2, 0.2]
+    yield "bad sum", bad_sum, dict(target=0.3), [2]
+    no_support = good.copy()
+    no_support[0] = 0
+    yield "no support", no_support, dict(target=0.3), [0]
+
+
+@pytest.mark.parametrize("case", list(_failing_entropy_calls()), ids=lambda c: c[0])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_entropy_normalize_failure_leaves_input_and_failed_rows(case, layout, restore_threads):
+    _, x0, kw, failed = case
+    for nt in (1, 2):
+        lc.set_num_threads(nt)
+        x = np.array(x0, order="F" if layout == "F" else "C")
+        sentinel = -7.0
+        if layout == "strided":
+            big = np.full((x.shape[0], 2 * x.shape[1]), sentinel)
+            out = big[:, ::2]
+        else:
+            out = np.full_like(x, sentinel)
+        x_before = x.copy()
+        with pytest.raises(ValueError):
+            lc.entropy_normalize(x, out=out, **kw)
+        np.testing.assert_array_equal(x, x_before)
+        for r in failed:
+            assert np.all(out[r] == sentinel), (r, out)
+        # out=x itself: the caller's input survives the failed call
+        x2 = x0.copy()
+        with pytest.raises(ValueError):
+            lc.entropy_normalize(x2, out=x2, **kw)
+        np.testing.assert_array_equal(x2, x0)
+
+
+def test_entropy_normalize_successful_rows_are_written_when_another_fails():
+    x = np.array([[0.25, 0.75], [np.nan, 1.0], [0.1, 0.9]])
+    out = np.zeros_like(x)
+    with pytest.raises(ValueError, match="row 1"):
+        lc.entropy_normalize(x, 0.3, out=out)
+    want = lc.entropy_normalize(x[[0, 2]], 0.3)
+    np.testing.assert_array_equal(out[[0, 2]], want)
+    np.testing.assert_array_equal(out[1], [0.0, 0.0])
+
+
+WRITERS = [
+    ("logsumexp", lambda x, o: lc.logsumexp(x, axis=-1, out=o, b=np.ones(3)), (2,)),
+    ("softmax", lambda x, o: lc.softmax(x, axis=5, out=o), None),
+    ("log_softmax", lambda x, o: lc.log_softmax(x, axis=-1, out=o.astype(np.float32)), None),
+    ("softmax bad out", lambda x, o: lc.softmax(x, axis=-1, out=o[:, :1]), None),
+]
+
+
+@pytest.mark.parametrize("name,call,out_shape", WRITERS, ids=[w[0] for w in WRITERS])
+def test_reductions_that_raise_write_nothing(name, call, out_shape):
+    x = np.arange(8.0).reshape(2, 4)
+    x0 = x.copy()
+    out = np.full(out_shape or x.shape, -5.0)
+    with pytest.raises((ValueError, TypeError, IndexError)):
+        call(x, out)
+    np.testing.assert_array_equal(x, x0)
+    assert np.all(out == -5.0)
+
+
+def test_loss_inplace_that_raises_leaves_logits():
+    x = np.arange(8.0).reshape(2, 4)
+    x0 = x.copy()
+    for fn in (gamma_cross_entropy, generalized_cross_entropy, focal_loss):
+        with pytest.raises(IndexError):
+            fn(x, np.array([0, 9]), return_grad=True, inplace=True)
+        with pytest.raises(ValueError):
+            fn(x, np.array([0, 1]), return_grad=True, inplace=True, reduction="avg")
+        np.testing.assert_array_equal(x, x0)
+
+
+# --------------------------------------------------------------------------------------
+# argument checks
+
+
+@pytest.mark.parametrize(
+    "bad,exc,msg",
+    [
+        (True, TypeError, "bool"),
+        (np.True_, TypeError, "bool"),
+        (2.0, TypeError, "float"),
+        ("2", TypeError, "str"),
+        (2**31, ValueError, "at most"),
+        (10**30, ValueError, "at most"),
+    ],
+)
+def test_set_num_threads_rejects(bad, exc, msg, restore_threads):
+    before = lc.get_num_threads()
+    with pytest.raises(exc, match=msg):
+        lc.set_num_threads(bad)
+    assert lc.get_num_threads() == before
+
+
+def test_set_num_threads_accepts_ints(restore_threads):
+    lc.set_num_threads(np.int64(3))
+    assert lc.get_num_threads() == 3
+    lc.set_num_threads(-(2**40))  # any n <= 0: the OpenMP default
+    assert lc.get_num_threads() == _core._get_num_threads()
