@@ -1,6 +1,6 @@
 """Comparison helpers shared by the tests.
 
-Tolerances scale with the result dtype (SPEC §1): float64 results are compared at 1e-13,
+Tolerances scale with the result dtype (docs/math.md §1): float64 results are compared at 1e-13,
 float32 at 1e-6 and float16 at the float16 epsilon, each relative to max(1, magnitude), where
 the magnitude is the larger of the expected value and the largest finite input (rounding of
 ``x - max`` grows with |x|).

@@ -1,4 +1,4 @@
-"""entropy_normalize (SPEC §2): achieved entropy, laws, references, range policy, errors,
+"""entropy_normalize (docs/math.md §2): achieved entropy, laws, references, range policy, errors,
 layouts, ISA paths and thread counts.
 
 Every check measures the result independently in float64 from the returned q:

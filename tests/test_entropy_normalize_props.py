@@ -1,4 +1,4 @@
-"""Hypothesis property tests for entropy_normalize (SPEC §2): the laws of the power transform.
+"""Hypothesis property tests for entropy_normalize (docs/math.md §2): the laws of the power transform.
 
 * order: q_i > q_j iff p_i > p_j (where the float64 transform separates them by more than
   rounding), never inverted, exact ties stay exactly tied, zeros stay 0;

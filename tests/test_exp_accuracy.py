@@ -1,4 +1,4 @@
-"""Accuracy (SPEC §1): float32 logsumexp within 1e-6 max(1, |lse|) of a float64 evaluation on
+"""Accuracy (docs/math.md §1): float32 logsumexp within 1e-6 max(1, |lse|) of a float64 evaluation on
 the same values for rows up to 10^8 long, float64 within 1e-13 max(1, |lse|); and the SIMD
 exp kernels: float32 within 2 ULP over its whole domain, float64 within 2 ulp of math.exp,
 exact special values and subnormal results."""

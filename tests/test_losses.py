@@ -1,4 +1,4 @@
-"""Fused losses of p_y (logitcore.losses, SPEC §3): parity with the float64 NumPy reference,
+"""Fused losses of p_y (logitcore.losses, docs/math.md §3): parity with the float64 NumPy reference,
 the paper's thresholded gradient, finite differences, numerics on peaked rows, special values,
 bad input, dtypes, every ISA path, and the in-place mode (including its memory footprint).
 
@@ -217,7 +217,7 @@ def test_finite_differences(name, fn, ref, param, reduction):
 
 
 # --------------------------------------------------------------------------------------
-# numerics from log p_y (SPEC §3)
+# numerics from log p_y (docs/math.md §3)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -232,7 +232,7 @@ def test_peaked_rows_target_underflows(dtype):
         loss, grad = gamma_cross_entropy(x, t, gamma, reduction="none", return_grad=True)
         assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad)), gamma
         zy_gap = x[:, 5].astype(np.float64)  # lse - z_y, the exact cross-entropy
-        # the block sums may carry a relative error of a few eps * |max| (SPEC §1 accuracy)
+        # the block sums may carry a relative error of a few eps * |max| (docs/math.md §1 accuracy)
         eps = float(np.finfo(dtype).eps)
         tol = np.minimum(16 * eps * np.maximum(1.0, zy_gap), 1e-3)
         if gamma == 0:

@@ -1,4 +1,4 @@
-"""Fused losses give bitwise-identical loss and gradient for any thread count (SPEC §1: fixed
+"""Fused losses give bitwise-identical loss and gradient for any thread count (docs/math.md §1: fixed
 block size and merge order), both when rows are spread over threads and when a few very long
 rows are split into blocks across threads; in-place and out-of-place gradients are identical."""
 from __future__ import annotations

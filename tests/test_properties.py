@@ -1,4 +1,4 @@
-"""Hypothesis property tests: the eight inequalities of SPEC §1 and the softmax laws, for
+"""Hypothesis property tests: the eight inequalities of docs/math.md §1 and the softmax laws, for
 float64 and float32, on random and adversarial rows (magnitudes ~1e30, ties, n = 1, rows
 longer than a block, wide spreads).
 

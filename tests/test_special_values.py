@@ -1,4 +1,4 @@
-"""Special values (SPEC §1 and the documented conventions of each function), on every ISA
+"""Special values (docs/math.md §1 and the documented conventions of each function), on every ISA
 path, both compute dtypes, and rows short or long enough to cross vector widths and the
 block size: NaN anywhere gives NaN; any +inf gives +inf (uniform softmax over the +inf
 entries); all -inf gives -inf (softmax 0, log_softmax -inf, entropy 0); weights of both

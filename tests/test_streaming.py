@@ -1,4 +1,4 @@
-"""LogSumExpState (SPEC §1, streaming state): chunking, merging, special values, pickling,
+"""LogSumExpState (docs/math.md §1, streaming state): chunking, merging, special values, pickling,
 dtypes and errors."""
 from __future__ import annotations
 

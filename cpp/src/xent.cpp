@@ -1,5 +1,5 @@
 // Fused losses of p_y (γ-cross-entropy, generalized cross-entropy, focal loss): loss and
-// logits gradient in two streaming passes per row (SPEC §3). Baseline target: the ISA code
+// logits gradient in two streaming passes per row (docs/math.md §3). Baseline target: the ISA code
 // is reached only through the KernelTable (stats for the loss alone; stats_store and
 // scale_store for loss and gradient, one exp per logit).
 #include "logitcore/xent.h"

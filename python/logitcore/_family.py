@@ -1,4 +1,4 @@
-"""logsumexp, softmax, log_softmax and the entropies (SPEC §1). Units: nats."""
+"""logsumexp, softmax, log_softmax and the entropies (docs/math.md §1). Units: nats."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""NumPy references for entropy normalization (SPEC §2)."""
+"""NumPy references for entropy normalization (docs/math.md §2)."""
 from __future__ import annotations
 
 import numpy as np

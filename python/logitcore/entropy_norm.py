@@ -1,4 +1,4 @@
-"""Batched entropy normalization (SPEC §2): give every distribution a chosen entropy."""
+"""Batched entropy normalization (docs/math.md §2): give every distribution a chosen entropy."""
 from __future__ import annotations
 
 import operator

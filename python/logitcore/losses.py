@@ -1,4 +1,4 @@
-"""Fused classification losses of the target probability, with their logits gradient (SPEC §3).
+"""Fused classification losses of the target probability, with their logits gradient (docs/math.md §3).
 
 Every loss here depends on a row of logits z only through p_y = softmax(z)_y, the probability
 of the target class y. Its gradient with respect to the logits is therefore one scalar per row

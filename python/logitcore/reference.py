@@ -144,7 +144,7 @@ def lse_state(x):
 
 
 def merge_states(m1, s1, m2, s2):
-    """SPEC §1 merge of two (m, s) states (arrays)."""
+    """docs/math.md §1 merge of two (m, s) states (arrays)."""
     m1, s1, m2, s2 = (np.asarray(v, dtype=np.float64) for v in (m1, s1, m2, s2))
     m = np.maximum(m1, m2)
     with np.errstate(invalid="ignore"):

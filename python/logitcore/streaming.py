@@ -2,7 +2,7 @@
 
 The state of a row is the pair (m, s) with s = sum exp(x_i - m) over the entries seen, so
 that logsumexp = m + log s. Chunks update it, and states computed anywhere (other threads,
-processes, machines, vocabulary shards) merge with the rule of SPEC §1:
+processes, machines, vocabulary shards) merge with the rule of docs/math.md §1:
 
     m = max(m1, m2);   s = s1 * exp(m1 - m) + s2 * exp(m2 - m)
 

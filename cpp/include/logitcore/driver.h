@@ -35,7 +35,7 @@ struct RowState {
 // log(s) of a finished row state, through log1p(u) when u is known.
 inline double log_sum(const RowState& st) { return st.u == st.u ? ::log1p(st.u) : ::log(st.s); }
 
-// Merge b into a (SPEC §1: equal maxima add directly, a side at -inf contributes 0,
+// Merge b into a (docs/math.md §1: equal maxima add directly, a side at -inf contributes 0,
 // +inf entries count as exp(0) = 1 relative to an infinite maximum, NaN propagates).
 void merge_state(RowState& a, const RowState& b);
 

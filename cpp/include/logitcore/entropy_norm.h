@@ -1,4 +1,4 @@
-// Batched entropy normalization (SPEC §2): for each row find gamma >= 0 such that
+// Batched entropy normalization (docs/math.md §2): for each row find gamma >= 0 such that
 // q = p^gamma / sum p^gamma (= softmax(gamma * z) for logits z) has entropy H* (nats).
 #pragma once
 

@@ -101,7 +101,7 @@ struct KernelsT {
   // elementwise natural log (log 0 = -inf, log of a negative or NaN = NaN)
   void (*log)(const T* x, std::int64_t n, T* y);
 
-  // --- entropy normalization (SPEC §2) ---
+  // --- entropy normalization (docs/math.md §2) ---
   ScanStats (*scan)(const T* x, std::int64_t n, T thr);
   // Writes the log-weights of a block relative to the reference xmax (the row maximum), in
   // log2 units: w = max(kWMin, log2 x - log2 xmax) for probabilities or

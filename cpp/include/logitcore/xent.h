@@ -1,4 +1,4 @@
-// Fused losses of the target probability p_y (SPEC §3): γ-cross-entropy and the other
+// Fused losses of the target probability p_y (docs/math.md §3): γ-cross-entropy and the other
 // losses whose logits gradient is one scalar per row times (softmax − one-hot).
 //
 // Per row, one streaming pass over the logits gives (m, s, z_y), hence
