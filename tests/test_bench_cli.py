@@ -1,0 +1,150 @@
+"""``python -m logitcore bench`` end to end, with few, short samples: the default run prints
+the headline table and the target verdicts, exits 0 unless ``--check`` is given and a target
+fails, names a missing SciPy / PyTorch once with the command that installs it, and runs what
+it should (default rows, ``--full``, ``--cases``). Figures are never asserted, only the
+command's behaviour."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import logitcore
+from logitcore import bench
+from logitcore.__main__ import main
+
+# few samples of >= 0.2 ms: every row in a few seconds, the figures meaningless
+TINY = ["--repeat", "3", "--min-time", "0.0002"]
+SMALL_ROW = (1, 100000)
+
+
+def _impossible(shape=bench.FLOOR_SHAPE):
+    """A target no measurement can meet: a positive time ratio <= 0."""
+    return bench.Target("impossible: lse in no time", "floor", shape, 1, "logitcore/np.max", "<=", 0.0)
+
+
+def _trivial(shape=SMALL_ROW):
+    """A target every measurement meets: a positive time ratio >= 0."""
+    return bench.Target("trivial: lse takes some time", "floor", shape, 1, "logitcore/np.max", ">=", 0.0)
+
+
+def _verdict_lines(text):
+    return [ln for ln in text.splitlines() if re.match(r"\s+(PASS|FAIL|SKIP)\s", ln)]
+
+
+@pytest.fixture
+def bench_run(capsys, restore_threads):
+    """main(['bench', *args]) -> (exit status, printed text)."""
+
+    def run(*args):
+        status = main(["bench", *TINY, *args])
+        return status, capsys.readouterr().out
+
+    return run
+
+
+def test_default_run_prints_headline_and_targets_and_exits_0(bench_run, monkeypatch):
+    # a target that certainly fails: without --check the exit status stays 0
+    monkeypatch.setattr(bench, "TARGETS", bench.TARGETS + [_impossible()])
+    status, out = bench_run()
+    assert status == 0
+    cfg = logitcore.get_config()
+    # machine, ISA and method next to the figures
+    assert f"ISA {cfg['isa_selected']}" in out
+    assert "median of 3 samples" in out
+    # the headline table: its title, its columns and one row per headline entry
+    assert "## logitcore vs NumPy, SciPy and PyTorch" in out
+    header = next(ln for ln in out.splitlines() if ln.startswith("operation"))
+    assert header.split() == ["operation", "shape", "threads", "logitcore", "numpy", "scipy", "torch"]
+    labels = {c.headline_label for c in bench.CASES if c.headline}
+    assert {"logsumexp", "softmax", "cross-entropy loss + grad", "entropy_normalize"} <= labels
+    rows = [ln for ln in out.splitlines() if any(re.match(rf"{re.escape(lab)}\s+\(", ln) for lab in labels)]
+    assert len(rows) >= len(bench.headline_rows())
+    for case, shape, threads in bench.headline_rows():
+        label = bench._case(case).headline_label
+        assert any(re.match(rf"{re.escape(label)}\s+{re.escape(bench._fmt_shape(shape))}\s+{threads}\s", r)
+                   for r in rows), (case, shape, threads)
+    assert re.search(r"logsumexp\s+\(64, 32000\)\s+1\s+[\d.]+ [um]?s\s+[\d.]+ [um]?s \([\d.]+x\)", out)
+    # the short run prints no per-case tables
+    assert "[logsumexp]" not in out and "[floor]" not in out
+    # one verdict line per target, the impossible one FAIL
+    assert "## targets" in out
+    lines = _verdict_lines(out)
+    assert len(lines) == len(bench.TARGETS)
+    for t, ln in zip(bench.TARGETS, lines):
+        assert t.label in ln
+    assert lines[-1].split()[0] == "FAIL"
+    assert "check:" not in out
+    assert re.search(r"\(total \d+ s", out)
+
+
+def test_check_exits_1_when_a_target_fails(bench_run, monkeypatch):
+    monkeypatch.setattr(bench, "TARGETS", [_impossible(SMALL_ROW)])
+    status, out = bench_run("--cases", "floor", "--shapes", "1x100000", "--check")
+    assert status == 1
+    assert _verdict_lines(out)[0].split()[0] == "FAIL"
+    assert "check: 1 of 1 targets failed, 0 skipped; exit status 1" in out
+    # the same run without --check
+    status, out = bench_run("--cases", "floor", "--shapes", "1x100000")
+    assert status == 0
+    assert _verdict_lines(out)[0].split()[0] == "FAIL"
+
+
+def test_check_exits_0_when_targets_pass_or_skip(bench_run, monkeypatch):
+    skipped = _trivial((1, 12345))  # a shape this run does not measure
+    monkeypatch.setattr(bench, "TARGETS", [_trivial(), skipped])
+    status, out = bench_run("--cases", "floor", "--shapes", "1x100000", "--check")
+    assert status == 0
+    assert [ln.split()[0] for ln in _verdict_lines(out)] == ["PASS", "SKIP"]
+    assert "not measured in this run" in out
+    assert "check: 0 of 2 targets failed, 1 skipped; exit status 0" in out
+    # a per-case table for a case named with --cases that has no headline row
+    assert "[floor]" in out
+
+
+def test_exit_status():
+    v = [{"verdict": "PASS"}, {"verdict": "SKIP"}]
+    assert bench.exit_status(v, check=True) == 0
+    assert bench.exit_status(v + [{"verdict": "FAIL"}], check=True) == 1
+    assert bench.exit_status(v + [{"verdict": "FAIL"}], check=False) == 0
+    assert bench.exit_status([], check=True) == 0
+
+
+def test_missing_competitors_are_named_once_with_the_install_command(bench_run, monkeypatch):
+    # pretend neither SciPy nor PyTorch imports (optional_import reads this cache first)
+    monkeypatch.setitem(bench._MODULES, "scipy", None)
+    monkeypatch.setitem(bench._MODULES, "scipy.special", None)
+    monkeypatch.setitem(bench._MODULES, "torch", None)
+    status, out = bench_run("--cases", "logsumexp", "--shapes", "64x1000", "--threads", "1", "--check")
+    assert status == 0
+    assert out.count("pip install scipy") == 1
+    assert out.count("pip install torch --index-url https://download.pytorch.org/whl/cpu") == 1
+    row = next(ln for ln in out.splitlines() if ln.startswith("logsumexp"))
+    assert row.split()[-2:] == ["-", "-"]  # scipy and torch columns
+    assert re.search(r"SKIP .*scipy\.special\.logsumexp.*SciPy not installed", out)
+    assert re.search(r"SKIP .*torch\.logsumexp.*PyTorch not installed", out)
+
+
+def test_plan_default_full_and_cases():
+    cases = list(bench.CASES)
+    default = bench.build_plan(cases, full=False)
+    planned = {(c.name, s, t) for c, items in default for s, t in items}
+    assert planned == set(bench.default_rows())
+    assert {"xent_fwd", "robust_grad"}.isdisjoint(c.name for c, _ in default)
+    every = bench._parse_threads("1,all")
+    full = bench.build_plan(cases, full=True)
+    assert [c.name for c, _ in full] == [c.name for c in cases]
+    for c, items in full:
+        want = [(s, None) for s in c.shapes] if c.fixed_threads is not None else [(s, t) for s in c.shapes for t in every]
+        assert sorted(items, key=str) == sorted(set(want), key=str), c.name
+    # a case without default rows runs on its own shapes when named
+    (case, items), = bench.build_plan([bench._case("robust_grad")], full=False, named=["robust_grad"])
+    assert {s for s, _ in items} == set(map(tuple, case.shapes))
+    # --shapes / --threads replace the default rows' shapes and thread counts
+    (case, items), = bench.build_plan([bench._case("logsumexp")], full=False, shapes=[(4, 100)], threads=[1])
+    assert items == [((4, 100), 1)]
+
+
+def test_unknown_case_is_an_error(bench_run):
+    with pytest.raises(SystemExit, match="unknown case"):
+        bench_run("--cases", "no_such_case")
