@@ -707,8 +707,7 @@ def _print_headline_notes(cases: Sequence[Case], out) -> None:
         if c.headline_note:
             print(f"   {c.headline_label or c.name}: {c.headline_note}", file=out)
     missing = [INSTALL_HINTS[m][0] for m in missing_competitors()]
-    if missing:
-        print(f"   -: not measured ({' and '.join(missing)} not installed) or no such competitor", file=out)
+    print("   -: no such competitor" + (f", or {' and '.join(missing)} not installed" if missing else ""), file=out)
 
 
 def _print_machine(info: dict, out) -> None:
@@ -874,9 +873,10 @@ def run(args: argparse.Namespace, out=None) -> dict:
     _print_machine(info, out)
     scope = ("every case on all its shapes (--full)" if full else
              "the headline rows and the rows the targets need (--full: every case and shape)")
-    print(f"run      : {scope}; median of {repeat} samples per contestant (more for cases marked so); each "
-          f"sample = 1 untimed warm-up call + >= {min_time * 1e3:g} ms of timed calls; contestants interleaved "
-          f"within each repetition; x ~ N(0, 1) (seed {args.seed}), {args.dtype}, C-contiguous", file=out)
+    print(f"run      : {scope}", file=out)
+    print(f"method   : median of {repeat} samples per contestant (more for cases marked so); each sample = 1 "
+          f"untimed warm-up call + >= {min_time * 1e3:g} ms of timed calls; contestants interleaved within each "
+          f"repetition; x ~ N(0, 1) (seed {args.seed}), {args.dtype}, C-contiguous", file=out)
     for m in missing_competitors():
         name, cmd = INSTALL_HINTS[m]
         print(f"note     : {name} is not installed, so its columns and targets are skipped; "
