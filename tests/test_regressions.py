@@ -73,12 +73,16 @@ def test_maximum_dominated_rows_keep_relative_accuracy(isa, dtype, nt, rng, rest
         m = float(row.max())
         i = int(row.argmax())
         tol = rel * want + np.finfo(dtype).tiny
+        # float32 exact-exp passes (log_softmax, losses) form each term as 2^((x - m) log2 e):
+        # relative error up to |x - m| 2^-24, the size of the input's own rounding there
+        d = float(np.max(np.abs(row[np.isfinite(row)] - row.max())))
+        tol2 = tol + (d * 2.0**-24 * want if dtype == np.float32 else 0.0)
         got = float(lc.logsumexp(row.astype(np.float64) if dtype == np.float64 else row)) - m
         if m == 0:  # lse itself carries the tiny excess
             assert abs(got - want) <= tol, (row[:4], got, want)
         # log p_max = -log1p(rest): exact in every dtype whatever m
         lp = float(lc.log_softmax(row)[i])
-        assert abs(lp + want) <= tol, (row[:4], lp, -want)
+        assert abs(lp + want) <= tol2, (row[:4], lp, -want)
         # streaming state in two shards, merged
         st = lc.LogSumExpState(1)
         k = len(row) // 2
@@ -86,14 +90,12 @@ def test_maximum_dominated_rows_keep_relative_accuracy(isa, dtype, nt, rng, rest
         assert abs(float(st.excess[0]) - math.expm1(want)) <= rel * math.expm1(want) + 1e-300
         st2 = lc.LogSumExpState(1).update(row[None, k:]).merge(lc.LogSumExpState(1).update(row[None, :k]))
         assert abs(float(st2.result()[0]) - m - want) <= tol + 4 * np.spacing(abs(m))
-        # cross-entropy of the argmax: the loss is log1p(rest) (float32 rows form e by
-        # 2^((x - m) log2 e): relative |x - m| 2^-24 per term)
-        lrel = rel if dtype == np.float64 else 1e-5
+        # cross-entropy of the argmax: the loss is log1p(rest)
         for g in (0.0, 0.5):
             loss = float(gamma_cross_entropy(row[None, :], np.array([i]), gamma=g, reduction="sum"))
             assert loss > 0
             if g == 0.0:
-                assert abs(loss - want) <= lrel * want, (row[:4], loss, want)
+                assert abs(loss - want) <= tol2, (row[:4], loss, want)
             loss2, grad = gamma_cross_entropy(row[None, :], np.array([i]), gamma=g, reduction="sum",
                                               return_grad=True)
             assert float(loss2) == loss  # same value with or without the gradient

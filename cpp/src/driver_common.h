@@ -271,8 +271,9 @@ inline RowState fold_blocks(const BlockStats* parts, i64 nb) {
 // Rows dominated by their maximum (s < 2: the other terms add up to less than the maximum's
 // term of exactly 1) lose those terms in s = 1 + r. Recover r on its own: the blocks without
 // the maximum contribute s_j exp(m_j - m) (no maximal term among them: s < 2 means the
-// maximum lies in one block only), the block holding it is re-read by the excess kernel
-// (`block(j)` returns its contiguous data). Sets st.u = r + ties - 1; leaves other rows alone.
+// maximum lies in one block only); the block holding it gives its split sum (stats_store
+// kernels compute it in the same pass) or is re-read by the excess kernel (`block(j)`
+// returns its contiguous data). Sets st.u = r + ties - 1; leaves other rows alone.
 template <class T, class BlockF>
 void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, RowState& st, i64 n, BlockF&& block) {
   if (!(st.m - st.m == 0) || !(st.s < 2.0)) return;
@@ -283,8 +284,13 @@ void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, Row
     else if (parts[j].m != -kInf) r += parts[j].s * ::exp(parts[j].m - st.m);
   }
   if (jm < 0) return;
-  const i64 len = std::min(kBlock, n - jm * kBlock);
-  const Excess e = k.excess(block(jm), len, static_cast<T>(st.m));
+  Excess e;
+  if (parts[jm].r == parts[jm].r) {  // the kernel split its sum already (stats_store)
+    e = Excess{parts[jm].r, ::nearbyint(parts[jm].s - parts[jm].r)};
+  } else {
+    const i64 len = std::min(kBlock, n - jm * kBlock);
+    e = k.excess(block(jm), len, static_cast<T>(st.m));
+  }
   st.u = r + e.r + (e.ties - 1.0);
 }
 

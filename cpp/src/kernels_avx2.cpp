@@ -60,6 +60,7 @@ struct VF {
   static R w2(R x, R, R l2e, R c) { return fmadd(x, l2e, c); }
   static R ones_gt(R a, R b) { return _mm256_and_ps(_mm256_cmp_ps(a, b, _CMP_GT_OQ), _mm256_set1_ps(1.0f)); }
   static R ones_eq(R a, R b) { return _mm256_and_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ), _mm256_set1_ps(1.0f)); }
+  static R keep_lt(R a, R b) { return _mm256_and_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ), a); }
   static R log_core(R x) {
     // subnormals: scale by 2^23 first
     const R sub = _mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
@@ -179,6 +180,7 @@ struct VD {
   static R w2(R x, R, R l2e, R c) { return fmadd(x, l2e, c); }
   static R ones_gt(R a, R b) { return _mm256_and_pd(_mm256_cmp_pd(a, b, _CMP_GT_OQ), _mm256_set1_pd(1.0)); }
   static R ones_eq(R a, R b) { return _mm256_and_pd(_mm256_cmp_pd(a, b, _CMP_EQ_OQ), _mm256_set1_pd(1.0)); }
+  static R keep_lt(R a, R b) { return _mm256_and_pd(_mm256_cmp_pd(a, b, _CMP_LT_OQ), a); }
   static R log_core(R x) {
     const R sub = _mm256_cmp_pd(x, _mm256_set1_pd(2.2250738585072014e-308), _CMP_LT_OQ);
     const R xs = _mm256_blendv_pd(x, _mm256_mul_pd(x, _mm256_set1_pd(4503599627370496.0)), sub);  // 2^52

@@ -55,6 +55,7 @@ struct VF {
   static R w2(R x, R, R l2e, R c) { return fmadd(x, l2e, c); }
   static R ones_gt(R a, R b) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ), _mm512_set1_ps(1.0f)); }
   static R ones_eq(R a, R b) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ), _mm512_set1_ps(1.0f)); }
+  static R keep_lt(R a, R b) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), a); }
   static R log_core(R x) {
     // getmant/getexp handle subnormals, zero (-inf exponent), inf and NaN
     R m = _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
@@ -155,6 +156,7 @@ struct VD {
   static R w2(R x, R, R l2e, R c) { return fmadd(x, l2e, c); }
   static R ones_gt(R a, R b) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, b, _CMP_GT_OQ), _mm512_set1_pd(1.0)); }
   static R ones_eq(R a, R b) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ), _mm512_set1_pd(1.0)); }
+  static R keep_lt(R a, R b) { return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ), a); }
   static R log_core(R x) {
     R m = _mm512_getmant_pd(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
     R e = _mm512_getexp_pd(x);

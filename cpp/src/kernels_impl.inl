@@ -9,7 +9,8 @@
 // (b != 0 ? x : f), hmax, hsum (reduced in double, fixed order), exp_core(w) for
 // w in [kLow, kHigh], kLow (exp(kLow) == 0 exactly) and kHigh (exp(kHigh) == inf),
 // log_core(x) (natural log with log 0 = -inf, negative/NaN -> NaN, log inf = inf),
-// ones_gt(a, b) / ones_eq(a, b) (1.0 in lanes where a > b / a == b, else 0),
+// ones_gt(a, b) / ones_eq(a, b) (1.0 in lanes where a > b / a == b, else 0), keep_lt(a, b)
+// (a in lanes where a < b, else 0),
 // exp2_core(a) (2^a for a >= kLow2), log2_fast(x) (log2 for finite x >= 0, no special-value
 // fixups; 0 gives a huge negative or -inf), stream_store(p, r) (aligned non-temporal store)
 // and fence() (orders non-temporal stores).
@@ -187,19 +188,26 @@ BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
 // e = exp(x - m) for x <= m (or -inf), summed and, with kStore, stored into e (e may alias
 // x). kBase2 forms e as 2^((x - m) log2 e) (one rounding of the product: relative error below
 // |x - m| 2^-24), otherwise by Cody-Waite reduction (within an ulp whatever |x - m|); both give
-// exactly 1 at x == m.
-template <class V, bool kStore, bool kBase2>
-double exp_sum_from(const typename V::T* x, std::int64_t n, typename V::T m, typename V::T* e) {
+// exactly 1 at x == m. With kSplit the terms below 1 are also summed on their own (r): the
+// sum s = (number of terms equal to 1) + r splits exactly, and r keeps its relative accuracy
+// when one term of 1 dominates the block.
+struct SumSplit {
+  double s;
+  double r;
+};
+
+template <class V, bool kStore, bool kBase2, bool kSplit = false>
+SumSplit exp_sum_from(const typename V::T* x, std::int64_t n, typename V::T m, typename V::T* e) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
-  const R vm = V::set1(m);
+  const R vm = V::set1(m), one = V::set1(T(1));
   const R lo = V::set1(kBase2 ? V::kLow2 : V::kLow), l2e = V::set1(T(1.4426950408889634));
   auto ex = [&](R xv) {
     const R d = V::sub(xv, vm);
     return kBase2 ? V::exp2_core(V::max(lo, V::mul(d, l2e))) : V::exp_core(V::max(lo, d));
   };
-  R s0 = V::set1(0), s1 = s0;
+  R s0 = V::set1(0), s1 = s0, r0 = s0, r1 = s0;
   std::int64_t i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
     prefetch_ahead<V, 2>(x + i);
@@ -211,18 +219,24 @@ double exp_sum_from(const typename V::T* x, std::int64_t n, typename V::T m, typ
     }
     s0 = V::add(s0, e0);
     s1 = V::add(s1, e1);
+    if (kSplit) {
+      r0 = V::add(r0, V::keep_lt(e0, one));
+      r1 = V::add(r1, V::keep_lt(e1, one));
+    }
   }
   for (; i + W <= n; i += W) {
     const R e0 = ex(V::loadu(x + i));
     if (kStore) V::storeu(e + i, e0);
     s0 = V::add(s0, e0);
+    if (kSplit) r0 = V::add(r0, V::keep_lt(e0, one));
   }
   if (i < n) {
     const R e0 = ex(V::load_tail(x + i, n - i, -std::numeric_limits<T>::infinity()));
     if (kStore) V::store_tail(e + i, e0, n - i);
     s1 = V::add(s1, e0);
+    if (kSplit) r1 = V::add(r1, V::keep_lt(e0, one));
   }
-  return V::hsum(V::add(s0, s1));
+  return {V::hsum(V::add(s0, s1)), kSplit ? V::hsum(V::add(r0, r1)) : 0.0};
 }
 
 // Block max, then e = exp(x - m) stored and summed: the gradient of softmax-based losses
@@ -242,13 +256,14 @@ BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::
     const double nan = std::numeric_limits<double>::quiet_NaN();
     return {static_cast<double>(m), nan, nan};
   }
-  return {static_cast<double>(m), exp_sum_from<V, kStore, sizeof(T) == 4>(x, n, m, e), 0.0};
+  const SumSplit ss = exp_sum_from<V, kStore, sizeof(T) == 4, true>(x, n, m, e);
+  return {static_cast<double>(m), ss.s, 0.0, ss.r};
 }
 
 // softmax's middle pass: Cody-Waite exp relative to the row maximum, stored and summed.
 template <class V>
 double exp_store_sum_impl(const typename V::T* x, std::int64_t n, typename V::T shift, typename V::T* y) {
-  return exp_sum_from<V, true, false>(x, n, shift, y);
+  return exp_sum_from<V, true, false>(x, n, shift, y).s;
 }
 
 template <class V>
@@ -256,33 +271,13 @@ BlockStats stats_store_dispatch(const typename V::T* x, std::int64_t n, typename
   return e ? stats_store_impl<V, true>(x, n, e) : stats_store_impl<V, false>(x, n, nullptr);
 }
 
-// Sum of exp(x - m) over the entries strictly below m (Cody-Waite: each term within an ulp),
-// and the number of entries equal to m. Float lanes add at most four vectors before the
-// partial sum moves to double, so r is accurate relative to itself.
+// The terms of a block below 1, exp(x - m) by Cody-Waite (each within an ulp), summed on
+// their own, and the number of terms equal to 1 (the entries at m, and any so close that
+// their exp rounds to 1): s = ties + r exactly.
 template <class V>
 Excess excess_impl(const typename V::T* x, std::int64_t n, typename V::T m) {
-  using R = typename V::R;
-  using T = typename V::T;
-  constexpr std::int64_t W = V::W;
-  const R vm = V::set1(m), lo = V::set1(V::kLow), zero = V::set1(T(0));
-  R ties = zero, tail = zero;
-  double r = 0;
-  auto term = [&](R v) {
-    ties = V::add(ties, V::ones_eq(v, vm));
-    return V::mul(V::exp_core(V::max(lo, V::sub(v, vm))), V::ones_gt(vm, v));
-  };
-  std::int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    R part = V::add(V::add(term(V::loadu(x + i)), term(V::loadu(x + i + W))),
-                    V::add(term(V::loadu(x + i + 2 * W)), term(V::loadu(x + i + 3 * W))));
-    r += V::hsum(part);
-  }
-  for (; i + W <= n; i += W) tail = V::add(tail, term(V::loadu(x + i)));
-  if (i < n) {
-    // padding lanes are -inf: below m (term exp(-inf) = 0), never equal to it
-    tail = V::add(tail, term(V::load_tail(x + i, n - i, -std::numeric_limits<T>::infinity())));
-  }
-  return {r + V::hsum(tail), V::hsum(ties)};
+  const SumSplit ss = exp_sum_from<V, false, false, true>(x, n, m, nullptr);
+  return {ss.r, ::nearbyint(ss.s - ss.r)};
 }
 
 // Entropy statistics: w = x - m (exact when x is near m) and exp by Cody-Waite reduction, so

@@ -62,6 +62,7 @@ struct VScalar {
   static R w2(R x, R m, R l2e, R) { return map4([&](int l) { return (x.v[l] - m.v[l]) * l2e.v[l]; }); }
   static R ones_gt(R a, R b) { return map4([&](int l) { return a.v[l] > b.v[l] ? 1.0 : 0.0; }); }
   static R ones_eq(R a, R b) { return map4([&](int l) { return a.v[l] == b.v[l] ? 1.0 : 0.0; }); }
+  static R keep_lt(R a, R b) { return map4([&](int l) { return a.v[l] < b.v[l] ? a.v[l] : 0.0; }); }
   static R log_core(R x) { return map4([&](int l) { return ::log(x.v[l]); }); }
   static R log2_fast(R x) { return map4([&](int l) { return ::log2(x.v[l]); }); }
   static void stream_store(T* p, R r) { storeu(p, r); }

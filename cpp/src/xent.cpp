@@ -47,24 +47,9 @@ LossValue focal(double g, double l) {
   return {pw * (0.0 - l), pw * (1.0 + extra)};
 }
 
-// s - 1 of a block holding the row maximum, from its stored e = exp(x - m) (the maximum's
-// term is exactly 1): the other terms summed on their own, plus the extra ties.
-template <class T>
-double excess_from_e(const T* e, i64 len) {
-  double r[4] = {0.0, 0.0, 0.0, 0.0};
-  double ties = 0.0;
-  for (i64 i = 0; i < len; ++i) {
-    const double v = static_cast<double>(e[i]);
-    if (v == 1.0) ties += 1.0;
-    else r[i & 3] += v;
-  }
-  return (r[0] + r[1]) + (r[2] + r[3]) + (ties - 1.0);
-}
-
 // Rows dominated by their maximum (s < 2): u = s - 1 without cancellation, from the other
-// blocks' states and the stored e of the block holding the maximum (`e_of(j)`).
-template <class T, class EF>
-void refine_from_e(const BlockStats* bs, i64 nb, i64 n, RowState& st, EF&& e_of) {
+// blocks' states and the split sum stats_store returns for the block holding the maximum.
+inline void refine_split(const BlockStats* bs, i64 nb, RowState& st) {
   if (!(st.m - st.m == 0) || !(st.s < 2.0)) return;
   i64 jm = -1;
   double r = 0;
@@ -72,8 +57,8 @@ void refine_from_e(const BlockStats* bs, i64 nb, i64 n, RowState& st, EF&& e_of)
     if (bs[j].m == st.m && jm < 0) jm = j;
     else if (bs[j].m != -kInf) r += bs[j].s * ::exp(bs[j].m - st.m);
   }
-  if (jm < 0) return;
-  st.u = r + excess_from_e<T>(e_of(jm), std::min(kBlock, n - jm * kBlock));
+  if (jm < 0 || !(bs[jm].r == bs[jm].r)) return;
+  st.u = r + bs[jm].r + (::nearbyint(bs[jm].s - bs[jm].r) - 1.0);
 }
 
 // log p_y from the row state and the target's logit.
@@ -112,15 +97,7 @@ RowPrep prepare_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const 
     parts[static_cast<size_t>(j)] = b;
   });
   RowState st = fold_blocks(parts.data(), nb);
-  std::vector<T> ebuf;
-  refine_from_e<T>(parts.data(), nb, n, st, [&](i64 j) {
-    // the same e as the gradient path stores (stats_store), so the loss does not depend on
-    // whether the gradient is requested
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-    ebuf.resize(static_cast<size_t>(len));
-    k.stats_store(gather<T>(x, off, len, scratch.x(tid)), len, ebuf.data());
-    return static_cast<const T*>(ebuf.data());
-  });
+  refine_split(parts.data(), nb, st);
   const double ell = log_p_target(st, zy);
   const LossValue lv = loss_from_logp(spec, ell);
   *loss = lv.loss;
@@ -155,7 +132,7 @@ void fused_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x
     bs[j] = b;
   });
   RowState st = fold_blocks(bs, nb);
-  refine_from_e<T>(bs, nb, n, st, [&](i64 j) { return static_cast<const T*>(eb + j * kBlock); });
+  refine_split(bs, nb, st);
   const double ell = log_p_target(st, zy);
   const LossValue lv = loss_from_logp(spec, ell);
   *loss = lv.loss;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace logitcore {
 
@@ -20,10 +21,14 @@ constexpr std::int64_t kBlock = 2048;
 // (b_i = 1 when unweighted). m is -inf for an all -inf block (then s = t = 0).
 // When m is +inf or NaN the kernel may return anything in s and t: the driver recomputes
 // such blocks with exact special-value rules.
+// r (stats_store only, NaN elsewhere): the sum of the terms below 1 on its own, so that
+// s = (number of terms equal to 1) + r exactly and r keeps its relative accuracy when the
+// maximum's term dominates the block.
 struct BlockStats {
   double m;
   double s;
   double t;
+  double r = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Block scan of raw values: max, min, sum (NaN if any NaN), and how many entries exceed thr.
@@ -34,9 +39,9 @@ struct ScanStats {
   double count;
 };
 
-// Terms of a block other than its maximum's, relative to the ROW maximum m (every x <= m):
-// r = sum over x_i < m of exp(x_i - m), each term within an ulp (no term is 1, so r keeps
-// its relative accuracy however small it is), and ties = number of entries equal to m.
+// The block holding the row maximum m (every x <= m), split: r = the sum of the terms
+// exp(x_i - m) below 1 (Cody-Waite, each within an ulp; no term is 1, so r keeps its
+// relative accuracy however small it is) and ties = the number of terms equal to 1.
 // lse = m + log1p(r + ties - 1) then has full relative accuracy when the maximum dominates.
 struct Excess {
   double r;
@@ -80,8 +85,9 @@ struct KernelsT {
   BlockStats (*stats_t)(const T* x, std::int64_t n);
   // max and sum of e_i = exp(x_i - m) (double: Cody-Waite, within an ulp; float: 2^((x - m)
   // log2 e), relative error below |x_i - m| 2^-24; the maximum's term is exactly 1 in both),
-  // storing e into e unless it is null (e may alias x). Stores nothing when m is +inf or
-  // NaN; stores zeros when m is -inf.
+  // storing e into e unless it is null (e may alias x), and r, the terms below 1 summed on
+  // their own (see BlockStats). Stores nothing when m is +inf or NaN; stores zeros when m is
+  // -inf.
   BlockStats (*stats_store)(const T* x, std::int64_t n, T* e);
   // Excess of the block holding the row maximum m (see Excess); x <= m, no NaN.
   Excess (*excess)(const T* x, std::int64_t n, T m);
