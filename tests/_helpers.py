@@ -7,19 +7,55 @@ the magnitude is the larger of the expected value and the largest finite input (
 """
 from __future__ import annotations
 
-import numpy as np
+import contextlib
+import os
 
+import numpy as np
+import pytest
+
+import logitcore
 from logitcore import _core
 
 SUPPORTED_ISAS = list(_core._supported_isas())
 BEST_ISA = SUPPORTED_ISAS[-1]  # what "auto" selects
-INITIAL_ISA = _core._isa()  # at import: "auto", or what LOGITCORE_ISA forced
+INITIAL_ISA = _core._isa()  # at import: the best supported, or what LOGITCORE_ISA forced
 BLOCK = int(_core._block_size)
 
 
 def restore_isa() -> None:
     """Back to the ISA active when the test session started (honours LOGITCORE_ISA)."""
     _core._set_isa(INITIAL_ISA)
+
+
+@contextlib.contextmanager
+def forced_isa(name: str):
+    """Run the body on ISA `name`, then put back the ISA found (not "auto": a session forced
+    to one path by LOGITCORE_ISA stays on it)."""
+    found = _core._isa()
+    _core._set_isa(name)
+    try:
+        assert _core._isa() == name
+        yield name
+    finally:
+        _core._set_isa(found)
+
+
+def set_threads(n: int) -> None:
+    """Set the thread count to n, through the default (0) when that gives n, so that a count
+    found at the OpenMP default is restored as the default."""
+    logitcore.set_num_threads(0)
+    if logitcore.get_num_threads() != n:
+        logitcore.set_num_threads(n)
+
+
+def optional_import(name: str):
+    """Import an optional test dependency, or skip the test when it is missing. Names listed
+    in LOGITCORE_TEST_REQUIRE (comma-separated, e.g. "mpmath,torch": set it where CI installs
+    them) must import: a missing one is then an error, never a silent skip."""
+    required = {s.strip() for s in os.environ.get("LOGITCORE_TEST_REQUIRE", "").split(",") if s.strip()}
+    if name in required:
+        return __import__(name)
+    return pytest.importorskip(name)
 
 TOL = {
     np.dtype(np.float64): 1e-13,
