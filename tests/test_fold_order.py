@@ -1,4 +1,4 @@
-"""The fixed block-merge order, checked against an oracle (SPEC §1, README "reproducibility").
+"""The fixed block-merge order, checked against an oracle (docs/math.md §1, README "reproducibility").
 
 A row of n entries is reduced in blocks of ``_core._block_size`` elements; each block gives a
 state (m, s) (its maximum and sum exp(x - m)), and the row's state is the LEFT-TO-RIGHT fold
