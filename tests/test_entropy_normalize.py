@@ -24,15 +24,15 @@ import numpy as np
 import pytest
 
 import logitcore as lc
-from logitcore import _core
 from logitcore import reference as ref
 from logitcore.entropy_norm import EntropyNormalizeInfo, default_tol
 
-from ._helpers import BLOCK, SUPPORTED_ISAS, assert_bitwise_equal
+from ._helpers import BLOCK, assert_bitwise_equal, forced_isa
 
 en = lc.entropy_normalize
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+# every test runs on every ISA the host supports
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"), pytest.mark.usefixtures("isa")]
 
 DTYPES = [np.float64, np.float32]
 SIZES = (
@@ -526,6 +526,70 @@ def test_converged_flag_is_honest_for_any_max_iter(dtype, rng):
         f"gamma {info.gamma[bad[0]]!r}, H {info.entropy[bad[0]]!r}")
 
 
+def search_margin(dtype, t):
+    """The margin the search keeps below tol for the rounding of q (README: 4 eps (2 + |target|),
+    eps of the computation dtype), evaluated as the library does, in float64."""
+    return 4.0 * float(np.finfo(np.dtype(dtype)).eps) * (2.0 + np.abs(np.asarray(t, dtype=np.float64)))
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["prob", "logits"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_converged_is_exactly_the_stopping_rule(dtype, logits, rng):
+    """Rows the search handles report converged exactly when |H - target| <= tol - margin
+    for the entropy H it reports (info.entropy), whatever tol and max_iter. tol = 0 never
+    converges (the margin), and neither does a float32 tol far below the dtype's resolution."""
+    x = make_input(rng, 300, 40, dtype, logits, ties=0.1)
+    h_min, h_max, _, _ = reach(x, logits)
+    t = random_targets(rng, h_min, h_max, 0.05, 0.95)
+    m = search_margin(dtype, t)
+    for tol in (0.0, 1e-15, 1e-12, 1e-9, 1e-7, 1e-6, 1e-5, 1e-3):
+        inside = (t > h_min + tol) & (t < h_max - tol)  # not an end of the range
+        assert inside.sum() > 250
+        for max_iter in (1, 2, 50):
+            q, info = en(x, t, logits=logits, tol=tol, max_iter=max_iter, return_info=True)
+            rule = np.abs(info.entropy - t) <= tol - m
+            bad = np.flatnonzero(inside & (info.converged != rule))
+            assert bad.size == 0, (
+                f"tol={tol} max_iter={max_iter}: converged={info.converged[bad[0]]} for |H - target| = "
+                f"{abs(info.entropy[bad[0]] - t[bad[0]])!r}, tol - margin = {tol - m[bad[0]]!r}")
+            assert not np.any(info.converged & ~(np.abs(H64(q) - t) <= tol + allowance(dtype, t)))
+            if tol == 0 or (dtype == np.float32 and tol <= 1e-7):
+                assert not info.converged[inside].any(), f"tol={tol}: {np.flatnonzero(info.converged)[:5]}"
+            if max_iter == 50 and tol >= 1e-5:
+                assert info.converged[inside].all()
+
+
+@pytest.mark.parametrize("logits", [False, True], ids=["prob", "logits"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_stopping_rule_is_inclusive(dtype, logits, rng):
+    """|H - target| equal to tol - margin, exactly, counts as converged; one ulp less of tol
+    does not. With max_iter=1 the search only looks at gamma = 1, whose entropy h1 does not
+    depend on the target, so the target can be placed at an exact distance d from h1."""
+    z = rng.standard_normal(12)
+    x = z.astype(dtype) if logits else to_prob(z[None], dtype)[0]
+    _, i0 = en(x, float(H64(q_at(log_weights(x[None], logits), 1.0))[0]), logits=logits, max_iter=1,
+               return_info=True)
+    assert i0.gamma == 1.0
+    h1 = float(i0.entropy)
+    d = 3 * 2.0**-21
+    for t in (h1 + d, h1 - d):
+        assert abs(t - h1) == d and abs(h1 - t) == d  # exact: no rounding in the distance
+        margin = float(search_margin(dtype, t))
+        tol = d + margin
+        for _ in range(16):  # tol - margin == d exactly (in float64, as the library computes it)
+            if tol - margin == d:
+                break
+            tol = float(np.nextafter(tol, np.inf if tol - margin < d else 0.0))
+        assert tol - margin == d
+        below = float(np.nextafter(tol, 0.0))
+        assert below - margin < d
+        _, info = en(x, t, logits=logits, tol=tol, max_iter=1, return_info=True)
+        assert info.gamma == 1.0 and info.entropy == h1, (info.gamma, info.entropy, h1)
+        assert info.converged, f"|H - target| == tol - margin == {d!r} must count as converged"
+        _, info = en(x, t, logits=logits, tol=below, max_iter=1, return_info=True)
+        assert info.gamma == 1.0 and not info.converged
+
+
 def test_all_tied_rows(rng):
     """Every entry tied: h_min = h_max = log n; any target clips to (or equals) uniform."""
     for dtype in DTYPES:
@@ -928,13 +992,32 @@ def test_invalid_arguments(kw, exc, match):
 
 
 def test_valid_argument_edge_values():
+    """Edge values that are accepted, each with the result the contract gives."""
     x = P[:3]
-    en(x, 0.5, max_iter=np.int64(3))
-    en(x, 0.5, tol=0.0, max_iter=60)  # tol 0: stops at max_iter or exactly
-    en(x, perplexity=[1.0, 2.0, 2.5])
-    en(x, np.array([0.1, 0.2, 0.3]))
-    en(x, 0.5, axis=-1)
-    en(x.T, 0.5, axis=0)
+    t = np.array([0.5, 0.5, 0.5])
+    q3, i3 = en(x, 0.5, max_iter=np.int64(3), return_info=True)
+    q3b, i3b = en(x, 0.5, max_iter=3, return_info=True)
+    assert_bitwise_equal(q3, q3b, "max_iter as np.int64")
+    assert np.all(i3.n_iter <= 3) and np.all(i3.n_iter >= 1)
+    assert np.all(np.abs(H64(q3) - 0.5)[i3.converged] <= default_tol(np.float64) + allowance(np.float64, 0.5))
+    # tol 0: never converged (the search keeps a margin below tol), stops at max_iter or when
+    # the bracket is exhausted, and still returns its closest point
+    q0, i0 = en(x, 0.5, tol=0.0, max_iter=60, return_info=True)
+    assert not i0.converged.any() and not i0.clipped.any()
+    assert np.all(i0.n_iter <= 60)
+    assert np.all(np.abs(H64(q0) - 0.5) <= 1e-12), H64(q0) - 0.5
+    assert np.all(np.abs(i0.entropy - 0.5) <= 1e-12)
+    # perplexities are exp(entropy): the same call as with their logs
+    qp, ip = en(x, perplexity=[1.0, 2.0, 2.5], return_info=True)
+    qt, it_ = en(x, np.log([1.0, 2.0, 2.5]), return_info=True)
+    assert_bitwise_equal(qp, qt, "perplexity vs log(perplexity)")
+    check_result(x, np.log([1.0, 2.0, 2.5]), qp, ip, logits=False)
+    qa, ia = en(x, np.array([0.1, 0.2, 0.3]), return_info=True)
+    check_result(x, np.array([0.1, 0.2, 0.3]), qa, ia, logits=False)
+    qd, idf = en(x, 0.5, return_info=True)
+    check_result(x, t, qd, idf, logits=False)
+    assert_bitwise_equal(en(x, 0.5, axis=-1), qd, "axis=-1")
+    assert_bitwise_equal(en(x.T, 0.5, axis=0), qd.T, "transposed input, axis=0")
 
 
 def test_bad_dtype_and_empty_axis():
@@ -1138,20 +1221,16 @@ def test_each_isa_accepts_float32_rows_that_sum_to_one(isa, rng):
 
 @pytest.mark.parametrize("logits", [False, True], ids=["prob", "logits"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_isas_agree(dtype, logits):
+def test_isas_agree(isa, dtype, logits):
     rng = np.random.default_rng(99)
     tol = default_tol(dtype)
     for n in (1, 3, 7, 8, 9, 15, 16, 17, 33, 100, BLOCK + 1, 20_000):
         x = make_input(rng, 10, n, dtype, logits, scale=(-1.5, 1.5))
         h_min, h_max, _, _ = reach(x, logits)
         t = random_targets(rng, h_min, h_max)
-        res = {}
-        try:
-            for isa in SUPPORTED_ISAS:
-                _core._set_isa(isa)
-                res[isa] = en(x, t, logits=logits, return_info=True)
-        finally:
-            _core._set_isa("auto")
+        res = {isa: en(x, t, logits=logits, return_info=True)}
+        with forced_isa("scalar"):
+            res["scalar"] = en(x, t, logits=logits, return_info=True)
         z = log_weights(x, logits)
         sup = z > -np.inf
         q0, i0 = res["scalar"]
@@ -1203,21 +1282,16 @@ def test_bitwise_identical_across_thread_counts(dtype, logits, restore_threads):
 @pytest.mark.slow
 @pytest.mark.parametrize("logits", [False, True], ids=["prob", "logits"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_slow_many_rows_every_isa(dtype, logits):
+def test_slow_many_rows_every_isa(isa, dtype, logits):
     rng = np.random.default_rng(2024)
     fails = Failures()
     sizes = list(range(1, 130)) + [255, 256, 257, 511, 513, 1000, 2 * BLOCK - 1, 4 * BLOCK + 3, 50_000]
-    try:
-        for isa in SUPPORTED_ISAS:
-            _core._set_isa(isa)
-            for n in sizes:
-                x = make_input(rng, 64 if n < 10_000 else 8, n, dtype, logits)
-                h_min, h_max, _, _ = reach(x, logits)
-                t = random_targets(rng, h_min, h_max, 0.0, 1.0)
-                q, info = en(x, t, logits=logits, return_info=True)
-                check_result(x, t, q, info, logits=logits, fails=fails, label=isa)
-    finally:
-        _core._set_isa("auto")
+    for n in sizes:
+        x = make_input(rng, 64 if n < 10_000 else 8, n, dtype, logits)
+        h_min, h_max, _, _ = reach(x, logits)
+        t = random_targets(rng, h_min, h_max, 0.0, 1.0)
+        q, info = en(x, t, logits=logits, return_info=True)
+        check_result(x, t, q, info, logits=logits, fails=fails, label=isa)
     fails.check()
 
 
@@ -1241,21 +1315,16 @@ def test_slow_huge_rows(dtype, logits):
 @pytest.mark.slow
 @pytest.mark.parametrize("logits", [False, True], ids=["prob", "logits"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-def test_slow_threads_every_isa(dtype, logits, restore_threads):
+def test_slow_threads_every_isa(isa, dtype, logits, restore_threads):
     rng = np.random.default_rng(8)
-    try:
-        for isa in SUPPORTED_ISAS:
-            _core._set_isa(isa)
-            for shape in THREAD_SHAPES + [(7, 1_000_003)]:
-                x = make_input(rng, shape[0], shape[1], dtype, logits)
-                h_min, h_max, _, _ = reach(x, logits)
-                t = random_targets(rng, h_min, h_max)
-                lc.set_num_threads(1)
-                q1, i1 = en(x, t, logits=logits, return_info=True)
-                for nt in (2, 3, 4, 8):
-                    lc.set_num_threads(nt)
-                    q, info = en(x, t, logits=logits, return_info=True)
-                    assert_bitwise_equal(q, q1, f"[{isa}] {shape} {nt} threads")
-                    assert_bitwise_equal(info.gamma, i1.gamma, f"[{isa}] {shape} gamma {nt} threads")
-    finally:
-        _core._set_isa("auto")
+    for shape in THREAD_SHAPES + [(7, 1_000_003)]:
+        x = make_input(rng, shape[0], shape[1], dtype, logits)
+        h_min, h_max, _, _ = reach(x, logits)
+        t = random_targets(rng, h_min, h_max)
+        lc.set_num_threads(1)
+        q1, i1 = en(x, t, logits=logits, return_info=True)
+        for nt in (2, 3, 4, 8):
+            lc.set_num_threads(nt)
+            q, info = en(x, t, logits=logits, return_info=True)
+            assert_bitwise_equal(q, q1, f"[{isa}] {shape} {nt} threads")
+            assert_bitwise_equal(info.gamma, i1.gamma, f"[{isa}] {shape} gamma {nt} threads")
