@@ -1,6 +1,9 @@
 """Hypothesis property tests: the eight inequalities of docs/math.md §1 and the softmax laws, for
-float64 and float32, on random and adversarial rows (magnitudes ~1e30, ties, n = 1, rows
-longer than a block, wide spreads).
+float64, float32 and float16, on random and adversarial rows (magnitudes ~1e30, ties, n = 1,
+rows longer than a block, wide spreads), on every ISA the host supports; exact values where
+they are known (constant rows, uniform distributions, softmax sums), checked from both sides;
+and the special-value rules (README "special values", "softmax special rows") on rows with
+NaN, +inf and -inf entries anywhere, block edges included.
 
 The library computes in the input dtype; the other side of each inequality is evaluated in
 float64 (math.fsum) on the same values. The slack is the dtype tolerance times
@@ -13,16 +16,23 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import logitcore as lc
 
-from ._helpers import BLOCK, assert_bitwise_equal, assert_close, tol_for
+from ._helpers import BLOCK, assert_bitwise_equal, assert_close, finite_scale, tol_for
 
-DTYPES = [np.float64, np.float32]
+DTYPES = [np.float64, np.float32, np.float16]
 MAX_EXAMPLES = 80
+
+pytestmark = [
+    pytest.mark.usefixtures("isa"),
+    # float16 casts of the derived rows may overflow; those examples are discarded
+    pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning"),
+    pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning"),
+]
 
 
 # --------------------------------------------------------------------------------------
@@ -69,6 +79,8 @@ def rows(draw, dtype, min_n=1, max_abs=None):
         )
     if max_abs is not None:
         x = np.clip(x, -max_abs, max_abs)
+    if np.dtype(dtype) == np.float16:  # the adversarial magnitudes, within float16's range
+        x = np.clip(x, -6e4, 6e4)
     x = x.astype(dtype)
     assume(np.isfinite(x).all())
     return x
@@ -230,6 +242,7 @@ def test_ineq8_convexity(dtype, data, t):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     y = (rng.standard_normal(x.size) * float(np.max(np.abs(_f64(x))) + 1)).astype(dtype)
     z = (t * _f64(x) + (1 - t) * _f64(y)).astype(dtype)
+    assume(np.isfinite(y).all() and np.isfinite(z).all())  # float16: y may overflow
     lx, ly, lz = _lse(x), _lse(y), _lse(z)
     assert t * lx + (1 - t) * ly >= lz - _slack(dtype, x, y, z, lx, ly, lz), (lx, ly, lz, t)
 
@@ -283,8 +296,8 @@ def test_softmax_in_unit_interval(dtype, data):
 @pytest.mark.parametrize("v", [12.573022, 3.0, 1000.0001, -9999.99965442, 0.0, 1e30])
 def test_one_entry_row_is_certain(dtype, v):
     """A row of one entry: softmax 1, log_softmax 0, logsumexp the entry, entropy 0."""
-    x = np.array([v], dtype=dtype)
-    t = tol_for(dtype) * max(1.0, abs(float(x[0])))  # the brief's value tolerance
+    x = np.array([min(v, float(np.finfo(dtype).max))], dtype=dtype)  # 1e30: float16's largest
+    t = tol_for(dtype) * max(1.0, abs(float(x[0])))  # the dtype's value tolerance
     assert abs(float(lc.softmax(x)[0]) - 1.0) <= t
     assert abs(float(lc.log_softmax(x)[0])) <= t
     assert abs(float(lc.logsumexp(x)) - float(x[0])) <= t
@@ -294,15 +307,22 @@ def test_one_entry_row_is_certain(dtype, v):
     assert lc.log_softmax(x)[0] <= 0.0, f"log_softmax([{v!r}]) = {lc.log_softmax(x)[0]!r} > 0"
 
 
+@st.composite
+def shift_cases(draw, dtype):
+    """Integers k and a shift c such that k / 64 and k / 64 + c are exact in dtype."""
+    kmax, cmax = (2**9, 16) if np.dtype(dtype) == np.float16 else (2**16, 1000)
+    n = draw(st.sampled_from([st.integers(1, 300), st.integers(BLOCK - 3, 2 * BLOCK + 3)]))
+    k = draw(hnp.arrays(np.int64, n, elements=st.integers(-kmax, kmax)))
+    return k, draw(st.integers(-cmax, cmax))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @settings(max_examples=MAX_EXAMPLES)
-@given(
-    k=hnp.arrays(np.int64, st.integers(1, 300), elements=st.integers(-(2**16), 2**16)),
-    c=st.integers(-1000, 1000),
-)
-def test_shift_invariance(dtype, k, c):
+@given(data=st.data())
+def test_shift_invariance(dtype, data):
     """lse(x + c) = lse(x) + c; softmax, log_softmax and the entropy are unchanged. On a grid
-    of 1/64 the shift is exact in float32, so only the library's rounding differs."""
+    of 1/64 the shift is exact in the dtype, so only the library's rounding differs."""
+    k, c = data.draw(shift_cases(dtype))
     x = (k / 64.0).astype(dtype)
     xc = (k / 64.0 + c).astype(dtype)
     assert np.array_equal(_f64(xc) - _f64(x), np.full(x.size, float(c)))  # exact shift
@@ -328,3 +348,174 @@ def test_batched_rows_equal_single_rows(dtype, data):
         assert_bitwise_equal(lc.logsumexp(x, axis=1)[i], lc.logsumexp(x[i]))
         assert_bitwise_equal(lc.softmax(x, axis=1)[i], lc.softmax(x[i]))
         assert_bitwise_equal(lc.softmax_entropy(x, axis=1)[i], lc.softmax_entropy(x[i]))
+
+
+# --------------------------------------------------------------------------------------
+# exact values, checked from both sides
+
+
+def _eps(dtype):
+    return float(np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=MAX_EXAMPLES)
+@given(data=st.data())
+def test_softmax_sums_to_one_both_ways(dtype, data):
+    """|sum softmax(x) - 1| <= (8 + n) eps: every entry carries a few roundings of its own
+    and the row sum s one per term at most."""
+    x = data.draw(rows(dtype))
+    n = x.size
+    p = _f64(lc.softmax(x))
+    err = math.fsum(p) - 1.0
+    bound = (8 + n) * _eps(dtype)
+    assert -bound <= err <= bound, (n, err, bound)
+    # and log_softmax is the log of a distribution: logsumexp(log_softmax(x)) = 0
+    lp = lc.log_softmax(x)
+    m = float(np.max(_f64(lp)))
+    assert m <= 0.0
+    l0 = m + math.log(math.fsum(np.exp(_f64(lp) - m)))
+    assert abs(l0) <= (8 + n) * _eps(dtype) + tol_for(dtype) * max(1.0, float(np.max(np.abs(_f64(x))))), (n, l0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=MAX_EXAMPLES)
+@given(
+    n=st.sampled_from([1, 2, 3, 7, 8, 9, 16, 17, 100, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 5]),
+    c=st.sampled_from([0.0, 1.0, -3.25, 87.5, -1000.0, 3e4, 1e30, -1e30]),
+)
+@example(n=BLOCK - 1, c=1.0)
+@example(n=BLOCK, c=0.0)
+@example(n=3 * BLOCK + 5, c=-3.25)
+def test_constant_row_exact_values(dtype, n, c):
+    """A constant row c: lse = c + log n, softmax = 1/n, log_softmax = -log n, the entropy of
+    the softmax and of the uniform distribution = log n (each within the dtype tolerance,
+    from both sides)."""
+    x = np.full(n, c, dtype=np.float64).astype(dtype)
+    assume(np.isfinite(x).all())
+    cv = float(x[0])
+    t = tol_for(dtype)
+    ln = math.log(n)
+    lse = float(lc.logsumexp(x))
+    assert abs(lse - (cv + ln)) <= t * max(1.0, abs(cv) + ln), (lse, cv + ln)
+    p = _f64(lc.softmax(x))
+    assert np.all(np.abs(p - 1.0 / n) <= 4 * _eps(dtype) / n), (p.min(), p.max(), 1.0 / n)
+    lp = _f64(lc.log_softmax(x))
+    assert np.all(np.abs(lp + ln) <= t * max(1.0, ln)), (lp.min(), lp.max(), -ln)
+    h = float(lc.softmax_entropy(x))
+    assert abs(h - ln) <= t * max(1.0, ln), (h, ln)
+    u = np.full(n, 1.0 / n).astype(dtype)
+    hu = float(lc.entropy(u))
+    want = -n * float(u[0]) * math.log(float(u[0]))  # the rounded 1/n, exactly
+    assert abs(hu - want) <= t * max(1.0, ln), (hu, want, ln)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=MAX_EXAMPLES)
+@given(data=st.data())
+def test_lse_between_max_and_max_plus_log_n_exactly_at_ends(dtype, data):
+    """max <= lse <= max + log n, with the ends reached: one entry far above the others gives
+    lse ~ max, all entries equal gives max + log n."""
+    x = data.draw(rows(dtype, max_abs=1e4))
+    n, m = x.size, float(np.max(_f64(x)))
+    lse = _lse(x)
+    sl = _slack(dtype, x, lse)
+    assert m - sl <= lse <= m + math.log(n) + sl
+    far = x.copy()
+    far[int(np.argmax(_f64(x)))] = np.asarray(m + 200.0, dtype=dtype)
+    assume(np.isfinite(far).all())
+    mf = float(np.max(_f64(far)))
+    assert abs(_lse(far) - mf) <= _slack(dtype, far), (_lse(far), mf)
+
+
+# --------------------------------------------------------------------------------------
+# special values: rows with NaN, +inf and -inf anywhere (README "special values", "softmax
+# special rows")
+
+
+@st.composite
+def special_rows(draw, dtype):
+    """A finite row with some entries replaced by -inf, +inf or NaN (or every entry -inf),
+    at random positions or at the ends of blocks."""
+    x = draw(rows(dtype, max_abs=1e4)).astype(np.float64)
+    n = x.size
+    kind = draw(st.sampled_from(["ninf", "pinf", "nan", "mixed", "all_ninf", "pinf_ninf"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    edges = [i for j in range(0, n, BLOCK) for i in (j, j + BLOCK - 1) if i < n]
+
+    def where(k):
+        k = min(k, n)
+        if draw(st.booleans()) and edges:
+            return rng.choice(edges, size=min(k, len(edges)), replace=False)
+        return rng.choice(n, size=k, replace=False)
+
+    if kind == "all_ninf":
+        x[:] = -np.inf
+    else:
+        if kind in ("ninf", "mixed", "pinf_ninf"):
+            x[where(int(rng.integers(1, n + 1)))] = -np.inf
+        if kind in ("pinf", "mixed", "pinf_ninf"):
+            x[where(int(rng.integers(1, 4)))] = np.inf
+        if kind in ("nan", "mixed"):
+            x[where(int(rng.integers(1, 3)))] = np.nan
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=MAX_EXAMPLES)
+@given(data=st.data())
+def test_special_value_rules(dtype, data):
+    x = data.draw(special_rows(dtype))
+    xd = _f64(x)
+    nan, pinf = np.isnan(xd), xd == np.inf
+    fin = np.isfinite(xd)
+    k = int(pinf.sum())
+    lse = lc.logsumexp(x)
+    p = lc.softmax(x)
+    lp = lc.log_softmax(x)
+    h = lc.softmax_entropy(x)
+    st_ = lc.LogSumExpState(1, dtype=dtype).update(x[None])
+    assert p.dtype == dtype and lp.dtype == dtype and np.asarray(lse).dtype == dtype
+    if nan.any():  # NaN anywhere wins, whatever else the row holds
+        assert np.isnan(lse) and np.isnan(h) and np.isnan(p).all() and np.isnan(lp).all()
+        assert np.isnan(st_.result()[0])
+    elif k:  # +inf: the uniform distribution over the +inf entries
+        assert lse == np.inf and st_.result()[0] == np.inf
+        assert np.all(p[~pinf] == 0) and np.all(lp[~pinf] == -np.inf)
+        assert_close(p[pinf], np.full(k, 1.0 / k), dtype, rel=True, what="softmax on +inf entries")
+        assert_close(lp[pinf], np.full(k, -math.log(k)), dtype, what="log_softmax on +inf entries")
+        assert_close(h, math.log(k), dtype, what="softmax_entropy of a +inf row")
+    elif not fin.any():  # every entry -inf: no support
+        assert lse == -np.inf and st_.result()[0] == -np.inf
+        assert np.all(p == 0) and np.all(lp == -np.inf) and h == 0.0
+    else:  # -inf entries are removed: the finite entries alone
+        xf = x[fin]
+        sc = finite_scale(xf)
+        assert_close(lse, lc.reference.logsumexp(xf), dtype, scale=sc, what="lse of the finite entries")
+        assert_close(st_.result()[0], lc.reference.logsumexp(xf), dtype, scale=sc, what="streamed")
+        assert np.all(p[~fin] == 0) and np.all(lp[~fin] == -np.inf)
+        assert_close(p[fin], lc.reference.softmax(xf), dtype, scale=sc, rel=True, what="softmax of the finite entries")
+        assert_close(lp[fin], lc.reference.log_softmax(xf), dtype, scale=sc, what="log_softmax of the finite entries")
+        assert_close(h, lc.reference.softmax_entropy(xf), dtype, scale=sc * max(1.0, math.log(xf.size)),
+                     what="softmax_entropy of the finite entries")
+    # softmax_entropy(x) == entropy(softmax(x)) on every row
+    assert_close(h, lc.entropy(p), dtype, scale=finite_scale(x) * max(1.0, math.log(x.size)), factor=4,
+                 what="softmax_entropy vs entropy(softmax)")
+    # a weight of 0 removes an entry whatever its value; weights of both signs on +inf: NaN
+    keep = fin | (np.arange(x.size) % 2 == 0)
+    b = keep.astype(dtype)
+    got = lc.logsumexp(x, b=b)
+    xk = x[keep]
+    want = np.nan if np.isnan(_f64(xk)).any() else (np.inf if (xk == np.inf).any() else None)
+    if want is None:
+        assert_close(got, lc.reference.logsumexp(xk) if xk.size else -np.inf, dtype, scale=finite_scale(xk),
+                     what="zero weights remove their entries")
+    else:
+        np.testing.assert_array_equal(got, want)
+    if k >= 2 and not nan.any():
+        b2 = np.ones(x.size, dtype)
+        b2[np.flatnonzero(pinf)[0]] = -1.0
+        got2 = lc.logsumexp(x, b=b2)
+        assert np.isnan(got2), (
+            f"+inf entries with weights of both signs: {got2!r} for n={x.size}, +inf at "
+            f"{np.flatnonzero(pinf).tolist()} (weight -1 at the first), -inf at {np.flatnonzero(xd == -np.inf)[:8].tolist()}")

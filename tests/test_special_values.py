@@ -103,6 +103,21 @@ def test_posinf_with_weights(isa, dtype):
     assert (r, s) == (-inf, 0.0), (r, s)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pos", [(5, BLOCK + 3, BLOCK + 9), (BLOCK - 1, BLOCK, 3 * BLOCK - 1), (BLOCK + 2, 1, 7)])
+def test_posinf_with_weights_of_both_signs_in_different_blocks(isa, dtype, pos):
+    """inf - inf is NaN wherever the infinite terms lie: here one +inf entry of weight -1 and
+    two of weight +1 in other blocks (their counts must not simply add up to +1)."""
+    x = np.zeros(3 * BLOCK + 5, dtype)
+    x[list(pos)] = inf
+    b = np.ones(x.size, dtype)
+    b[pos[0]] = -1.0
+    got = lc.logsumexp(x, b=b)
+    assert np.isnan(got), f"[{isa}] +inf at {pos} with weights (-1, 1, 1): {got!r}, expected NaN"
+    got = lc.logsumexp(x, b=b, return_sign=True)
+    assert np.isnan(got[0]) and np.isnan(got[1]), got
+
+
 # --------------------------------------------------------------------------------------
 # all -inf / no support
 
