@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import logitcore as lc
-from logitcore import LogSumExpState, _core
+from logitcore import LogSumExpState
 
-from ._helpers import BLOCK, assert_bitwise_equal, restore_isa
+from ._helpers import BLOCK, assert_bitwise_equal, forced_isa
 
 
 def _work(x, b, p):
@@ -130,11 +130,8 @@ def test_gil_released_during_native_call(restore_threads):
     lc.set_num_threads(1)  # a slower call, and a core left for the counter thread
     x = np.random.default_rng(0).standard_normal(2 * 10**7)
     out = np.empty_like(x)
-    _core._set_isa("scalar")  # the C library exp: a call long enough to measure
-    try:
+    with forced_isa("scalar"):  # the C library exp: a call long enough to measure
         ok, dt = _progress_during(lambda: lc.softmax(x, out=out))
-    finally:
-        restore_isa()
     assert ok, f"no Python progress during a {dt:.3f}s native call: the GIL was held"
     assert np.isclose(out.sum(), 1.0)
 
@@ -143,10 +140,7 @@ def test_gil_released_reductions(restore_threads):
     """Same check for logsumexp and softmax_entropy (other bindings)."""
     lc.set_num_threads(1)
     x = np.random.default_rng(1).standard_normal((2, 2 * 10**7))
-    _core._set_isa("scalar")
-    try:
+    with forced_isa("scalar"):
         for f in (lambda: lc.logsumexp(x, axis=1), lambda: lc.softmax_entropy(x, axis=1)):
             ok, dt = _progress_during(f)
             assert ok, f"no Python progress during a {dt:.3f}s native reduction"
-    finally:
-        restore_isa()

@@ -7,7 +7,7 @@ import re
 import logitcore as lc
 from logitcore import _core
 
-from ._helpers import BEST_ISA, BLOCK, INITIAL_ISA, SUPPORTED_ISAS, restore_isa
+from ._helpers import BEST_ISA, BLOCK, INITIAL_ISA, SUPPORTED_ISAS, forced_isa
 
 KEYS = {
     "version",
@@ -39,11 +39,8 @@ def test_get_config_keys_and_values():
 
 def test_show_config_prints_isa_openmp_threads(capsys, restore_threads):
     lc.set_num_threads(3)
-    _core._set_isa("scalar")
-    try:
+    with forced_isa("scalar"):
         lc.show_config()
-    finally:
-        restore_isa()
     out = capsys.readouterr().out
     lines = dict(
         (k.strip(), v.strip()) for k, v in (ln.split(":", 1) for ln in out.strip().splitlines())

@@ -1,6 +1,8 @@
 """Every ISA path the host supports, forced in-process (logitcore._core._set_isa) and through
 the LOGITCORE_ISA environment variable (subprocess), checked against the reference around the
-vector widths and the block size; and bitwise-identical results for 1, 2 and 4 threads."""
+vector widths and the block size; and bitwise-identical results for 1, 2 and 4 threads on
+every ISA. Tests that switch the ISA put back the one they found (a LOGITCORE_ISA=scalar run
+stays on the scalar path)."""
 from __future__ import annotations
 
 import json
@@ -16,7 +18,7 @@ import logitcore as lc
 from logitcore import LogSumExpState, _core
 from logitcore import reference as ref
 
-from ._helpers import BEST_ISA, BLOCK, INITIAL_ISA, SUPPORTED_ISAS, assert_bitwise_equal, assert_close, finite_scale, restore_isa
+from ._helpers import BEST_ISA, BLOCK, SUPPORTED_ISAS, assert_bitwise_equal, assert_close, finite_scale, forced_isa
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -42,12 +44,11 @@ def _input(fn, n, dtype, rng):
 
 
 def test_isa_auto_picks_best():
-    try:
+    found = _core._isa()
+    with forced_isa(BEST_ISA):
         _core._set_isa("auto")
         assert _core._isa() == BEST_ISA  # auto picks the best supported
-    finally:
-        restore_isa()
-    assert _core._isa() == INITIAL_ISA
+    assert _core._isa() == found
     assert set(SUPPORTED_ISAS) <= set(_core._compiled_isas())
     assert "scalar" in SUPPORTED_ISAS
 
@@ -87,12 +88,9 @@ def test_isa_results_agree(dtype, rng):
     the scalar path, which uses the C library exp, is within it of the reference)."""
     x = (rng.standard_normal((5, 3 * BLOCK + 13)) * 10).astype(dtype)
     outs = {}
-    try:
-        for name in SUPPORTED_ISAS:
-            _core._set_isa(name)
+    for name in SUPPORTED_ISAS:
+        with forced_isa(name):
             outs[name] = [lc.logsumexp(x, axis=1), lc.softmax(x, axis=1), lc.softmax_entropy(x, axis=1)]
-    finally:
-        restore_isa()
     base = outs["scalar"]
     for name, o in outs.items():
         assert_close(o[0], base[0], dtype, scale=finite_scale(x), what=f"lse {name} vs scalar")
@@ -101,17 +99,22 @@ def test_isa_results_agree(dtype, rng):
 
 
 def test_set_isa_errors_and_restore():
+    found = _core._isa()
     with pytest.raises(ValueError, match="unknown ISA 'sse2'"):
         _core._set_isa("sse2")
-    for name in SUPPORTED_ISAS:
-        _core._set_isa(name)
-        assert lc.get_config()["isa_selected"] == name
-    _core._set_isa("auto")
-    assert _core._isa() == BEST_ISA
-    restore_isa()
+    assert _core._isa() == found  # a refused name changes nothing
+    try:
+        for name in SUPPORTED_ISAS:
+            _core._set_isa(name)
+            assert lc.get_config()["isa_selected"] == name
+        _core._set_isa("auto")
+        assert _core._isa() == BEST_ISA
+    finally:
+        _core._set_isa(found)
     for name in set(_core._compiled_isas()) - set(SUPPORTED_ISAS):  # pragma: no cover - host dependent
         with pytest.raises(ValueError, match="does not support"):
             _core._set_isa(name)
+        assert _core._isa() == found
 
 
 # --------------------------------------------------------------------------------------
@@ -148,12 +151,9 @@ def test_env_var_forces_isa(name):
     assert out["isa"] == name and out["forced"] == name
     # the child's results are bitwise those of the same path forced in-process
     x = np.random.default_rng(5).standard_normal((3, 5000)).astype(np.float32)
-    _core._set_isa(name)
-    try:
+    with forced_isa(name):
         assert out["lse"] == lc.logsumexp(x, axis=1).tobytes().hex()
         assert out["sm"] == lc.softmax(x, axis=1).tobytes().hex()
-    finally:
-        restore_isa()
 
 
 def test_env_var_case_and_auto():
@@ -225,7 +225,7 @@ def _all_outputs(x, b, p):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(64, 32000), (1, 3_000_000), (3, 500_000)], ids=["many_rows", "one_long", "three_long"])
-def test_thread_count_bitwise_identical(shape, dtype, restore_threads, rng):
+def test_thread_count_bitwise_identical(isa, shape, dtype, restore_threads, rng):
     x = (rng.standard_normal(shape) * 5).astype(dtype)
     b = rng.uniform(-0.5, 2.0, size=(1, shape[1])).astype(dtype)
     p = rng.random(shape).astype(dtype)
@@ -242,20 +242,15 @@ def test_thread_count_bitwise_identical(shape, dtype, restore_threads, rng):
     assert_close(results[1]["logsumexp"], ref.logsumexp(x, axis=1), dtype, scale=finite_scale(x))
 
 
-@pytest.mark.parametrize("name", SUPPORTED_ISAS)
-def test_thread_count_bitwise_identical_each_isa(name, restore_threads, rng):
+def test_thread_count_bitwise_identical_long_rows(isa, restore_threads, rng):
     x = (rng.standard_normal((3, 20 * BLOCK + 17)) * 5).astype(np.float32)
-    _core._set_isa(name)
-    try:
-        res = []
-        for nt in THREADS:
-            lc.set_num_threads(nt)
-            res.append((lc.logsumexp(x, axis=1), lc.softmax(x, axis=1), lc.softmax_entropy(x, axis=1)))
-    finally:
-        restore_isa()
+    res = []
+    for nt in THREADS + [3]:
+        lc.set_num_threads(nt)
+        res.append((lc.logsumexp(x, axis=1), lc.softmax(x, axis=1), lc.softmax_entropy(x, axis=1)))
     for r in res[1:]:
         for a, b in zip(r, res[0]):
-            assert_bitwise_equal(a, b, name)
+            assert_bitwise_equal(a, b, isa)
 
 
 def test_set_num_threads_zero_restores_default(restore_threads):
