@@ -921,6 +921,18 @@ def test_invalid_rows(x, kw, exc, match, dtype):
         en(x2, 0.5, **kw)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
+@pytest.mark.parametrize("n", [1, 2, 3, 9, 17, BLOCK + 1])
+def test_nonfinite_logit_named_at_any_position(n, bad):
+    """A NaN or +inf logit is reported as such wherever it sits (first entry, vector tail,
+    last entry, alone in the row), not as a row without support."""
+    for pos in sorted({0, n // 2, n - 1}):
+        x = np.linspace(-1.0, 1.0, n)
+        x[pos] = bad
+        with pytest.raises(ValueError, match=r"contains a NaN or \+inf logit"):
+            en(np.stack([np.zeros(n), x]), 0.3, logits=True)
+
+
 def test_invalid_row_named_in_nd_batches():
     x = np.tile(P[:3], (2, 2, 1, 1))  # (2, 2, 3, 3)
     x[1, 0, 2] = [0.5, 0.5, 0.5]

@@ -38,9 +38,11 @@ from .test_entropy_normalize import (
 
 en = lc.entropy_normalize
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+# every test runs on every ISA the host supports
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"), pytest.mark.usefixtures("isa")]
 
 DTYPES = [np.float64, np.float32]
+DTYPES_ALL = DTYPES + [np.float16]  # float16 is computed in float32
 import os
 MAX_EXAMPLES = int(os.environ.get("EN_MAX_EXAMPLES", "120"))
 
@@ -81,7 +83,7 @@ def _one(info):
 
 
 @settings(max_examples=MAX_EXAMPLES)
-@given(z=logit_rows(), u=st.floats(-0.3, 1.3), dtype=st.sampled_from(DTYPES), logits=st.booleans())
+@given(z=logit_rows(), u=st.floats(-0.3, 1.3), dtype=st.sampled_from(DTYPES_ALL), logits=st.booleans())
 # two tied maxima, target below log 2: must clip to [0.5, 0.5, 0]
 @example(z=np.array([0.31470035, 0.31470035, -1.60700812]), u=-0.25, dtype=np.float64, logits=False)
 @example(z=np.array([0.31470035, 0.31470035, -1.60700812]), u=-0.25, dtype=np.float32, logits=False)
@@ -95,7 +97,7 @@ def test_order_and_zeros_preserved(z, u, dtype, logits):
 
 
 @settings(max_examples=MAX_EXAMPLES)
-@given(z=logit_rows(), u=st.floats(0.0, 1.0), v=st.floats(0.0, 1.0), dtype=st.sampled_from(DTYPES),
+@given(z=logit_rows(), u=st.floats(0.0, 1.0), v=st.floats(0.0, 1.0), dtype=st.sampled_from(DTYPES_ALL),
        logits=st.booleans())
 # a peaked pair: the root is at gamma ~ 0.012, far below the starting point gamma = 1
 @example(z=np.array([83.7104012, -96.29794214]), u=0.0, v=0.5, dtype=np.float64, logits=False)
@@ -114,7 +116,7 @@ def test_gamma_decreases_as_target_increases(z, u, v, dtype, logits):
 
 
 @settings(max_examples=MAX_EXAMPLES)
-@given(z=logit_rows(), u=st.floats(0.02, 0.98), dtype=st.sampled_from(DTYPES), logits=st.booleans())
+@given(z=logit_rows(), u=st.floats(0.02, 0.98), dtype=st.sampled_from(DTYPES_ALL), logits=st.booleans())
 @example(z=np.array([0.0, 0.5, 0.25, -0.25, 0.125, 0.3]), u=0.5, dtype=np.float32, logits=False)
 @example(z=np.array([83.7104012, -96.29794214]), u=0.5, dtype=np.float64, logits=True)
 def test_idempotent(z, u, dtype, logits):
@@ -149,7 +151,7 @@ def _perturbation_htol(z, gamma, dw):
 
 @settings(max_examples=MAX_EXAMPLES)
 @given(z=logit_rows(), u=st.floats(0.02, 0.98), a=st.floats(0.1, 10.0), c=st.floats(-100.0, 100.0),
-       dtype=st.sampled_from(DTYPES))
+       dtype=st.sampled_from(DTYPES_ALL))
 @example(z=np.array([0.5, -1.0, 2.0, 0.25]), u=0.3, a=3.0, c=-50.0, dtype=np.float32)
 @example(z=np.array([129.15173947, -161.72546028]), u=0.5, a=1.0, c=0.0, dtype=np.float64)
 def test_logit_scale_and_shift_invariance(z, u, a, c, dtype):
@@ -185,7 +187,7 @@ def test_logit_scale_and_shift_invariance(z, u, a, c, dtype):
 
 
 @settings(max_examples=MAX_EXAMPLES)
-@given(z=logit_rows(), u=st.floats(0.02, 0.98), dtype=st.sampled_from(DTYPES))
+@given(z=logit_rows(), u=st.floats(0.02, 0.98), dtype=st.sampled_from(DTYPES_ALL))
 @example(z=np.array([1.0, -0.5, 0.25, -2.0, 0.0]), u=0.4, dtype=np.float32)
 @example(z=np.array([10.0, -25.0, -40.0, 0.0]), u=0.5, dtype=np.float64)
 def test_probability_and_logit_forms_agree(z, u, dtype):
@@ -208,3 +210,50 @@ def test_probability_and_logit_forms_agree(z, u, dtype):
     assert abs(float(ip.gamma) - float(iz.gamma)) <= dg[0] + 4 * np.finfo(dtype).eps * float(iz.gamma)
     bound = (dq + 2 * consistency_bound(zp, g, dtype, False))[0]
     assert np.all(np.abs(qp.astype(np.float64) - qz) <= bound)
+
+
+
+@settings(max_examples=MAX_EXAMPLES)
+@given(z=logit_rows(), dtype=st.sampled_from(DTYPES_ALL), logits=st.booleans(), end=st.sampled_from(["max", "min"]))
+def test_range_ends_are_exact(z, dtype, logits, end):
+    """A target at an end of the reachable range gives that end's distribution exactly: the
+    uniform distribution over the support (gamma 0) at h_max, over the tied maxima (gamma
+    inf) at h_min, converged and not clipped; h_min and h_max are log #ties and log #support."""
+    x = as_input(z, dtype, logits)
+    h_min, h_max, sup, ties = reach(x, logits)
+    assume(h_max > h_min)
+    t = float(h_max if end == "max" else h_min)
+    q, info = en(x, t, logits=logits, return_info=True)
+    assert info.h_min == h_min and info.h_max == h_max, (info.h_min, h_min, info.h_max, h_max)
+    mask = sup if end == "max" else ties
+    want = (mask / mask.sum()).astype(q.dtype)
+    np.testing.assert_array_equal(q, want)
+    assert info.gamma == (0.0 if end == "max" else np.inf)
+    assert info.converged and not info.clipped
+    assert info.entropy == t
+
+
+@settings(max_examples=MAX_EXAMPLES)
+@given(z=logit_rows(), dtype=st.sampled_from(DTYPES_ALL), logits=st.booleans(),
+       bad=st.sampled_from(["nan", "+inf", "negative"]), row=st.integers(0, 2), data=st.data())
+def test_nonfinite_entries_are_rejected_by_row(z, dtype, logits, bad, row, data):
+    """NaN and +inf logits, and NaN, infinite or negative probabilities, make the call raise
+    ValueError naming the row (other rows are valid); -inf logits and zero probabilities
+    are entries outside the support (q = 0 there, h_max = log #support)."""
+    assume(not (logits and bad == "negative"))
+    x = np.stack([as_input(z, dtype, logits)] * 3)
+    n = x.shape[1]
+    edges = [i for j in range(0, n, BLOCK) for i in (j, min(n, j + BLOCK) - 1)]
+    pos = data.draw(st.sampled_from(edges + [n // 2]))
+    x[row, pos] = {"nan": np.nan, "+inf": np.inf, "negative": -0.25}[bad]
+    match = (rf"^row {row} of x contains a NaN or \+inf logit" if logits
+             else rf"^row {row} of x contains a negative, NaN or infinite probability")
+    with pytest.raises(ValueError, match=match):
+        en(x, 0.5, logits=logits)
+    # the valid rows alone
+    ok = np.delete(x, row, axis=0)
+    h_min, h_max, sup, _ = reach(ok, logits)
+    t = h_min + 0.5 * (h_max - h_min)
+    q, info = en(ok, t, logits=logits, return_info=True)
+    assert np.all(q[~sup] == 0)
+    np.testing.assert_array_equal(info.h_max, h_max)

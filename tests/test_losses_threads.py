@@ -9,19 +9,16 @@ import pytest
 import logitcore
 from logitcore.losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
 
+# every test runs on every ISA the host supports
+pytestmark = pytest.mark.usefixtures("isa")
+
 # row-parallel shapes, and few very long rows (split into blocks across threads)
 SHAPES = [(64, 5000), (37, 2048), (3, 300_000), (2, 2049 * 9), (1, 1 << 20)]
 
 
-@pytest.fixture
-def threads_restored():
-    yield
-    logitcore.set_num_threads(0)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES, ids=[f"{r}x{v}" for r, v in SHAPES])
-def test_bitwise_across_threads(shape, dtype, threads_restored):
+def test_bitwise_across_threads(shape, dtype, restore_threads):
     rng = np.random.default_rng(shape[0] * 7 + shape[1])
     x = (rng.standard_normal(shape) * 4).astype(dtype)
     t = rng.integers(0, shape[1], shape[0])

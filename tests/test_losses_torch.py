@@ -1,4 +1,5 @@
-"""Parity of the fused losses with PyTorch autograd (skipped when torch is not installed).
+"""Parity of the fused losses with PyTorch autograd, on every ISA the host supports (skipped
+when torch is not installed, an error instead when LOGITCORE_TEST_REQUIRE names torch).
 
 γ-cross-entropy, generalized cross-entropy and focal loss are written out in torch on the
 log-softmax and differentiated by autograd; at γ = 0 the reference is F.cross_entropy itself
@@ -10,10 +11,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from ._helpers import optional_import
+
+torch = optional_import("torch")
 F = torch.nn.functional
 
 from logitcore.losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("isa")
 
 GAMMAS = [0.0, 1e-7, 0.1, 0.8, 1.0]
 REDUCTIONS = ["mean", "sum", "none"]

@@ -26,7 +26,7 @@ import scipy.special as sps
 import logitcore as lc
 from logitcore import reference as ref
 
-from ._helpers import BLOCK, assert_close, assert_same_kind, finite_scale
+from ._helpers import BLOCK, assert_close, assert_same_kind, finite_scale, optional_import
 
 # SciPy and the reference warn on inf - inf etc.; the values are what is compared
 pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"), pytest.mark.usefixtures("isa")]
@@ -510,7 +510,7 @@ def test_complex_input_is_type_error(fn):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_torch_parity(dtype, rng):
-    torch = pytest.importorskip("torch")
+    torch = optional_import("torch")
     for shape in [(7,), (3, 50), (2, 3, 2100), (4, 1, 5, 6)]:
         x = (rng.standard_normal(shape) * 6).astype(dtype)
         t = torch.from_numpy(x)

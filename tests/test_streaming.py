@@ -15,7 +15,8 @@ from logitcore import reference as ref
 
 from ._helpers import BLOCK, assert_bitwise_equal, assert_close
 
-pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+# every test runs on every ISA the host supports
+pytestmark = [pytest.mark.filterwarnings("ignore::RuntimeWarning"), pytest.mark.usefixtures("isa")]
 
 EPS64 = np.finfo(np.float64).eps
 
