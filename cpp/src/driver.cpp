@@ -39,6 +39,10 @@ void merge_state(RowState& a, const RowState& b) {
     return;
   }
   if (b.m == a.m) {  // also both -inf (0 + 0) and both +inf (counts add)
+    if (a.m == kInf && ((a.s > 0 && b.s < 0) || (a.s < 0 && b.s > 0))) {
+      a = RowState{kInf, kNaN, kNaN};  // +inf terms of both signs: inf - inf
+      return;
+    }
     a.s += b.s;
     a.t += b.t;
     return;
@@ -169,7 +173,7 @@ bool softmax_cached(const KernelsT<T>& k, const Row<const T>& xr, const Row<T>& 
     const i64 off = j * kBlock, len = std::min(kBlock, n - off);
     const ScanStats sc = k.scan(gather<T>(xr, off, len, scratch.x(split ? t : tid)), len, static_cast<T>(ninf));
     parts[static_cast<size_t>(2 * j)] = sc.max;
-    parts[static_cast<size_t>(2 * j + 1)] = isnan(sc.sum) || isnan(sc.max) ? 1.0 : 0.0;
+    parts[static_cast<size_t>(2 * j + 1)] = isnan(sc.sum) || isnan(sc.max) || sc.nan > 0 ? 1.0 : 0.0;
   });
   double m = ninf;
   for (i64 j = 0; j < nb; ++j) {

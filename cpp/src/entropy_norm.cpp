@@ -174,7 +174,7 @@ class RowSolver {
     ScanStats sc{-kInf, kInf, 0.0, 0.0};
     bool nan = false;
     for (const BlockInfo<T>& bi : B.blocks) {
-      if (isnan(bi.sc.max)) nan = true;
+      if (isnan(bi.sc.max) || bi.sc.nan > 0) nan = true;
       else sc.max = std::max(sc.max, bi.sc.max);
       sc.min = std::min(sc.min, bi.sc.min);
       sc.sum += bi.sc.sum;
@@ -276,20 +276,33 @@ class RowSolver {
       // (2 + H) (relative rounding of each q_i and of the 2^(g w) it is formed from): the
       // search meets tol with that margin, so the returned q itself is within tol.
       const double margin = 4.0 * std::numeric_limits<T>::epsilon() * (2.0 + ::fabs(t));
-      const SearchResult res = search<T>(t, opt_.tol - margin, opt_.max_iter, pts, 1 + kPrepExtra, [&](double g) {
+      auto eval = [&](double g) {
         // keep e = 2^(g w) of every evaluation: if it is the last, q = e / s0 needs no exp
         const T gt = static_cast<T>(g);
         return to_nats(pass([&](i64 j) {
           const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
           return k_.moments(B.w + off, len, gt, B.e + off);
         }));
-      });
+      };
+      const double tol_eff = opt_.tol - margin;
+      const SearchResult res = search<T>(t, tol_eff, opt_.max_iter, pts, 1 + kPrepExtra, eval);
       gamma = res.gamma;
       s0 = res.s0;
       h = res.h;
       iters = res.iters;
       converged = res.converged;
       have_e = res.have_e;
+      if (!have_e && opt_.is_prob && gamma > 0 && gamma < kInf && iters < opt_.max_iter) {
+        // The search ended at a point of the first pass, whose moments for probabilities
+        // come from p / max p while the output is 2^(gamma w): one pass at that gamma makes
+        // the normalizer, the entropy and the written q agree.
+        const Moments me = eval(gamma);
+        s0 = me.s0;
+        h = entropy_of(gamma, me);
+        converged = ::fabs(h - t) <= tol_eff;
+        have_e = true;
+        ++iters;
+      }
     }
     if (gamma == 0.0) {
       plan.mode = OutMode::uniform_support;

@@ -417,29 +417,27 @@ void log_impl(const typename V::T* x, std::int64_t n, typename V::T* y) {
   if (i < n) V::store_tail(y + i, V::log_core(V::load_tail(x + i, n - i, typename V::T(1))), n - i);
 }
 
+// Float lanes add at most four vectors before the partial sum moves to double (like scan),
+// so a long row of equal terms keeps its sum to a few eps.
 template <class V>
 double plogp_vec(const typename V::T* p, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
   const R zero = V::set1(T(0));
-  R a0 = zero, a1 = zero;
-  std::int64_t i = 0;
   // p == 0 contributes 0 (0 log 0 = 0); select_nz keeps p * log p only where p != 0
-  for (; i + 2 * W <= n; i += 2 * W) {
-    const R p0 = V::loadu(p + i), p1 = V::loadu(p + i + W);
-    a0 = V::add(a0, V::select_nz(p0, V::mul(p0, V::log_core(p0)), zero));
-    a1 = V::add(a1, V::select_nz(p1, V::mul(p1, V::log_core(p1)), zero));
+  auto term = [&](R p0) { return V::select_nz(p0, V::mul(p0, V::log_core(p0)), zero); };
+  double total = 0;
+  R a0 = zero;
+  std::int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    const R part = V::add(V::add(term(V::loadu(p + i)), term(V::loadu(p + i + W))),
+                          V::add(term(V::loadu(p + i + 2 * W)), term(V::loadu(p + i + 3 * W))));
+    total += V::hsum(part);
   }
-  for (; i + W <= n; i += W) {
-    const R p0 = V::loadu(p + i);
-    a0 = V::add(a0, V::select_nz(p0, V::mul(p0, V::log_core(p0)), zero));
-  }
-  if (i < n) {
-    const R p0 = V::load_tail(p + i, n - i, T(0));
-    a1 = V::add(a1, V::select_nz(p0, V::mul(p0, V::log_core(p0)), zero));
-  }
-  return V::hsum(V::add(a0, a1));
+  for (; i + W <= n; i += W) a0 = V::add(a0, term(V::loadu(p + i)));
+  if (i < n) a0 = V::add(a0, term(V::load_tail(p + i, n - i, T(0))));
+  return total + V::hsum(a0);
 }
 
 template <class V>
@@ -448,7 +446,7 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
   const T inf = std::numeric_limits<T>::infinity();
-  R mx = V::set1(-inf), mn = V::set1(inf), sm = V::set1(T(0)), ct = sm;
+  R mx = V::set1(-inf), mn = V::set1(inf), sm = V::set1(T(0)), ct = sm, num = sm;
   const R vt = V::set1(thr);
   // the sum feeds the "rows sum to 1 within 1e-6" check: float lanes add at most 4 terms
   // before the partial sum moves to double, so its error stays near 4 eps of the total
@@ -463,6 +461,7 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
       mn = V::min(mn, v);
       part = V::add(part, v);
       ct = V::add(ct, V::ones_gt(v, vt));
+      num = V::add(num, V::ones_eq(v, v));
     }
     total += V::hsum(part);
   }
@@ -472,6 +471,7 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
     mn = V::min(mn, v);
     sm = V::add(sm, v);
     ct = V::add(ct, V::ones_gt(v, vt));
+    num = V::add(num, V::ones_eq(v, v));
   }
   if (i < n) {
     const R v = V::load_tail(x + i, n - i, thr);  // padding: not counted, neutral for max/min
@@ -480,12 +480,16 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
     mn = V::min(mn, v);
     sm = V::add(sm, z);
     ct = V::add(ct, V::ones_gt(v, vt));
+    num = V::add(num, V::ones_eq(v, v));  // padding lanes (thr, not NaN) count as numbers
   }
   ScanStats st;
   st.max = static_cast<double>(V::hmax(mx));
   st.min = -static_cast<double>(V::hmax(V::sub(V::set1(T(0)), mn)));
   st.sum = total + V::hsum(sm);
   st.count = V::hsum(ct);
+  // the lane maximum may drop a NaN (MAXPS returns its second operand): count them instead
+  const double nums = V::hsum(num) - static_cast<double>(((n + W - 1) / W) * W - n);
+  st.nan = static_cast<double>(n) - nums;
   return st;
 }
 

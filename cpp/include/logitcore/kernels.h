@@ -31,12 +31,14 @@ struct BlockStats {
   double r = std::numeric_limits<double>::quiet_NaN();
 };
 
-// Block scan of raw values: max, min, sum (NaN if any NaN), and how many entries exceed thr.
+// Block scan of raw values: max, min, sum (NaN if any NaN), how many entries exceed thr and
+// how many are NaN (max and min may miss a NaN; nan does not).
 struct ScanStats {
   double max;
   double min;
   double sum;
   double count;
+  double nan = 0.0;
 };
 
 // The block holding the row maximum m (every x <= m), split: r = the sum of the terms
