@@ -16,8 +16,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help="time logitcore against NumPy, SciPy and PyTorch side by side",
         description="Time logitcore against NumPy, SciPy and PyTorch (when installed), side by side in one "
         "run, and evaluate the performance targets. By default a short run (the headline table and the "
-        "targets, about 20 s); --full runs every case and shape. Figures only: the exit status is 0 "
-        "unless --check is given and a target fails.",
+        "targets, 10-25 s on two cores); --full runs every case and shape (about 2 minutes). Figures only: "
+        "the exit status is 0 unless --check is given and a target fails.",
     )
     from . import bench
 

@@ -773,7 +773,7 @@ def _parse_threads(text: str) -> List[int]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--full", action="store_true",
                    help="every case on all its shapes at 1 and all threads, one table per case "
-                        "(a few minutes); default: the headline table and the performance targets")
+                        "(about 2 minutes on two cores); default: the headline table and the performance targets")
     p.add_argument("--check", action="store_true",
                    help="exit with status 1 when a measured target fails (skipped targets do not fail)")
     p.add_argument("--repeat", type=int, default=None,
