@@ -675,14 +675,21 @@ def _prop_logsumexp(data):
             cond = np.ones(np.shape(want))
             if W is not None:
                 # SciPy overflows on weights near the float64 maximum (logsumexp([0, 0],
-                # b=[1.7e308, 1.7e308]) is inf, not 710.4): rows with finite entries use the
-                # same sum with the weights scaled by their largest magnitude
+                # b=[1.7e308, 1.7e308]) is inf, not 710.4) and underflows on subnormal ones:
+                # such rows (finite entries) use the sum with the weights scaled by their
+                # largest magnitude
                 sv, ssign, cond, ok = _lse_scaled_weights(A, W, axis, keepdims)
                 bmax = np.max(np.abs(np.where(np.isfinite(W), np.atleast_1d(W), 0.0)), axis=norm_axes(axis, W.ndim),
                               keepdims=keepdims)
-                huge = ok & ~(bmax <= 1e300)
+                huge = ok & ((bmax > 1e300) | (bmax < 1e-290))
                 want = np.where(huge, sv, want)
                 want_sign = np.where(huge, ssign, want_sign)
+                # infinite weights of one sign on entries above -inf, nothing else infinite or
+                # NaN: the sum is that infinity (SciPy's b / max|b| gives NaN)
+                inf_sign = _one_signed_infinite_weights(A, W, axis, keepdims)
+                fix = np.isnan(want) & (inf_sign != 0)
+                want = np.where(fix, inf, want)
+                want_sign = np.where(fix, inf_sign, want_sign)
             if not return_sign:
                 want = np.where(want_sign < 0, nan, want)
     cond = np.where(np.isnan(cond), 1.0, cond)
@@ -723,6 +730,19 @@ def _lse_scaled_weights(A, W, axis, keepdims):
     if not keepdims:
         out = [np.squeeze(v, axis=axes) for v in out]
     return out
+
+
+def _one_signed_infinite_weights(A, W, axis, keepdims):
+    """Per row: s = +-1 when the row's infinite weights (on entries above -inf) all have sign
+    s and the row has no NaN, no +inf entry and no other infinite weight; else 0."""
+    axes = norm_axes(axis, A.ndim)
+    A, W = np.atleast_1d(A), np.atleast_1d(W)
+    live = A > -inf
+    pos = np.any(live & (W == inf), axis=axes, keepdims=True)
+    neg = np.any(live & (W == -inf), axis=axes, keepdims=True)
+    clean = ~np.any(np.isnan(A) | np.isnan(W) | (A == inf) | (~live & np.isinf(W)), axis=axes, keepdims=True)
+    s = np.where(clean & (pos != neg), np.where(pos, 1.0, -1.0), 0.0)
+    return s if keepdims else np.squeeze(s, axis=axes)
 
 
 def _check_lse_log1p(got, A, axis, keepdims, rdt, what):
