@@ -27,7 +27,7 @@ The same properties run twice:
   time and is reported as generated): about 15 s on two cores.
 * ``python -m pytest -m fuzz`` runs only the ``*_long`` versions (marked ``fuzz``, which the
   default ``addopts`` exclude): ``LOGITCORE_FUZZ_EXAMPLES`` examples per property (default
-  5000, roughly 15-20 minutes on two cores) from a random seed. A failure is printed with
+  5000, about 5-10 minutes on two cores) from a random seed. A failure is printed with
   every draw and replayed first on the next run from hypothesis's database (.hypothesis/).
 """
 from __future__ import annotations
