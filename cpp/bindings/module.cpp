@@ -104,7 +104,7 @@ void states(const py::array& x, py::array_t<double, 0>& m, py::array_t<double, 0
   py::ssize_t rows = 1;
   for (py::ssize_t d = 0; d + 1 < x.ndim(); ++d) rows *= x.shape(d);
   for (auto* a : {&m, &s}) {
-    require(a->ndim() == 1 && a->shape(0) == rows && a->strides(0) == sizeof(double) && a->writeable(),
+    require(a->ndim() == 1 && a->shape(0) == rows && (rows == 0 || a->strides(0) == sizeof(double)) && a->writeable(),
             "state arrays must be writeable contiguous float64 vectors with one entry per row");
   }
   NdView xv = view_of(x, "x", false);
@@ -122,7 +122,7 @@ void merge(py::array_t<double, 0>& m, py::array_t<double, 0>& s, const py::array
   const py::ssize_t n = m.size();
   for (const py::array* a : {static_cast<const py::array*>(&m), static_cast<const py::array*>(&s),
                              static_cast<const py::array*>(&m2), static_cast<const py::array*>(&s2)})
-    require(a->ndim() == 1 && a->shape(0) == n && a->strides(0) == sizeof(double),
+    require(a->ndim() == 1 && a->shape(0) == n && (n == 0 || a->strides(0) == sizeof(double)),
             "state arrays must be contiguous float64 vectors of equal length");
   require(m.writeable() && s.writeable(), "state arrays must be writeable");
   double* mp = m.mutable_data();

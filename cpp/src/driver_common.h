@@ -178,22 +178,6 @@ BlockStats special_block(const T* x, const T* b, i64 n) {
   return {m, s, 0.0};
 }
 
-// Weights the vector kernel takes as they are: every nonzero |b| within [2^-60, 2^60]. Then
-// no sum of a block overflows (|s| <= 2048 * 2^60) and a term lost to the underflow of
-// exp(x - m) is below 2^-1000 of the maximum's term. Other blocks (huge, tiny, infinite or
-// NaN weights) are summed in log space.
-constexpr double kWeightLo = 0x1p-60, kWeightHi = 0x1p60;
-
-template <class T>
-bool weights_in_range(const T* b, i64 n) {
-  bool ok = true;
-  for (i64 i = 0; i < n; ++i) {
-    const double a = ::fabs(static_cast<double>(b[i]));
-    ok &= (a == 0) | ((a >= kWeightLo) & (a <= kWeightHi));
-  }
-  return ok;
-}
-
 // A weighted block in log space: each term is sign(b) exp(L) with L = x + log|b| (extended
 // precision), so no finite weight overflows or underflows the sum. 0 * (+-inf) (x = -inf with
 // an infinite weight) and NaN give NaN; L = +inf entries count sign(b) relative to an infinite
@@ -238,7 +222,6 @@ BlockStats weighted_log_block(const T* x, const T* b, i64 n) {
 
 template <class T>
 BlockStats block_stats(const KernelsT<T>& k, Mode mode, const T* x, const T* b, i64 n) {
-  if (mode == Mode::weighted && !weights_in_range<T>(b, n)) return weighted_log_block<T>(x, b, n);
   BlockStats st;
   switch (mode) {
     case Mode::plain: st = k.stats(x, n); break;
@@ -248,8 +231,10 @@ BlockStats block_stats(const KernelsT<T>& k, Mode mode, const T* x, const T* b, 
   }
   // Kernels may skip NaN in their running maximum; a NaN anywhere shows up either as a
   // non-finite m or s, or hides behind m == -inf. Such blocks (rare) are redone exactly.
+  // Weighted blocks come back this way also for weights outside the range the kernel sums
+  // directly; they are redone in log space.
   if (!(st.m - st.m == 0) || !(st.s - st.s == 0) || !(st.t - st.t == 0))
-    st = special_block<T>(x, mode == Mode::weighted ? b : nullptr, n);
+    st = mode == Mode::weighted ? weighted_log_block<T>(x, b, n) : special_block<T>(x, nullptr, n);
   return st;
 }
 
@@ -301,6 +286,16 @@ template <class T>
 RowState row_state(const KernelsT<T>& k, Mode mode, const Row<const T>& x, const Row<const T>& b, i64 n,
                    int nt, Scratch<T>& scratch, int tid) {
   const i64 nb = (n + kBlock - 1) / kBlock;
+  auto block_of = [&](i64 j) {
+    const i64 off = j * kBlock;
+    return gather<T>(x, off, std::min(kBlock, n - off), scratch.x(tid));
+  };
+  if (nb == 1) {  // one block: its state is the row's (the fold of one state is itself)
+    const BlockStats bs = row_block<T>(k, mode, x, b, 0, n, scratch.x(tid), scratch.b(tid));
+    RowState st{bs.m, bs.s, bs.t};
+    if (mode != Mode::weighted) refine_dominated<T>(k, &bs, 1, st, n, block_of);
+    return st;
+  }
   std::vector<BlockStats>& parts = scratch.parts[static_cast<size_t>(tid)];
   parts.resize(static_cast<size_t>(nb));
   if (nt <= 1 || nb < 2) {
@@ -315,11 +310,7 @@ RowState row_state(const KernelsT<T>& k, Mode mode, const Row<const T>& x, const
     });
   }
   RowState st = fold_blocks(parts.data(), nb);
-  if (mode != Mode::weighted)
-    refine_dominated<T>(k, parts.data(), nb, st, n, [&](i64 j) {
-      const i64 off = j * kBlock;
-      return gather<T>(x, off, std::min(kBlock, n - off), scratch.x(tid));
-    });
+  if (mode != Mode::weighted) refine_dominated<T>(k, parts.data(), nb, st, n, block_of);
   return st;
 }
 

@@ -321,28 +321,42 @@ BlockStats stats_ent(const typename V::T* x, std::int64_t n) {
   return {static_cast<double>(m), V::hsum(V::add(s0, s1)), V::hsum(V::add(t0, t1))};
 }
 
+// Weights the block takes as they are: every nonzero |b| within [2^-60, 2^60]. Then no sum
+// overflows (|s| <= 2048 * 2^60) and a term lost to the underflow of exp(x - m) is below
+// 2^-1000 of the maximum's term. Blocks with other weights (huge, tiny, infinite or NaN) come
+// back with s = NaN, like blocks with special values, and the driver sums them in log space.
+template <class T>
+constexpr T kWeightLo = T(8.673617379884035e-19);  // 2^-60
+template <class T>
+constexpr T kWeightHi = T(1152921504606846976.0);  // 2^60
+
 template <class V, class WF = FusedW2<V>>
 BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
   const T ninf = -std::numeric_limits<T>::infinity();
-  const R vninf = V::set1(ninf);
-  R m0 = vninf, m1 = vninf;
+  const R vninf = V::set1(ninf), vinf = V::set1(-ninf), zero = V::set1(T(0));
+  R m0 = vninf, m1 = vninf, amax = zero, amin = vinf;
+  auto look = [&](R bv, R xv, R& mm) {
+    mm = V::max(mm, V::select_nz(bv, xv, vninf));
+    const R a = V::max(bv, V::sub(zero, bv));  // |b|
+    amax = V::max(amax, a);
+    amin = V::min(amin, V::select_nz(bv, a, vinf));
+  };
   std::int64_t i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
-    m0 = V::max(m0, V::select_nz(V::loadu(b + i), V::loadu(x + i), vninf));
-    m1 = V::max(m1, V::select_nz(V::loadu(b + i + W), V::loadu(x + i + W), vninf));
+    look(V::loadu(b + i), V::loadu(x + i), m0);
+    look(V::loadu(b + i + W), V::loadu(x + i + W), m1);
   }
-  for (; i + W <= n; i += W) m0 = V::max(m0, V::select_nz(V::loadu(b + i), V::loadu(x + i), vninf));
-  if (i < n)
-    m1 = V::max(m1, V::select_nz(V::load_tail(b + i, n - i, T(0)), V::load_tail(x + i, n - i, ninf), vninf));
+  for (; i + W <= n; i += W) look(V::loadu(b + i), V::loadu(x + i), m0);
+  if (i < n) look(V::load_tail(b + i, n - i, T(0)), V::load_tail(x + i, n - i, ninf), m1);
   const T m = V::hmax(V::max(m0, m1));
+  const T bmax = V::hmax(amax), bmin = -V::hmax(V::sub(zero, amin));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (!(bmax <= kWeightHi<T>) || !(bmin >= kWeightLo<T>)) return {static_cast<double>(m), nan, nan};
   if (m == ninf) return {-std::numeric_limits<double>::infinity(), 0.0, 0.0};
-  if (!(m - m == 0)) {
-    const double nan = std::numeric_limits<double>::quiet_NaN();
-    return {static_cast<double>(m), nan, nan};
-  }
+  if (!(m - m == 0)) return {static_cast<double>(m), nan, nan};
   const R vm = V::set1(m);
   const R l2e = V::set1(T(1.4426950408889634));
   if (std::is_same<WF, FusedW2<V>>::value && !(m <= kFuseMax<T> && m >= -kFuseMax<T>))

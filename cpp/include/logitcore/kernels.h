@@ -97,6 +97,8 @@ struct KernelsT {
   // (y may alias x): softmax's middle pass, one exp per element relative to the row maximum.
   double (*exp_store_sum)(const T* x, std::int64_t n, T shift, T* y);
   // weighted: entries with b == 0 are excluded, s = sum b exp(x - m) over the rest.
+  // Blocks with a nonzero |b| outside [2^-60, 2^60] (or NaN/inf) return s = NaN: the driver
+  // sums those in log space.
   BlockStats (*stats_w)(const T* x, const T* b, std::int64_t n);
   // y = exp(x - shift) * scale
   void (*exp_scale)(const T* x, std::int64_t n, T shift, T scale, T* y);
