@@ -133,8 +133,16 @@ template <class T>
 struct Scratch {
   std::vector<T> mem;
   std::vector<std::vector<BlockStats>> parts;
+  std::vector<std::vector<T>> ebuf;  // a block of e = exp(x - m), sized when first needed
   Scratch(int nt, bool needed)
-      : mem(needed ? static_cast<size_t>(nt) * 3 * kBlock : 0), parts(static_cast<size_t>(nt)) {}
+      : mem(needed ? static_cast<size_t>(nt) * 3 * kBlock : 0),
+        parts(static_cast<size_t>(nt)),
+        ebuf(static_cast<size_t>(nt)) {}
+  T* e(int tid) {
+    std::vector<T>& v = ebuf[static_cast<size_t>(tid)];
+    if (v.empty()) v.resize(static_cast<size_t>(kBlock));
+    return v.data();
+  }
   T* x(int tid) { return mem.empty() ? nullptr : mem.data() + static_cast<size_t>(tid) * 3 * kBlock; }
   T* b(int tid) { return mem.empty() ? nullptr : x(tid) + kBlock; }
   T* y(int tid) { return mem.empty() ? nullptr : x(tid) + 2 * kBlock; }
@@ -256,9 +264,9 @@ inline RowState fold_blocks(const BlockStats* parts, i64 nb) {
 // Rows dominated by their maximum (s < 2: the other terms add up to less than the maximum's
 // term of exactly 1) lose those terms in s = 1 + r. Recover r on its own: the blocks without
 // the maximum contribute s_j exp(m_j - m) (no maximal term among them: s < 2 means the
-// maximum lies in one block only); the block holding it gives its split sum (stats_store
-// kernels compute it in the same pass) or is re-read by the excess kernel (`block(j)`
-// returns its contiguous data). Sets st.u = r + ties - 1; leaves other rows alone.
+// maximum lies in one block only); the block holding it is re-read by the excess kernel
+// (`block(j)` returns its contiguous data): one block of extra work, for such rows only.
+// Sets st.u = r + ties - 1; leaves other rows alone.
 template <class T, class BlockF>
 void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, RowState& st, i64 n, BlockF&& block) {
   if (!(st.m - st.m == 0) || !(st.s < 2.0)) return;
@@ -269,13 +277,8 @@ void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, Row
     else if (parts[j].m != -kInf) r += parts[j].s * ::exp(parts[j].m - st.m);
   }
   if (jm < 0) return;
-  Excess e;
-  if (parts[jm].r == parts[jm].r) {  // the kernel split its sum already (stats_store)
-    e = Excess{parts[jm].r, ::nearbyint(parts[jm].s - parts[jm].r)};
-  } else {
-    const i64 len = std::min(kBlock, n - jm * kBlock);
-    e = k.excess(block(jm), len, static_cast<T>(st.m));
-  }
+  const i64 len = std::min(kBlock, n - jm * kBlock);
+  const Excess e = k.excess(block(jm), len, static_cast<T>(st.m));
   st.u = r + e.r + (e.ties - 1.0);
 }
 

@@ -256,8 +256,7 @@ BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::
     const double nan = std::numeric_limits<double>::quiet_NaN();
     return {static_cast<double>(m), nan, nan};
   }
-  const SumSplit ss = exp_sum_from<V, kStore, sizeof(T) == 4, true>(x, n, m, e);
-  return {static_cast<double>(m), ss.s, 0.0, ss.r};
+  return {static_cast<double>(m), exp_sum_from<V, kStore, sizeof(T) == 4>(x, n, m, e).s, 0.0};
 }
 
 // softmax's middle pass: Cody-Waite exp relative to the row maximum, stored and summed.
@@ -278,6 +277,38 @@ template <class V>
 Excess excess_impl(const typename V::T* x, std::int64_t n, typename V::T m) {
   const SumSplit ss = exp_sum_from<V, false, false, true>(x, n, m, nullptr);
   return {ss.r, ::nearbyint(ss.s - ss.r)};
+}
+
+// The same split of stored terms e <= 1 (no exp): r = sum of e below 1, ties = count of e == 1.
+// Float lanes add at most four vectors before the partial sum moves to double.
+template <class V>
+Excess split_sum_impl(const typename V::T* e, std::int64_t n) {
+  using R = typename V::R;
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  const R one = V::set1(T(1)), zero = V::set1(T(0));
+  R ties = zero, tail = zero;
+  double r = 0;
+  std::int64_t i = 0;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    const R v0 = V::loadu(e + i), v1 = V::loadu(e + i + W), v2 = V::loadu(e + i + 2 * W),
+            v3 = V::loadu(e + i + 3 * W);
+    ties = V::add(V::add(ties, V::add(V::ones_eq(v0, one), V::ones_eq(v1, one))),
+                  V::add(V::ones_eq(v2, one), V::ones_eq(v3, one)));
+    r += V::hsum(V::add(V::add(V::keep_lt(v0, one), V::keep_lt(v1, one)),
+                        V::add(V::keep_lt(v2, one), V::keep_lt(v3, one))));
+  }
+  for (; i + W <= n; i += W) {
+    const R v = V::loadu(e + i);
+    ties = V::add(ties, V::ones_eq(v, one));
+    tail = V::add(tail, V::keep_lt(v, one));
+  }
+  if (i < n) {
+    const R v = V::load_tail(e + i, n - i, T(0));  // padding: 0, below 1, adds nothing
+    ties = V::add(ties, V::ones_eq(v, one));
+    tail = V::add(tail, V::keep_lt(v, one));
+  }
+  return {r + V::hsum(tail), V::hsum(ties)};
 }
 
 // Entropy statistics: w = x - m (exact when x is near m) and exp by Cody-Waite reduction, so
@@ -707,6 +738,7 @@ KernelsT<typename V::T> make_kernels() {
   k.stats_t = &stats_ent<V>;
   k.stats_store = &stats_store_dispatch<V>;
   k.excess = &excess_impl<V>;
+  k.split_sum = &split_sum_impl<V>;
   k.exp_store_sum = &exp_store_sum_impl<V>;
   k.stats_w = &stats_weighted<V>;
   k.exp_scale = &exp_scale_impl<V>;

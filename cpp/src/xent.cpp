@@ -48,8 +48,11 @@ LossValue focal(double g, double l) {
 }
 
 // Rows dominated by their maximum (s < 2): u = s - 1 without cancellation, from the other
-// blocks' states and the split sum stats_store returns for the block holding the maximum.
-inline void refine_split(const BlockStats* bs, i64 nb, RowState& st) {
+// blocks' states and the split of the e = exp(x - m) that stats_store forms for the block
+// holding the maximum (`e_of(j)` returns them): the loss uses the same terms whether or not
+// the gradient is requested, and in-place gradients (e written over the logits) need no x.
+template <class T, class EF>
+void refine_split(const KernelsT<T>& k, const BlockStats* bs, i64 nb, i64 n, RowState& st, EF&& e_of) {
   if (!(st.m - st.m == 0) || !(st.s < 2.0)) return;
   i64 jm = -1;
   double r = 0;
@@ -57,8 +60,9 @@ inline void refine_split(const BlockStats* bs, i64 nb, RowState& st) {
     if (bs[j].m == st.m && jm < 0) jm = j;
     else if (bs[j].m != -kInf) r += bs[j].s * ::exp(bs[j].m - st.m);
   }
-  if (jm < 0 || !(bs[jm].r == bs[jm].r)) return;
-  st.u = r + bs[jm].r + (::nearbyint(bs[jm].s - bs[jm].r) - 1.0);
+  if (jm < 0) return;
+  const Excess e = k.split_sum(e_of(jm), std::min(kBlock, n - jm * kBlock));
+  st.u = r + e.r + (e.ties - 1.0);
 }
 
 // log p_y from the row state and the target's logit.
@@ -97,7 +101,12 @@ RowPrep prepare_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const 
     parts[static_cast<size_t>(j)] = b;
   });
   RowState st = fold_blocks(parts.data(), nb);
-  refine_split(parts.data(), nb, st);
+  refine_split<T>(k, parts.data(), nb, n, st, [&](i64 j) {
+    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    T* e = scratch.e(tid);
+    k.stats_store(gather<T>(x, off, len, scratch.x(tid)), len, e);
+    return static_cast<const T*>(e);
+  });
   const double ell = log_p_target(st, zy);
   const LossValue lv = loss_from_logp(spec, ell);
   *loss = lv.loss;
@@ -132,7 +141,7 @@ void fused_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x
     bs[j] = b;
   });
   RowState st = fold_blocks(bs, nb);
-  refine_split(bs, nb, st);
+  refine_split<T>(k, bs, nb, n, st, [&](i64 j) { return static_cast<const T*>(eb + j * kBlock); });
   const double ell = log_p_target(st, zy);
   const LossValue lv = loss_from_logp(spec, ell);
   *loss = lv.loss;

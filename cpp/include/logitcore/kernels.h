@@ -21,14 +21,10 @@ constexpr std::int64_t kBlock = 2048;
 // (b_i = 1 when unweighted). m is -inf for an all -inf block (then s = t = 0).
 // When m is +inf or NaN the kernel may return anything in s and t: the driver recomputes
 // such blocks with exact special-value rules.
-// r (stats_store only, NaN elsewhere): the sum of the terms below 1 on its own, so that
-// s = (number of terms equal to 1) + r exactly and r keeps its relative accuracy when the
-// maximum's term dominates the block.
 struct BlockStats {
   double m;
   double s;
   double t;
-  double r = std::numeric_limits<double>::quiet_NaN();
 };
 
 // Block scan of raw values: max, min, sum (NaN if any NaN), how many entries exceed thr and
@@ -87,12 +83,14 @@ struct KernelsT {
   BlockStats (*stats_t)(const T* x, std::int64_t n);
   // max and sum of e_i = exp(x_i - m) (double: Cody-Waite, within an ulp; float: 2^((x - m)
   // log2 e), relative error below |x_i - m| 2^-24; the maximum's term is exactly 1 in both),
-  // storing e into e unless it is null (e may alias x), and r, the terms below 1 summed on
-  // their own (see BlockStats). Stores nothing when m is +inf or NaN; stores zeros when m is
-  // -inf.
+  // storing e into e unless it is null (e may alias x). Stores nothing when m is +inf or
+  // NaN; stores zeros when m is -inf.
   BlockStats (*stats_store)(const T* x, std::int64_t n, T* e);
   // Excess of the block holding the row maximum m (see Excess); x <= m, no NaN.
   Excess (*excess)(const T* x, std::int64_t n, T m);
+  // The same split of terms already stored by stats_store (0 <= e <= 1): r = the sum of the
+  // e below 1, ties = the number equal to 1.
+  Excess (*split_sum)(const T* e, std::int64_t n);
   // y = exp(x - shift) by Cody-Waite reduction (x <= shift or -inf), returning sum y
   // (y may alias x): softmax's middle pass, one exp per element relative to the row maximum.
   double (*exp_store_sum)(const T* x, std::int64_t n, T shift, T* y);
