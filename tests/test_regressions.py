@@ -355,3 +355,66 @@ def test_set_num_threads_accepts_ints(restore_threads):
     assert lc.get_num_threads() == 3
     lc.set_num_threads(-(2**40))  # any n <= 0: the OpenMP default
     assert lc.get_num_threads() == _core._get_num_threads()
+
+
+# --------------------------------------------------------------------------------------
+# found by the fuzz run and the sanitizer run
+
+
+def test_weights_are_not_absorbed_by_huge_entries(isa):
+    a = np.float32([1e20, 1e20])
+    got = lc.logsumexp(a, b=[1.7e308, 1.0])  # float64 (b is a float64 list): 1e20 + 709.4
+    assert got == pytest.approx(float(a[0]) + math.log(1.7e308), rel=1e-15)
+    v, s = lc.logsumexp(a, b=[1.7e308, -1.6e308], return_sign=True)
+    assert s == 1.0 and v == pytest.approx(float(a[0]), rel=1e-15)
+    v, s = lc.logsumexp(np.array([-1e287, -1e287]), b=np.array([1e217, -1.2e69]), return_sign=True)
+    assert (v, s) == (-1e287, 1.0)
+
+
+def test_gradient_factor_beyond_float32_range():
+    x = np.array([[-27749234688.0, -28199819264.0]], np.float32)
+    loss, grad = focal_loss(x, np.array([0]), gamma=0.0, weight=[1e308, 0], reduction="sum", return_grad=True)
+    np.testing.assert_array_equal(grad, [[0.0, 0.0]])
+    loss, grad = gamma_cross_entropy(np.array([[0.0, -1.0]], np.float32), np.array([1]), weight=[0, 1e300],
+                                     reduction="sum", return_grad=True)
+    assert np.all(np.isfinite(grad) | np.isinf(grad)) and not np.any(np.isnan(grad))
+
+
+def _unaligned(a):
+    """A copy of ``a`` whose data starts one byte past an aligned address."""
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    u = np.frombuffer(raw.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    u[...] = a
+    assert not u.flags.aligned
+    return u
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unaligned_arrays(isa, dtype, rng):
+    x = rng.standard_normal((3, 2 * BLOCK + 5)).astype(dtype)
+    b = rng.uniform(0.5, 2, x.shape).astype(dtype)
+    p = lc.softmax(x, axis=-1)
+    xu, bu, pu = _unaligned(x), _unaligned(b), _unaligned(p)
+    np.testing.assert_array_equal(lc.logsumexp(xu, axis=-1), lc.logsumexp(x, axis=-1))
+    np.testing.assert_array_equal(lc.logsumexp(xu, axis=-1, b=bu), lc.logsumexp(x, axis=-1, b=b))
+    np.testing.assert_array_equal(lc.softmax(xu, axis=-1), p)
+    np.testing.assert_array_equal(lc.log_softmax(xu, axis=0), lc.log_softmax(x, axis=0))
+    np.testing.assert_array_equal(lc.softmax_entropy(xu), lc.softmax_entropy(x))
+    np.testing.assert_array_equal(lc.entropy(pu), lc.entropy(p))
+    np.testing.assert_array_equal(lc.entropy_normalize(pu, 1.0), lc.entropy_normalize(p, 1.0))
+    t = np.array([0, 5, BLOCK + 1])
+    np.testing.assert_array_equal(gamma_cross_entropy(xu, t, return_grad=True)[1],
+                                  gamma_cross_entropy(x, t, return_grad=True)[1])
+    st = lc.LogSumExpState(3).update(xu)
+    np.testing.assert_array_equal(st.result(), lc.LogSumExpState(3).update(x).result())
+    # unaligned out= receives the same values
+    for fn, kw, shape in [(lc.softmax, {}, x.shape), (lc.logsumexp, {}, (3,)), (lc.entropy_normalize, {}, x.shape)]:
+        out = _unaligned(np.zeros(shape, dtype))
+        if fn is lc.entropy_normalize:
+            fn(p, 1.0, out=out)
+            np.testing.assert_array_equal(out, lc.entropy_normalize(p, 1.0))
+        else:
+            fn(x, axis=-1, out=out)
+            np.testing.assert_array_equal(out, fn(x, axis=-1))
+    with pytest.raises(ValueError, match="not aligned"):
+        gamma_cross_entropy(_unaligned(x), t, return_grad=True, inplace=True)

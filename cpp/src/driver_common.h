@@ -186,46 +186,56 @@ BlockStats special_block(const T* x, const T* b, i64 n) {
   return {m, s, 0.0};
 }
 
-// A weighted block in log space: each term is sign(b) exp(L) with L = x + log|b| (extended
-// precision), so no finite weight overflows or underflows the sum. 0 * (+-inf) (x = -inf with
-// an infinite weight) and NaN give NaN; L = +inf entries count sign(b) relative to an infinite
-// maximum (NaN when both signs occur), like +inf entries of unit weight.
+// A weighted block in log space: each term is sign(b) exp(L) with L = (x - mx) + log|b|
+// (extended precision), relative to the largest x with a nonzero weight, mx, so that log|b|
+// is not absorbed by a huge |x|; the block state is (mx + max L, sum sign(b) exp(L - max L)),
+// so no finite weight overflows or underflows the sum. 0 * (+-inf) (x = -inf with an infinite
+// weight) and NaN give NaN; infinite terms (x = +inf, or an infinite weight on x > -inf)
+// count sign(b) relative to an infinite maximum (NaN when both signs occur), like +inf
+// entries of unit weight.
 template <class T>
 BlockStats weighted_log_block(const T* x, const T* b, i64 n) {
   using LD = long double;
   const LD inf = std::numeric_limits<LD>::infinity();
-  LD M = -inf;
   bool nan = false;
+  LD mx = -inf;
   for (i64 i = 0; i < n; ++i) {
-    const LD bi = static_cast<LD>(b[i]);
+    const LD bi = static_cast<LD>(b[i]), xi = static_cast<LD>(x[i]);
     if (bi == 0) continue;  // zero weight removes the entry, whatever its value
-    const LD L = static_cast<LD>(x[i]) + ::logl(::fabsl(bi));
-    if (L != L) nan = true;
-    else if (L > M) M = L;
+    if (xi != xi || bi != bi || (xi == -inf && ::fabsl(bi) == inf)) nan = true;
+    else if (xi > mx) mx = xi;
   }
   if (nan) return {kNaN, kNaN, kNaN};
-  if (M == -inf) return {-kInf, 0.0, 0.0};
-  if (M == inf) {
-    double s = 0;
-    bool pos = false, neg = false;
-    for (i64 i = 0; i < n; ++i) {
-      const LD bi = static_cast<LD>(b[i]);
-      if (bi == 0 || static_cast<LD>(x[i]) + ::logl(::fabsl(bi)) != inf) continue;
-      s += bi > 0 ? 1.0 : -1.0;
-      (bi > 0 ? pos : neg) = true;
-    }
-    if (pos && neg) return {kInf, kNaN, kNaN};
-    return {kInf, s, 0.0};
+  if (mx == -inf) return {-kInf, 0.0, 0.0};
+  // infinite terms: x = +inf, or an infinite weight on a finite entry
+  double cnt = 0;
+  bool pos = false, neg = false;
+  for (i64 i = 0; i < n; ++i) {
+    const LD bi = static_cast<LD>(b[i]), xi = static_cast<LD>(x[i]);
+    if (bi == 0 || xi == -inf || !(xi == inf || ::fabsl(bi) == inf)) continue;
+    cnt += bi > 0 ? 1.0 : -1.0;
+    (bi > 0 ? pos : neg) = true;
   }
-  const double md = static_cast<double>(M);
+  if (pos && neg) return {kInf, kNaN, kNaN};
+  if (pos || neg) return {kInf, cnt, 0.0};
+  LD K = -inf;
+  for (i64 i = 0; i < n; ++i) {
+    const LD bi = static_cast<LD>(b[i]);
+    if (bi == 0) continue;
+    const LD L = (static_cast<LD>(x[i]) - mx) + ::logl(::fabsl(bi));
+    if (L > K) K = L;
+  }
   LD s = 0;
   for (i64 i = 0; i < n; ++i) {
     const LD bi = static_cast<LD>(b[i]);
     if (bi == 0) continue;
-    const LD e = ::expl(static_cast<LD>(x[i]) + ::logl(::fabsl(bi)) - static_cast<LD>(md));
+    const LD e = ::expl((static_cast<LD>(x[i]) - mx) + ::logl(::fabsl(bi)) - K);
     s += bi > 0 ? e : -e;
   }
-  return {md, static_cast<double>(s), 0.0};
+  // the state's maximum mx + K, rounded to double, and s relative to exactly that value
+  const double m = static_cast<double>(mx + K);
+  const LD shift = (mx - static_cast<LD>(m)) + K;  // (mx + K) - m, without absorbing K
+  return {m, static_cast<double>(s * ::expl(shift)), 0.0};
 }
 
 template <class T>

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 namespace logitcore {
 using namespace detail;
@@ -165,7 +166,11 @@ void fused_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x
   parallel_for(nb, inner_nt, [&](i64 j, int) {
     const i64 off = j * kBlock, len = std::min(kBlock, n - off);
     const double c = bs[j].m == -kInf ? 0.0 : wrs * ::exp(bs[j].m - st.m) / st.s;
-    k.scale_store(eb + off, len, static_cast<T>(c), eb + off, false);
+    if (::fabs(c) <= static_cast<double>(std::numeric_limits<T>::max())) {
+      k.scale_store(eb + off, len, static_cast<T>(c), eb + off, false);
+    } else {  // a factor beyond T's range (huge class weights): each product in double
+      for (i64 i = off; i < off + len; ++i) eb[i] = static_cast<T>(static_cast<double>(eb[i]) * c);
+    }
     if (g.stride != 1) scatter<T>(eb + off, g, off, len);
   });
   // the target entry: w (p_y − 1) with p_y − 1 = expm1(ℓ), formed in double

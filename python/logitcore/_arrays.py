@@ -63,12 +63,13 @@ def as_float_array(a, name: str = "input") -> np.ndarray:
 
 
 def native(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """``a`` as ``dtype`` in native byte order, copying only when needed."""
+    """``a`` as ``dtype`` in native byte order and aligned (the kernels read typed pointers),
+    copying only when needed."""
     if a.dtype != dtype or not a.dtype.isnative:
         a = a.astype(dtype)
     itemsize = a.dtype.itemsize
-    if any(s % itemsize for s in a.strides):
-        a = np.ascontiguousarray(a)
+    if not a.flags.aligned or any(s % itemsize for s in a.strides):
+        a = np.ascontiguousarray(a) if a.flags.aligned else a.copy()
     return a
 
 

@@ -35,7 +35,11 @@ def _reduction_target(out, shape, axes, keepdims, result_dtype, compute_dtype, i
         buf = np.empty(batch, dtype=compute_dtype)
         return buf, None
     check_out(out, res_shape, result_dtype)
-    direct = out.dtype == compute_dtype and not any(np.may_share_memory(out, x) for x in inputs)
+    direct = (
+        out.dtype == compute_dtype
+        and out.flags.aligned
+        and not any(np.may_share_memory(out, x) for x in inputs)
+    )
     if direct:
         return (np.squeeze(out, axis=axes) if keepdims else out), out
     return np.empty(batch, dtype=compute_dtype), out
@@ -148,8 +152,10 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
         where = None if where is None else where.reshape(1)
     axes = normalize_axes(axis, a.ndim)
     if where is not None:
-        wb = where.astype(cdt)
-        b = wb if b is None else np.where(where, native(b, cdt), 0).astype(cdt, copy=False)
+        if b is None:  # masked entries become -inf: the unweighted path (log1p form included)
+            a = np.where(where, a.astype(cdt, copy=False), -np.inf).astype(cdt, copy=False)
+        else:
+            b = np.where(where, native(b, cdt), 0).astype(cdt, copy=False)
     x = native(a, cdt)
     bb = None if b is None else native(b, cdt)
     inputs = [x] if bb is None else [x, bb]
@@ -195,7 +201,7 @@ def _softmax_common(x, axis, out, log: bool, name: str):
         return res
     rows, _ = rows_view(xc, axes)
     target = None
-    if out is not None and rdt == cdt:
+    if out is not None and rdt == cdt and out.flags.aligned:
         o = out.reshape(x.shape) if out.ndim == 0 else out
         ov = writable_rows_view(o, axes)
         if ov is not None:

@@ -210,7 +210,7 @@ def entropy_normalize(
         raise ValueError("cannot normalize rows with no entries (the outcome axis has length 0)")
 
     target_view = None
-    if out is not None and rdt == cdt and not np.may_share_memory(out, xc):
+    if out is not None and rdt == cdt and out.flags.aligned and not np.may_share_memory(out, xc):
         target_view = writable_rows_view(out.reshape(x.shape) if out.ndim == 0 else out, (ax,))
     buf = target_view if target_view is not None else np.empty(rows.shape, dtype=cdt)
     if nrows:

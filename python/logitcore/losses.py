@@ -74,8 +74,10 @@ def _as_logits(logits, inplace: bool):
             )
         if not logits.flags.writeable:
             raise ValueError("inplace=True: logits is read-only")
-        if any(s % logits.itemsize for s in logits.strides):
-            raise ValueError("inplace=True: logits has strides that are not a multiple of its item size")
+        if any(s % logits.itemsize for s in logits.strides) or not logits.flags.aligned:
+            raise ValueError(
+                "inplace=True: logits is not aligned (its address or strides are not a multiple of its item size)"
+            )
         if logits.ndim == 0:
             raise ValueError("logits must have at least one dimension (classes on the last axis)")
         return logits, logits.dtype, logits.dtype
