@@ -1040,14 +1040,14 @@ test_state_long = _long(_prop_state)
 # entropy_normalize
 
 
-def _row_ranges(X, logits):
+def _row_ranges(X, logits, cdt=None):
     """Per row (rows along the last axis, float64): invalid, support count, ties count."""
     with np.errstate(invalid="ignore"):
         if logits:
             invalid = np.any(np.isnan(X) | (X == inf), axis=-1)
             # logits further below the row maximum than |kWMin| ln 2 are outside the support
             # (documented): w = (x - max) log2 e is clamped at kWMin
-            kw_min = -1e18 if X.dtype == np.float32 else -1e150
+            kw_min = -1e18 if np.dtype(cdt or X.dtype) == np.float32 else -1e150
             with np.errstate(invalid="ignore", over="ignore"):
                 mxl = np.max(np.where(np.isnan(X), -inf, X), axis=-1, initial=-inf)
                 support = (X > -inf) & ((X - mxl[..., None]) * 1.4426950408889634 > kw_min)
@@ -1112,7 +1112,7 @@ def _prop_entropy_normalize(data):
     batch, n = X.shape[:-1], X.shape[-1]
     X = X.reshape(prod(batch), n)
     nrows = X.shape[0]
-    invalid, support, S, T = _row_ranges(X, logits)
+    invalid, support, S, T = _row_ranges(X, logits, cdt)
     valid = ~invalid & (S > 0)
     with np.errstate(divide="ignore"):
         h_lo, h_hi = np.log(np.maximum(T, 1)), np.log(np.maximum(S, 1))

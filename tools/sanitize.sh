@@ -69,8 +69,9 @@ built=$(date +%s)
 log "built in $((built - start)) s"
 
 # (found without importing it: it cannot load before the sanitizer runtime is preloaded)
+# (grep without -q below: under pipefail an early exit of grep can fail the pipeline)
 core=$(ls "$(python -c 'import sysconfig; print(sysconfig.get_paths()["platlib"])')"/logitcore/_core*.so 2>/dev/null || true)
-if [ -z "$core" ] || ! ldd "$core" | grep -q libasan; then
+if [ -z "$core" ] || ! ldd "$core" | grep libasan > /dev/null; then
   log "the installed extension ($core) is not linked against libasan: the flags were not applied"
   exit 2
 fi

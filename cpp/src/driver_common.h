@@ -232,10 +232,12 @@ BlockStats weighted_log_block(const T* x, const T* b, i64 n) {
     const LD e = ::expl((static_cast<LD>(x[i]) - mx) + ::logl(::fabsl(bi)) - K);
     s += bi > 0 ? e : -e;
   }
-  // the state's maximum mx + K, rounded to double, and s relative to exactly that value
+  // the state's maximum mx + K, rounded to double, and s relative to exactly that value;
+  // when |mx| is so large that K is below its resolution (shift > 512 needs |m| > 2^62),
+  // m + log s rounds to m either way and the shift is left out (it could overflow s)
   const double m = static_cast<double>(mx + K);
   const LD shift = (mx - static_cast<LD>(m)) + K;  // (mx + K) - m, without absorbing K
-  return {m, static_cast<double>(s * ::expl(shift)), 0.0};
+  return {m, static_cast<double>(::fabsl(shift) > 512 ? s : s * ::expl(shift)), 0.0};
 }
 
 template <class T>
