@@ -164,7 +164,13 @@ class RowSolver {
   // Pass A1 for block j: scan (x block already contiguous).
   void scan_block(const T* xb, i64 j, RowBufs<T>& B) const {
     const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
-    B.blocks[static_cast<size_t>(j)].sc = k_.scan(xb, len, opt_.is_prob ? T(0) : -std::numeric_limits<T>::infinity());
+    ScanStats sc = k_.scan(xb, len, opt_.is_prob ? T(0) : -std::numeric_limits<T>::infinity());
+    if (isnan(sc.sum)) {  // a NaN entry, or partial sums of huge entries overflowing: count NaN
+      double nan = 0;
+      for (i64 i = 0; i < len; ++i) nan += xb[i] != xb[i] ? 1.0 : 0.0;
+      sc.nan = nan;
+    }
+    B.blocks[static_cast<size_t>(j)].sc = sc;
   }
 
   // Combines the scans of all blocks into B.sc (its max is NaN if any block holds a NaN) and

@@ -491,7 +491,7 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
   const T inf = std::numeric_limits<T>::infinity();
-  R mx = V::set1(-inf), mn = V::set1(inf), sm = V::set1(T(0)), ct = sm, num = sm;
+  R mx = V::set1(-inf), mn = V::set1(inf), sm = V::set1(T(0)), ct = sm;
   const R vt = V::set1(thr);
   // the sum feeds the "rows sum to 1 within 1e-6" check: float lanes add at most 4 terms
   // before the partial sum moves to double, so its error stays near 4 eps of the total
@@ -506,7 +506,6 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
       mn = V::min(mn, v);
       part = V::add(part, v);
       ct = V::add(ct, V::ones_gt(v, vt));
-      num = V::add(num, V::ones_eq(v, v));
     }
     total += V::hsum(part);
   }
@@ -516,7 +515,6 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
     mn = V::min(mn, v);
     sm = V::add(sm, v);
     ct = V::add(ct, V::ones_gt(v, vt));
-    num = V::add(num, V::ones_eq(v, v));
   }
   if (i < n) {
     const R v = V::load_tail(x + i, n - i, thr);  // padding: not counted, neutral for max/min
@@ -525,16 +523,12 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
     mn = V::min(mn, v);
     sm = V::add(sm, z);
     ct = V::add(ct, V::ones_gt(v, vt));
-    num = V::add(num, V::ones_eq(v, v));  // padding lanes (thr, not NaN) count as numbers
   }
   ScanStats st;
   st.max = static_cast<double>(V::hmax(mx));
   st.min = -static_cast<double>(V::hmax(V::sub(V::set1(T(0)), mn)));
   st.sum = total + V::hsum(sm);
   st.count = V::hsum(ct);
-  // the lane maximum may drop a NaN (MAXPS returns its second operand): count them instead
-  const double nums = V::hsum(num) - static_cast<double>(((n + W - 1) / W) * W - n);
-  st.nan = static_cast<double>(n) - nums;
   return st;
 }
 

@@ -27,8 +27,9 @@ struct BlockStats {
   double t;
 };
 
-// Block scan of raw values: max, min, sum (NaN if any NaN), how many entries exceed thr and
-// how many are NaN (max and min may miss a NaN; nan does not).
+// Block scan of raw values: max, min, sum (NaN if any NaN; max and min may miss a NaN) and how
+// many entries exceed thr. nan is left 0 by the kernels: callers that need the NaN count (a
+// NaN sum can also come from finite values whose partial sums overflowed) fill it.
 struct ScanStats {
   double max;
   double min;
