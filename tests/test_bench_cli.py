@@ -10,7 +10,7 @@ import re
 import pytest
 
 import logitcore
-from logitcore import bench
+from logitcore.bench_cases import bench  # the harness with every case registered
 from logitcore.__main__ import main
 
 # few samples of >= 0.2 ms: every row in a few seconds, the figures meaningless

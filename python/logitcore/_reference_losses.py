@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._reference_family import log_softmax
+
 __all__ = ["gamma_cross_entropy", "generalized_cross_entropy", "focal_loss"]
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
-    from .reference import log_softmax
-
     if x.shape[-1] == 0:
         return x.copy()
     return log_softmax(x, axis=-1)

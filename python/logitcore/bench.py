@@ -73,7 +73,6 @@ __all__ = [
     "register",
     "run_case",
     "machine_info",
-    "main",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -968,28 +967,3 @@ def run(args: argparse.Namespace, out=None) -> dict:
             json.dump(report, f, indent=1)
         print(f"wrote {args.json}", file=out)
     return report
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m logitcore.bench", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    args = p.parse_args(argv)
-    return exit_status(run(args)["targets"], args.check)
-
-
-# --------------------------------------------------------------------------------------------
-# cases kept in their own modules (registered last: they use everything above)
-
-from .bench_losses import register_loss_cases as _register_loss_cases  # noqa: E402
-from .bench_entropy import register_entropy_cases as _register_entropy_cases  # noqa: E402
-
-_register_loss_cases()
-_register_entropy_cases()
-
-
-if __name__ == "__main__":
-    # ``python -m logitcore.bench`` runs this file as __main__, a second copy of the module;
-    # the case modules register into the importable logitcore.bench, so run that one.
-    from logitcore.bench import main as _main
-
-    sys.exit(_main())
