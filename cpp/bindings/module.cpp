@@ -171,24 +171,8 @@ const KernelTable& table_named(const std::string& isa) {
   return *table_for(which);
 }
 
-void exp_array(const py::array& x, const py::array& out, const std::string& isa) {
-  const DType dt = dtype_of(x, "x");
-  check_same_shape(x, out, "out");
-  check_same_dtype(x, out, "out");
-  require(x.ndim() == 1 && x.strides(0) == x.itemsize() && out.strides(0) == out.itemsize(),
-          "exp: x and out must be contiguous vectors");
-  const KernelTable& k = table_named(isa);
-  const std::int64_t n = x.shape(0);
-  const void* xp = x.data();
-  void* op = const_cast<void*>(out.data());
-  require(out.writeable(), "out: array is read-only");
-  py::gil_scoped_release nogil;
-  if (dt == DType::f32) exp_f32(k, static_cast<const float*>(xp), n, static_cast<float*>(op));
-  else exp_f64(k, static_cast<const double*>(xp), n, static_cast<double*>(op));
-}
-
-// One of the table's elementwise routines (exp2_core, log2_fast: see kernels.h for their
-// domains) over a contiguous vector, block by block, on the named ISA (accuracy tests).
+// One of the table's elementwise routines (exp, log, exp2_core, log2_fast: see kernels.h for
+// their domains) over a contiguous vector, block by block, on the named ISA (accuracy tests).
 using MapF32 = void (*)(const float*, std::int64_t, float*);
 using MapF64 = void (*)(const double*, std::int64_t, double*);
 
@@ -359,25 +343,6 @@ void entropy_normalize(const py::array& x, const py::array& out, const py::array
   else entropy_normalize_rows<double>(k, xv, ov, tp, opt, info, nt);
 }
 
-void log_array(const py::array& x, const py::array& out, const std::string& isa) {
-  const DType dt = dtype_of(x, "x");
-  check_same_shape(x, out, "out");
-  check_same_dtype(x, out, "out");
-  require(x.ndim() == 1 && x.strides(0) == x.itemsize() && out.strides(0) == out.itemsize(),
-          "log: x and out must be contiguous vectors");
-  require(out.writeable(), "out: array is read-only");
-  const KernelTable& k = table_named(isa);
-  const std::int64_t n = x.shape(0);
-  const void* xp = x.data();
-  void* op = const_cast<void*>(out.data());
-  py::gil_scoped_release nogil;
-  for (std::int64_t off = 0; off < n; off += kBlock) {
-    const std::int64_t len = std::min<std::int64_t>(kBlock, n - off);
-    if (dt == DType::f32) k.f32.log(static_cast<const float*>(xp) + off, len, static_cast<float*>(op) + off);
-    else k.f64.log(static_cast<const double*>(xp) + off, len, static_cast<double*>(op) + off);
-  }
-}
-
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -390,7 +355,9 @@ PYBIND11_MODULE(_core, m) {
         py::arg("x"), py::arg("out"));
   m.def("_entropy", [](const py::array& p, const py::array& out) { row_reduce(p, out, false); }, py::arg("p"),
         py::arg("out"));
-  m.def("_exp", &exp_array, py::arg("x"), py::arg("out"), py::arg("isa") = "");
+  m.def("_exp", [](const py::array& x, const py::array& out, const std::string& isa) {
+    map_array(x, out, isa, "exp", &KernelsT<float>::exp, &KernelsT<double>::exp);
+  }, py::arg("x"), py::arg("out"), py::arg("isa") = "");
   m.def("_exp2", [](const py::array& x, const py::array& out, const std::string& isa) {
     map_array(x, out, isa, "exp2", &KernelsT<float>::exp2, &KernelsT<double>::exp2);
   }, py::arg("x"), py::arg("out"), py::arg("isa") = "");
@@ -414,7 +381,9 @@ PYBIND11_MODULE(_core, m) {
         py::arg("is_prob"), py::arg("tol"), py::arg("max_iter"), py::arg("check_sum"), py::arg("sum_tol"),
         py::arg("out_of_range_fails"), py::arg("gamma"), py::arg("n_iter"), py::arg("converged"), py::arg("clipped"), py::arg("status"),
         py::arg("h_min"), py::arg("h_max"), py::arg("entropy"));
-  m.def("_log", &log_array, py::arg("x"), py::arg("out"), py::arg("isa") = "");
+  m.def("_log", [](const py::array& x, const py::array& out, const std::string& isa) {
+    map_array(x, out, isa, "log", &KernelsT<float>::log, &KernelsT<double>::log);
+  }, py::arg("x"), py::arg("out"), py::arg("isa") = "");
   m.def("_xent", &xent, py::arg("x"), py::arg("target"), py::arg("ignore_index"), py::arg("rowscale"),
         py::arg("scale"), py::arg("loss"), py::arg("grad"), py::arg("kind"), py::arg("param"),
         py::arg("threshold"));

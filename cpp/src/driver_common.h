@@ -279,19 +279,28 @@ inline RowState fold_blocks(const BlockStats* parts, i64 nb) {
 // maximum lies in one block only); the block holding it is re-read by the excess kernel
 // (`block(j)` returns its contiguous data): one block of extra work, for such rows only.
 // Sets st.u = r + ties - 1; leaves other rows alone.
-template <class T, class BlockF>
-void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, RowState& st, i64 n, BlockF&& block) {
-  if (!(st.m - st.m == 0) || !(st.s < 2.0)) return;
+// The block holding the maximum of a dominated row (-1 if the row is not dominated: s >= 2,
+// or no finite maximum) and the other blocks' terms, sum s_j exp(m_j - m), in *rest.
+inline i64 dominated_block(const BlockStats* parts, i64 nb, const RowState& st, double* rest) {
+  if (!(st.m - st.m == 0) || !(st.s < 2.0)) return -1;
   i64 jm = -1;
   double r = 0;
   for (i64 j = 0; j < nb; ++j) {
     if (parts[j].m == st.m && jm < 0) jm = j;
     else if (parts[j].m != -kInf) r += parts[j].s * ::exp(parts[j].m - st.m);
   }
+  *rest = r;
+  return jm;
+}
+
+template <class T, class BlockF>
+void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, RowState& st, i64 n, BlockF&& block) {
+  double rest = 0;
+  const i64 jm = dominated_block(parts, nb, st, &rest);
   if (jm < 0) return;
   const i64 len = std::min(kBlock, n - jm * kBlock);
   const Excess e = k.excess(block(jm), len, static_cast<T>(st.m));
-  st.u = r + e.r + (e.ties - 1.0);
+  st.u = rest + e.r + (e.ties - 1.0);
 }
 
 // A row's state: blocks of kBlock elements folded left to right, computed either in order

@@ -261,16 +261,6 @@ class RowSolver {
       converged = false;
       gamma = above ? 0.0 : kInf;
       h = above ? h_max : h_min;
-      if (opt_.out_of_range_fails) {  // the caller raises: the row is not written
-        info_.gamma[r] = gamma;
-        info_.n_iter[r] = 0;
-        info_.converged[r] = 0;
-        info_.clipped[r] = 1;
-        info_.status[r] = status;
-        info_.entropy[r] = h;
-        plan.mode = OutMode::skip;
-        return plan;
-      }
     } else if (t >= h_max - opt_.tol) {
       gamma = 0.0;
       h = h_max;
@@ -310,7 +300,9 @@ class RowSolver {
         ++iters;
       }
     }
-    if (gamma == 0.0) {
+    if (clipped && opt_.out_of_range_fails) {
+      plan.mode = OutMode::skip;  // the caller raises: the row is not written
+    } else if (gamma == 0.0) {
       plan.mode = OutMode::uniform_support;
       plan.val = static_cast<T>(1.0 / support);
     } else if (gamma == kInf) {

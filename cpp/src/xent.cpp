@@ -54,16 +54,11 @@ LossValue focal(double g, double l) {
 // the gradient is requested, and in-place gradients (e written over the logits) need no x.
 template <class T, class EF>
 void refine_split(const KernelsT<T>& k, const BlockStats* bs, i64 nb, i64 n, RowState& st, EF&& e_of) {
-  if (!(st.m - st.m == 0) || !(st.s < 2.0)) return;
-  i64 jm = -1;
-  double r = 0;
-  for (i64 j = 0; j < nb; ++j) {
-    if (bs[j].m == st.m && jm < 0) jm = j;
-    else if (bs[j].m != -kInf) r += bs[j].s * ::exp(bs[j].m - st.m);
-  }
+  double rest = 0;
+  const i64 jm = dominated_block(bs, nb, st, &rest);
   if (jm < 0) return;
   const Excess e = k.split_sum(e_of(jm), std::min(kBlock, n - jm * kBlock));
-  st.u = r + e.r + (e.ties - 1.0);
+  st.u = rest + e.r + (e.ties - 1.0);
 }
 
 // log p_y from the row state and the target's logit.
