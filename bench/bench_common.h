@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "logitcore/dispatch.h"
-#include "logitcore/driver.h"
-#include "logitcore/kernels.h"
+#include "runtime/runtime.h"
+#include "drivers/drivers.h"
+#include "kernels/kernels.h"
 
 namespace bench {
 

@@ -21,10 +21,10 @@
 #include <utility>
 #include <vector>
 
-#include "logitcore/dispatch.h"
-#include "logitcore/driver.h"
-#include "logitcore/entropy_norm.h"
-#include "logitcore/kernels.h"
+#include "runtime/runtime.h"
+#include "drivers/drivers.h"
+#include "drivers/entropy_norm.h"
+#include "kernels/kernels.h"
 #include "bench_common.h"
 
 namespace {

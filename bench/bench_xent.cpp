@@ -19,10 +19,10 @@
 #include <utility>
 #include <vector>
 
-#include "logitcore/dispatch.h"
-#include "logitcore/driver.h"
-#include "logitcore/kernels.h"
-#include "logitcore/xent.h"
+#include "runtime/runtime.h"
+#include "drivers/drivers.h"
+#include "kernels/kernels.h"
+#include "drivers/losses.h"
 #include "bench_common.h"
 
 namespace {

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <string>
 
-#include "logitcore/dispatch.h"
-#include "logitcore/driver.h"
-#include "logitcore/entropy_norm.h"
+#include "runtime/runtime.h"
+#include "drivers/drivers.h"
+#include "drivers/entropy_norm.h"
 
 namespace py = pybind11;
 using namespace logitcore;
@@ -212,7 +212,7 @@ py::tuple exp_max_ulp(std::uint32_t lo_bits, std::uint32_t hi_bits, std::uint32_
 }  // namespace
 
 // ---- fused losses of p_y: γ-cross-entropy, generalized cross-entropy, focal (xent.h) ----
-#include "logitcore/xent.h"
+#include "drivers/losses.h"
 
 namespace {
 

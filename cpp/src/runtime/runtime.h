@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "logitcore/kernels.h"
+#include "kernels/kernels.h"
 
 namespace logitcore {
 

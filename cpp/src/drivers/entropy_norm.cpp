@@ -14,9 +14,9 @@
 //     during the prep of row r + 1, so its memory traffic overlaps computation.
 // Block results are always reduced in block order: the result does not depend on the number
 // of threads.
-#include "logitcore/entropy_norm.h"
+#include "drivers/entropy_norm.h"
 
-#include "driver_common.h"
+#include "drivers/scaffold.h"
 
 #include <memory>
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "logitcore/driver.h"
+#include "drivers/drivers.h"
 
 namespace logitcore {
 

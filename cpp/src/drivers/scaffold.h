@@ -13,8 +13,8 @@
 #include <omp.h>
 #endif
 
-#include "logitcore/driver.h"
-#include "logitcore/kernels.h"
+#include "drivers/drivers.h"
+#include "kernels/kernels.h"
 
 namespace logitcore {
 namespace detail {

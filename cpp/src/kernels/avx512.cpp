@@ -6,8 +6,8 @@
 #include <limits>
 #include <type_traits>
 
-#include "logitcore/kernels.h"
-#include "exp_constants.h"
+#include "kernels/kernels.h"
+#include "kernels/exp_constants.h"
 
 namespace logitcore {
 namespace {
@@ -202,7 +202,7 @@ struct VD {
   }
 };
 
-#include "kernels_impl.inl"
+#include "kernels/kernels_impl.inl"
 
 }  // namespace
 

@@ -1,8 +1,8 @@
 // Portable drivers (baseline target): row iteration over strided N-d arrays, threading,
 // the fixed block-merge order and exact special-value rules. ISA code is reached only
 // through the KernelTable's function pointers.
-#include "logitcore/driver.h"
-#include "driver_common.h"
+#include "drivers/drivers.h"
+#include "drivers/scaffold.h"
 
 #include <math.h>
 

@@ -1,5 +1,5 @@
 // CPU feature detection and kernel-table selection. Compiled for the baseline target.
-#include "logitcore/dispatch.h"
+#include "runtime/runtime.h"
 
 #include <atomic>
 #include <cstdint>

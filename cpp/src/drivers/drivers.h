@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "logitcore/kernels.h"
+#include "kernels/kernels.h"
 
 namespace logitcore {
 

@@ -9,8 +9,8 @@
 
 #include <cstdint>
 
-#include "logitcore/driver.h"
-#include "logitcore/kernels.h"
+#include "drivers/drivers.h"
+#include "kernels/kernels.h"
 
 namespace logitcore {
 

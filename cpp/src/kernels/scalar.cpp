@@ -6,7 +6,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "logitcore/kernels.h"
+#include "kernels/kernels.h"
 
 namespace logitcore {
 namespace {
@@ -74,7 +74,7 @@ struct VScalar {
 using VF = VScalar<float>;
 using VD = VScalar<double>;
 
-#include "kernels_impl.inl"
+#include "kernels/kernels_impl.inl"
 
 }  // namespace
 

@@ -2,8 +2,8 @@
 // logits gradient in two streaming passes per row (docs/math.md §3). Baseline target: the ISA code
 // is reached only through the KernelTable (stats for the loss alone; stats_store and
 // scale_store for loss and gradient, one exp per logit).
-#include "logitcore/xent.h"
-#include "driver_common.h"
+#include "drivers/losses.h"
+#include "drivers/scaffold.h"
 
 #include <math.h>
 
