@@ -12,6 +12,13 @@
 namespace logitcore {
 namespace {
 
+// Subnormal inputs of the logs are scaled into the normal range first: below the smallest
+// normal, multiply by 2^23 (float) / 2^52 (double) and take 23 / 52 off the exponent.
+constexpr float kMinNormalF = std::numeric_limits<float>::min();
+constexpr float kTwo23F = 8388608.0f;  // 2^23
+constexpr double kMinNormalD = std::numeric_limits<double>::min();
+constexpr double kTwo52D = 4503599627370496.0;  // 2^52
+
 inline __m256i tail_mask32(std::int64_t n) {
   const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), iota);
@@ -63,8 +70,8 @@ struct VF {
   static R keep_lt(R a, R b) { return _mm256_and_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ), a); }
   static R log_core(R x) {
     // subnormals: scale by 2^23 first
-    const R sub = _mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
-    const R xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), sub);
+    const R sub = _mm256_cmp_ps(x, _mm256_set1_ps(kMinNormalF), _CMP_LT_OQ);
+    const R xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(kTwo23F)), sub);
     const __m256i bits = _mm256_castps_si256(xs);
     R e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
     e = _mm256_sub_ps(e, _mm256_and_ps(sub, _mm256_set1_ps(23.0f)));
@@ -117,8 +124,8 @@ struct VF {
   // log2 for finite x >= 0 (0 gives a huge negative number), no special-value fixups;
   // table-driven like the AVX-512 one, with 8 centres (see exp_constants.h)
   static R log2_fast(R x) {
-    const R sub = _mm256_cmp_ps(x, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
-    const R xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(8388608.0f)), sub);
+    const R sub = _mm256_cmp_ps(x, _mm256_set1_ps(kMinNormalF), _CMP_LT_OQ);
+    const R xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, _mm256_set1_ps(kTwo23F)), sub);
     const __m256i bits = _mm256_castps_si256(xs);
     R e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
     e = _mm256_sub_ps(e, _mm256_and_ps(sub, _mm256_set1_ps(23.0f)));
@@ -182,13 +189,13 @@ struct VD {
   static R ones_eq(R a, R b) { return _mm256_and_pd(_mm256_cmp_pd(a, b, _CMP_EQ_OQ), _mm256_set1_pd(1.0)); }
   static R keep_lt(R a, R b) { return _mm256_and_pd(_mm256_cmp_pd(a, b, _CMP_LT_OQ), a); }
   static R log_core(R x) {
-    const R sub = _mm256_cmp_pd(x, _mm256_set1_pd(2.2250738585072014e-308), _CMP_LT_OQ);
-    const R xs = _mm256_blendv_pd(x, _mm256_mul_pd(x, _mm256_set1_pd(4503599627370496.0)), sub);  // 2^52
+    const R sub = _mm256_cmp_pd(x, _mm256_set1_pd(kMinNormalD), _CMP_LT_OQ);
+    const R xs = _mm256_blendv_pd(x, _mm256_mul_pd(x, _mm256_set1_pd(kTwo52D)), sub);
     const __m256i bits = _mm256_castpd_si256(xs);
     // biased exponent as a double: OR it into the mantissa of 2^52 and subtract 2^52
     const __m256i eb = _mm256_srli_epi64(bits, 52);
     R e = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(eb, _mm256_set1_epi64x(0x4330000000000000LL))),
-                        _mm256_set1_pd(4503599627370496.0 + 1023.0));
+                        _mm256_set1_pd(kTwo52D + 1023.0));
     e = _mm256_sub_pd(e, _mm256_and_pd(sub, _mm256_set1_pd(52.0)));
     R m = _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi64x(0x000fffffffffffffLL)),
                                               _mm256_set1_epi64x(0x3ff0000000000000LL)));
@@ -232,7 +239,7 @@ struct VD {
   }
   static void stream_store(T* p, R r) { _mm256_stream_pd(p, r); }
   static void fence() { _mm_sfence(); }
-  static R log2_fast(R x) { return _mm256_mul_pd(log_core(x), _mm256_set1_pd(1.4426950408889634)); }
+  static R log2_fast(R x) { return _mm256_mul_pd(log_core(x), _mm256_set1_pd(expc::kLog2eD)); }
   static constexpr T kLow2 = -1100.0;
   static R exp2_core(R a) {
     const R n = _mm256_round_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -243,7 +250,12 @@ struct VD {
   }
 };
 
-#include "kernels/kernels_impl.inl"
+// The generic block kernels, one header per family, compiled here for this ISA and kept
+// inside this anonymous namespace (see math.inl); table.inl last.
+#include "kernels/math.inl"
+#include "kernels/logsumexp.inl"
+#include "kernels/entropy_norm.inl"
+#include "kernels/table.inl"
 
 }  // namespace
 

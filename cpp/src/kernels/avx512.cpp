@@ -191,7 +191,7 @@ struct VD {
   }
   static void stream_store(T* p, R r) { _mm512_stream_pd(p, r); }
   static void fence() { _mm_sfence(); }
-  static R log2_fast(R x) { return _mm512_mul_pd(log_core(x), _mm512_set1_pd(1.4426950408889634)); }
+  static R log2_fast(R x) { return _mm512_mul_pd(log_core(x), _mm512_set1_pd(expc::kLog2eD)); }
   static constexpr T kLow2 = -1100.0;
   static R exp2_core(R a) {
     const R n = _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -202,7 +202,12 @@ struct VD {
   }
 };
 
-#include "kernels/kernels_impl.inl"
+// The generic block kernels, one header per family, compiled here for this ISA and kept
+// inside this anonymous namespace (see math.inl); table.inl last.
+#include "kernels/math.inl"
+#include "kernels/logsumexp.inl"
+#include "kernels/entropy_norm.inl"
+#include "kernels/table.inl"
 
 }  // namespace
 

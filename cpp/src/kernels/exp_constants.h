@@ -1,8 +1,13 @@
-// Constants of the SIMD exp shared by the AVX2 and AVX-512 kernels (internal linkage).
+// Constants of the SIMD exp and log shared by the AVX2 and AVX-512 kernels, and log2 e and
+// ln 2, which every ISA unit's generic kernels use (math.inl: kLog2e, kLn2). Internal linkage.
 #pragma once
 
 namespace logitcore {
 namespace expc {
+
+// log2 e = 1 / ln 2 and ln 2, rounded to double: the only place these literals appear.
+constexpr double kLog2eD = 1.4426950408889634;
+constexpr double kLn2D = 0.6931471805599453;
 
 // exp(w) = 2^n * exp(r), n = round(w / ln2), r = w - n*ln2 computed with ln2 split in two
 // (the high part is the rounded ln2; FMA makes n*hi exact inside the subtraction).
@@ -11,13 +16,13 @@ namespace expc {
 // (minimax by Lawson iterations on Chebyshev nodes; bench/fit_exp.py regenerates them).
 constexpr float kF2 = 0.49999994f, kF3 = 0.16666521f, kF4 = 0.041668389f, kF5 = 0.0083687101f,
                 kF6 = 0.0013814613f;
-constexpr float kLn2HiF = 0.693147182f, kLn2LoF = -1.904654300e-09f, kLog2eF = 1.44269502f;
+constexpr float kLn2HiF = static_cast<float>(kLn2D), kLn2LoF = -1.904654300e-09f,
+                kLog2eF = static_cast<float>(kLog2eD);
 constexpr double kD[10] = {0.4999999999999829,     0.16666666666672797,    0.04166666666788202,
                            0.008333333329648276,   0.0013888888604038556,  0.00019841277073016198,
                            2.48018338311244e-05,   2.7551529421600393e-06, 2.751195388816495e-07,
                            2.6709838915842602e-08};
-constexpr double kLn2HiD = 0.6931471805599453, kLn2LoD = 2.3190468138462996e-17,
-                 kLog2eD = 1.4426950408889634;
+constexpr double kLn2HiD = kLn2D, kLn2LoD = 2.3190468138462996e-17;
 
 
 // log(1 + f) = f - f^2/2 + f^3 * Q(f) on f in [sqrt(1/2) - 1, sqrt(2) - 1] (float; relative
@@ -31,7 +36,7 @@ constexpr float kL[8] = {0.33333331f, -0.2500082f, 0.20001227f, -0.16623357f,
 constexpr float kE2[6] = {0.693147182f, 0.240226477f, 0.0555033237f, 0.00961843692f, 0.00133988739f,
                           0.000153533620f};
 constexpr double kE2D[12] = {
-    0.6931471805599453,     0.2402265069591007,     0.05550410866482158,    0.009618129107628477,
+    kLn2D,                  0.2402265069591007,     0.05550410866482158,    0.009618129107628477,
     0.0013333558146428443,  0.00015403530393381608, 1.525273380405984e-05,  1.3215486790144307e-06,
     1.0178086009239699e-07, 7.054911620801123e-09,  4.445538271870811e-10,  2.567843599348821e-11};
 // Table-driven float log2 (AVX-512): m in [1, 2) is split by its top 4 mantissa bits j;

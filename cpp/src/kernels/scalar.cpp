@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "kernels/kernels.h"
+#include "kernels/exp_constants.h"
 
 namespace logitcore {
 namespace {
@@ -74,7 +75,12 @@ struct VScalar {
 using VF = VScalar<float>;
 using VD = VScalar<double>;
 
-#include "kernels/kernels_impl.inl"
+// The generic block kernels, one header per family, compiled here for this ISA and kept
+// inside this anonymous namespace (see math.inl); table.inl last.
+#include "kernels/math.inl"
+#include "kernels/logsumexp.inl"
+#include "kernels/entropy_norm.inl"
+#include "kernels/table.inl"
 
 }  // namespace
 

@@ -1,44 +1,55 @@
-// ISA-generic block kernels. This file is included by each kernels_<isa>.cpp INSIDE an
-// anonymous namespace, after that file has defined the vector traits VF (float) and VD
-// (double). Nothing here may have external linkage: every symbol is private to its
-// translation unit, so the linker can never pick an AVX-512 copy for a baseline caller.
-//
-// A traits type V provides: T, R (register), W (lanes), loadu, load_tail(p, n, fill),
-// storeu, store_tail(p, r, n), set1, add, sub, mul, fmadd(a, b, c) = a*b + c,
-// max(a, b) / min(a, b) (returning b when either is NaN, like x86 MAXPS), select_nz(b, x, f)
-// (b != 0 ? x : f), hmax, hsum (reduced in double, fixed order), exp_core(w) for
-// w in [kLow, kHigh], kLow (exp(kLow) == 0 exactly) and kHigh (exp(kHigh) == inf),
-// log_core(x) (natural log with log 0 = -inf, negative/NaN -> NaN, log inf = inf),
-// ones_gt(a, b) / ones_eq(a, b) (1.0 in lanes where a > b / a == b, else 0), keep_lt(a, b)
-// (a in lanes where a < b, else 0),
-// exp2_core(a) (2^a for a >= kLow2), log2_fast(x) (log2 for finite x >= 0, no special-value
-// fixups; 0 gives a huge negative or -inf), stream_store(p, r) (aligned non-temporal store)
-// and fence() (orders non-temporal stores).
+// The logsumexp / softmax / entropy family of block kernels (docs/math.md §1): the block
+// statistics (m, s) and (m, s, t) of §1.1 and §1.4 (stats, stats_t, stats_w for weights),
+// the split excess of a dominated row (excess, and split_sum of stored terms), softmax's and
+// log_softmax's passes of §1.3 (exp_store_sum, exp_scale, sub) and entropy's sum of p log p
+// (plogp). The losses of docs/math.md §3 run on this family too: their first pass is
+// stats_store (the maximum and sum of exp of §1.1, with the terms kept for the gradient) and
+// their dominated-row refinement is split_sum; both stay here, beside the stats and excess
+// kernels they share their code and accuracy with. Builds on math.inl; included by each ISA
+// unit inside its anonymous namespace (see math.inl).
 
-template <class V>
-inline typename V::R exp_clamped(typename V::R x) {
-  // min/max ordered so that NaN passes through (second operand is returned on NaN).
-  return V::exp_core(V::min(V::set1(V::kHigh), V::max(V::set1(V::kLow), x)));
-}
+// --- tuning ---
 
-// Prefetch the bytes one block ahead of p (4 vectors' worth, one line per 64 bytes). A
-// prefetch never faults, so reading past the end of the array is harmless.
-template <class V, int kVecs = 4>
-inline void prefetch_ahead(const typename V::T* p) {
-  constexpr std::int64_t kBytes = kVecs * V::W * static_cast<std::int64_t>(sizeof(typename V::T));
-  const char* q = reinterpret_cast<const char*>(p + kBlock);
-  for (std::int64_t b = 0; b < kBytes; b += 64) __builtin_prefetch(q + b, 0, 3);
-}
+// Largest |max| for which w = x * l2e - m * l2e is formed with one FMA: the rounding error of
+// m * l2e (a shift common to the block, at most ulp(kFuseMax * l2e) / 2 ~ 2.4e-4 in log2 units)
+// changes the result by a relative 1e-7 of |lse| at most.
+template <class T>
+constexpr T kFuseMax = sizeof(T) == 4 ? T(4096) : T(1099511627776.0);
+// stats in one pass (stats_plain): entries may exceed the shift by this much before the pass
+// is redone in two, so that no term exp(x - shift) of a block can overflow its sum.
+template <class T>
+constexpr T kOnePassSpread = sizeof(T) == 4 ? T(60) : T(600);
+// Blocks shorter than this many vectors take the two-pass stats: a second pass over so few
+// vectors (already in L1) is cheap.
+constexpr std::int64_t kOnePassMinVecs = 8;
+// Weights stats_w takes as they are: every nonzero |b| within [2^-60, 2^60]. Then no sum
+// overflows (|s| <= 2048 * 2^60) and a term lost to the underflow of exp(x - m) is below
+// 2^-1000 of the maximum's term. Blocks with other weights (huge, tiny, infinite or NaN) come
+// back with s = NaN, like blocks with special values, and the driver sums them in log space.
+template <class T>
+constexpr T kWeightLo = T(8.673617379884035e-19);  // 2^-60
+template <class T>
+constexpr T kWeightHi = T(1152921504606846976.0);  // 2^60
+// Independent accumulators of the max and stats passes: consecutive vectors' adds and exp
+// polynomials overlap instead of waiting on one dependency chain (loops written out for 4).
+constexpr std::int64_t kStatsAcc = 4;
+// Accumulators (and vectors per step) of the passes that also store their terms or read a
+// second array (exp_sum_from, stats_t, stats_w, exp_scale): more registers live per vector.
+constexpr std::int64_t kStoreAcc = 2;
 
+// --- block statistics (docs/math.md §1.1, §1.4) ---
+
+// The block maximum, kStatsAcc running maxima.
 template <class V>
 inline typename V::T block_max(const typename V::T* x, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
   const T ninf = -std::numeric_limits<T>::infinity();
+  static_assert(kStatsAcc == 4, "written out for four accumulators");
   R m0 = V::set1(ninf), m1 = m0, m2 = m0, m3 = m0;
   std::int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
+  for (; i + kStatsAcc * W <= n; i += kStatsAcc * W) {
     m0 = V::max(m0, V::loadu(x + i));
     m1 = V::max(m1, V::loadu(x + i + W));
     m2 = V::max(m2, V::loadu(x + i + 2 * W));
@@ -52,12 +63,7 @@ inline typename V::T block_max(const typename V::T* x, std::int64_t n) {
 // Sum of exp(x - m) computed as 2^w with w = (x - m) / ln 2 formed by one fused multiply-add
 // from x: a single rounding, relative 2^-24 of |w| per term, plus a shift common to all terms
 // of at most 2^-24 |m| / ln 2 (harmless: relative to |lse|). kLow2 clamps -inf and NaN passes.
-// Largest |max| for which w = x * l2e - m * l2e is formed with one FMA: the rounding error of
-// m * l2e (a shift common to the block, at most ulp(kFuseMax * l2e) / 2 ~ 2.4e-4 in log2 units)
-// changes the result by a relative 1e-7 of |lse| at most.
-template <class T>
-constexpr T kFuseMax = sizeof(T) == 4 ? T(4096) : T(1099511627776.0);
-
+// Blocks whose |max| exceeds kFuseMax form w unfused instead:
 template <class V>
 struct SubMul {  // w = (x - m) * l2e: for maxima so large that m * l2e overflows
   using R = typename V::R;
@@ -82,16 +88,17 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
     return {static_cast<double>(m), nan, nan};
   }
   const R vm = V::set1(m);
-  const R l2e = V::set1(T(1.4426950408889634));
+  const R l2e = V::set1(kLog2e<T>);
   // the fused form shifts every w by the rounding error of m * l2e: fine while |m| is moderate
   if (std::is_same<WF, FusedW2<V>>::value && !(m <= kFuseMax<T> && m >= -kFuseMax<T>))
     return stats_impl<V, kWithT, SubMul<V>>(x, n);
-  const R c = V::set1(-(m * T(1.4426950408889634)));
+  const R c = V::set1(-(m * kLog2e<T>));
   const R lo = V::set1(V::kLow2);
+  static_assert(kStatsAcc == 4, "written out for four accumulators");
   R s0 = V::set1(0), s1 = s0, s2 = s0, s3 = s0;
   R t0 = s0, t1 = s0, t2 = s0, t3 = s0;
   std::int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
+  for (; i + kStatsAcc * W <= n; i += kStatsAcc * W) {
     // the next block (of this row or the next) streams into the cache while this one, already
     // in L1 after the max pass, is computed: memory and arithmetic overlap
     prefetch_ahead<V>(x + i);
@@ -128,7 +135,7 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
   st.m = static_cast<double>(m);
   st.s = V::hsum(V::add(V::add(s0, s1), V::add(s2, s3)));
   // t in nats: sum e (x - m) = ln 2 * sum e w
-  st.t = kWithT ? 0.6931471805599453 * V::hsum(V::add(V::add(t0, t1), V::add(t2, t3))) : 0.0;
+  st.t = kWithT ? kLn2 * V::hsum(V::add(V::add(t0, t1), V::add(t2, t3))) : 0.0;
   return st;
 }
 
@@ -138,26 +145,24 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
 // exp in double. Terms exceed 1 only for entries above the shift; the pass is redone the
 // two-pass way when that could overflow (an entry more than kOnePassSpread above the shift,
 // a non-finite shift or sum), so special values and wide blocks keep their exact handling.
-template <class T>
-constexpr T kOnePassSpread = sizeof(T) == 4 ? T(60) : T(600);
-
 template <class V>
 BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
-  if (n < 8 * W) return stats_impl<V, false>(x, n);
+  if (n < kOnePassMinVecs * W) return stats_impl<V, false>(x, n);
   const T shift = V::hmax(V::loadu(x));
   if (!(shift <= kFuseMax<T> && shift >= -kFuseMax<T>)) return stats_impl<V, false>(x, n);
   const T ninf = -std::numeric_limits<T>::infinity();
   const R vm = V::set1(shift);
-  const R l2e = V::set1(T(1.4426950408889634));
-  const R c = V::set1(-(shift * T(1.4426950408889634)));
+  const R l2e = V::set1(kLog2e<T>);
+  const R c = V::set1(-(shift * kLog2e<T>));
   const R lo = V::set1(V::kLow2);
+  static_assert(kStatsAcc == 4, "written out for four accumulators");
   R s0 = V::set1(0), s1 = s0, s2 = s0, s3 = s0;
   R m0 = V::set1(ninf), m1 = m0;
   std::int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
+  for (; i + kStatsAcc * W <= n; i += kStatsAcc * W) {
     prefetch_ahead<V>(x + i);
     const R x0 = V::loadu(x + i), x1 = V::loadu(x + i + W), x2 = V::loadu(x + i + 2 * W),
             x3 = V::loadu(x + i + 3 * W);
@@ -185,6 +190,8 @@ BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
   return {static_cast<double>(m), d == 0 ? s : s * ::exp(d), 0.0};
 }
 
+// --- terms stored and split (softmax §1.3, the losses' first pass §3, dominated rows §1.1) ---
+
 // e = exp(x - m) for x <= m (or -inf), summed and, with kStore, stored into e (e may alias
 // x). kBase2 forms e as 2^((x - m) log2 e) (one rounding of the product: relative error below
 // |x - m| 2^-24), otherwise by Cody-Waite reduction (within an ulp whatever |x - m|); both give
@@ -202,15 +209,16 @@ SumSplit exp_sum_from(const typename V::T* x, std::int64_t n, typename V::T m, t
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
   const R vm = V::set1(m), one = V::set1(T(1));
-  const R lo = V::set1(kBase2 ? V::kLow2 : V::kLow), l2e = V::set1(T(1.4426950408889634));
+  const R lo = V::set1(kBase2 ? V::kLow2 : V::kLow), l2e = V::set1(kLog2e<T>);
   auto ex = [&](R xv) {
     const R d = V::sub(xv, vm);
     return kBase2 ? V::exp2_core(V::max(lo, V::mul(d, l2e))) : V::exp_core(V::max(lo, d));
   };
+  static_assert(kStoreAcc == 2, "written out for two accumulators");
   R s0 = V::set1(0), s1 = s0, r0 = s0, r1 = s0;
   std::int64_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
-    prefetch_ahead<V, 2>(x + i);
+  for (; i + kStoreAcc * W <= n; i += kStoreAcc * W) {
+    prefetch_ahead<V, kStoreAcc>(x + i);
     const R e0 = ex(V::loadu(x + i));
     const R e1 = ex(V::loadu(x + i + W));
     if (kStore) {
@@ -280,7 +288,7 @@ Excess excess_impl(const typename V::T* x, std::int64_t n, typename V::T m) {
 }
 
 // The same split of stored terms e <= 1 (no exp): r = sum of e below 1, ties = count of e == 1.
-// Float lanes add at most four vectors before the partial sum moves to double.
+// Float lanes add at most kSumGroup vectors before the partial sum moves to double.
 template <class V>
 Excess split_sum_impl(const typename V::T* e, std::int64_t n) {
   using R = typename V::R;
@@ -289,8 +297,9 @@ Excess split_sum_impl(const typename V::T* e, std::int64_t n) {
   const R one = V::set1(T(1)), zero = V::set1(T(0));
   R ties = zero, tail = zero;
   double r = 0;
+  static_assert(kSumGroup == 4, "written out for groups of four vectors");
   std::int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
+  for (; i + kSumGroup * W <= n; i += kSumGroup * W) {
     const R v0 = V::loadu(e + i), v1 = V::loadu(e + i + W), v2 = V::loadu(e + i + 2 * W),
             v3 = V::loadu(e + i + 3 * W);
     ties = V::add(V::add(ties, V::add(V::ones_eq(v0, one), V::ones_eq(v1, one))),
@@ -326,9 +335,10 @@ BlockStats stats_ent(const typename V::T* x, std::int64_t n) {
     return {static_cast<double>(m), nan, nan};
   }
   const R vm = V::set1(m), lo = V::set1(V::kLow);
+  static_assert(kStoreAcc == 2, "written out for two accumulators");
   R s0 = V::set1(0), s1 = s0, t0 = s0, t1 = s0;
   std::int64_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
+  for (; i + kStoreAcc * W <= n; i += kStoreAcc * W) {
     const R w0 = V::max(lo, V::sub(V::loadu(x + i), vm));
     const R w1 = V::max(lo, V::sub(V::loadu(x + i + W), vm));
     const R e0 = V::exp_core(w0), e1 = V::exp_core(w1);
@@ -352,15 +362,8 @@ BlockStats stats_ent(const typename V::T* x, std::int64_t n) {
   return {static_cast<double>(m), V::hsum(V::add(s0, s1)), V::hsum(V::add(t0, t1))};
 }
 
-// Weights the block takes as they are: every nonzero |b| within [2^-60, 2^60]. Then no sum
-// overflows (|s| <= 2048 * 2^60) and a term lost to the underflow of exp(x - m) is below
-// 2^-1000 of the maximum's term. Blocks with other weights (huge, tiny, infinite or NaN) come
-// back with s = NaN, like blocks with special values, and the driver sums them in log space.
-template <class T>
-constexpr T kWeightLo = T(8.673617379884035e-19);  // 2^-60
-template <class T>
-constexpr T kWeightHi = T(1152921504606846976.0);  // 2^60
-
+// Weighted statistics: entries with b == 0 excluded, s = sum b exp(x - m) (docs/math.md §1.1,
+// "Weights"); weights outside [kWeightLo, kWeightHi] give s = NaN for the driver's log-space path.
 template <class V, class WF = FusedW2<V>>
 BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::int64_t n) {
   using R = typename V::R;
@@ -375,8 +378,9 @@ BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::i
     amax = V::max(amax, a);
     amin = V::min(amin, V::select_nz(bv, a, vinf));
   };
+  static_assert(kStoreAcc == 2, "written out for two accumulators");
   std::int64_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
+  for (; i + kStoreAcc * W <= n; i += kStoreAcc * W) {
     look(V::loadu(b + i), V::loadu(x + i), m0);
     look(V::loadu(b + i + W), V::loadu(x + i + W), m1);
   }
@@ -389,14 +393,14 @@ BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::i
   if (m == ninf) return {-std::numeric_limits<double>::infinity(), 0.0, 0.0};
   if (!(m - m == 0)) return {static_cast<double>(m), nan, nan};
   const R vm = V::set1(m);
-  const R l2e = V::set1(T(1.4426950408889634));
+  const R l2e = V::set1(kLog2e<T>);
   if (std::is_same<WF, FusedW2<V>>::value && !(m <= kFuseMax<T> && m >= -kFuseMax<T>))
     return stats_weighted<V, SubMul<V>>(x, b, n);
-  const R c = V::set1(-(m * T(1.4426950408889634)));
+  const R c = V::set1(-(m * kLog2e<T>));
   const R lo = V::set1(V::kLow2);
   R s0 = V::set1(0), s1 = s0;
   i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
+  for (; i + kStoreAcc * W <= n; i += kStoreAcc * W) {
     const R b0 = V::loadu(b + i), b1 = V::loadu(b + i + W);
     const R w0 = V::max(lo, WF::w2(V::select_nz(b0, V::loadu(x + i), vninf), vm, l2e, c));
     const R w1 = V::max(lo, WF::w2(V::select_nz(b1, V::loadu(x + i + W), vninf), vm, l2e, c));
@@ -416,14 +420,18 @@ BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::i
   return {static_cast<double>(m), V::hsum(V::add(s0, s1)), 0.0};
 }
 
+// --- softmax and log_softmax writes (docs/math.md §1.3) ---
+
+// y = exp(x - shift) * scale, Cody-Waite.
 template <class V>
 void exp_scale_impl(const typename V::T* x, std::int64_t n, typename V::T shift, typename V::T scale,
                     typename V::T* y) {
   using R = typename V::R;
   constexpr std::int64_t W = V::W;
   const R vs = V::set1(shift), vc = V::set1(scale), lo = V::set1(V::kLow);
+  static_assert(kStoreAcc == 2, "written out for two vectors per step");
   std::int64_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
+  for (; i + kStoreAcc * W <= n; i += kStoreAcc * W) {
     const R a = V::loadu(x + i), b = V::loadu(x + i + W);
     V::storeu(y + i, V::mul(V::exp_core(V::max(lo, V::sub(a, vs))), vc));
     V::storeu(y + i + W, V::mul(V::exp_core(V::max(lo, V::sub(b, vs))), vc));
@@ -435,6 +443,7 @@ void exp_scale_impl(const typename V::T* x, std::int64_t n, typename V::T shift,
                   n - i);
 }
 
+// y = (x - a) - b: log_softmax as x - m - log s.
 template <class V>
 void sub2_impl(const typename V::T* x, std::int64_t n, typename V::T a, typename V::T b,
                typename V::T* y) {
@@ -446,24 +455,10 @@ void sub2_impl(const typename V::T* x, std::int64_t n, typename V::T a, typename
   if (i < n) V::store_tail(y + i, V::sub(V::sub(V::load_tail(x + i, n - i, a), va), vb), n - i);
 }
 
-template <class V>
-void exp_impl(const typename V::T* x, std::int64_t n, typename V::T* y) {
-  constexpr std::int64_t W = V::W;
-  std::int64_t i = 0;
-  for (; i + W <= n; i += W) V::storeu(y + i, exp_clamped<V>(V::loadu(x + i)));
-  if (i < n) V::store_tail(y + i, exp_clamped<V>(V::load_tail(x + i, n - i, typename V::T(0))), n - i);
-}
+// --- entropy of probabilities (docs/math.md §1.4) ---
 
-template <class V>
-void log_impl(const typename V::T* x, std::int64_t n, typename V::T* y) {
-  constexpr std::int64_t W = V::W;
-  std::int64_t i = 0;
-  for (; i + W <= n; i += W) V::storeu(y + i, V::log_core(V::loadu(x + i)));
-  if (i < n) V::store_tail(y + i, V::log_core(V::load_tail(x + i, n - i, typename V::T(1))), n - i);
-}
-
-// Float lanes add at most four vectors before the partial sum moves to double (like scan),
-// so a long row of equal terms keeps its sum to a few eps.
+// Float lanes add at most kSumGroup vectors before the partial sum moves to double (like
+// scan), so a long row of equal terms keeps its sum to a few eps.
 template <class V>
 double plogp_vec(const typename V::T* p, std::int64_t n) {
   using R = typename V::R;
@@ -474,8 +469,9 @@ double plogp_vec(const typename V::T* p, std::int64_t n) {
   auto term = [&](R p0) { return V::select_nz(p0, V::mul(p0, V::log_core(p0)), zero); };
   double total = 0;
   R a0 = zero;
+  static_assert(kSumGroup == 4, "written out for groups of four vectors");
   std::int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
+  for (; i + kSumGroup * W <= n; i += kSumGroup * W) {
     const R part = V::add(V::add(term(V::loadu(p + i)), term(V::loadu(p + i + W))),
                           V::add(term(V::loadu(p + i + 2 * W)), term(V::loadu(p + i + 3 * W))));
     total += V::hsum(part);
@@ -483,269 +479,4 @@ double plogp_vec(const typename V::T* p, std::int64_t n) {
   for (; i + W <= n; i += W) a0 = V::add(a0, term(V::loadu(p + i)));
   if (i < n) a0 = V::add(a0, term(V::load_tail(p + i, n - i, T(0))));
   return total + V::hsum(a0);
-}
-
-template <class V>
-ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
-  using R = typename V::R;
-  using T = typename V::T;
-  constexpr std::int64_t W = V::W;
-  const T inf = std::numeric_limits<T>::infinity();
-  R mx = V::set1(-inf), mn = V::set1(inf), sm = V::set1(T(0)), ct = sm;
-  const R vt = V::set1(thr);
-  // the sum feeds the "rows sum to 1 within 1e-6" check: float lanes add at most 4 terms
-  // before the partial sum moves to double, so its error stays near 4 eps of the total
-  double total = 0;
-  std::int64_t i = 0;
-  for (; i + 4 * W <= n; i += 4 * W) {
-    prefetch_ahead<V>(x + i);
-    R part = V::set1(T(0));
-    for (int u = 0; u < 4; ++u) {
-      const R v = V::loadu(x + i + u * W);
-      mx = V::max(mx, v);
-      mn = V::min(mn, v);
-      part = V::add(part, v);
-      ct = V::add(ct, V::ones_gt(v, vt));
-    }
-    total += V::hsum(part);
-  }
-  for (; i + W <= n; i += W) {
-    const R v = V::loadu(x + i);
-    mx = V::max(mx, v);
-    mn = V::min(mn, v);
-    sm = V::add(sm, v);
-    ct = V::add(ct, V::ones_gt(v, vt));
-  }
-  if (i < n) {
-    const R v = V::load_tail(x + i, n - i, thr);  // padding: not counted, neutral for max/min
-    const R z = V::load_tail(x + i, n - i, T(0));
-    mx = V::max(mx, v);
-    mn = V::min(mn, v);
-    sm = V::add(sm, z);
-    ct = V::add(ct, V::ones_gt(v, vt));
-  }
-  ScanStats st;
-  st.max = static_cast<double>(V::hmax(mx));
-  st.min = -static_cast<double>(V::hmax(V::sub(V::set1(T(0)), mn)));
-  st.sum = total + V::hsum(sm);
-  st.count = V::hsum(ct);
-  return st;
-}
-
-template <class V, bool kProb, bool kExpE = !kProb>
-PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax, typename V::T* w) {
-  using R = typename V::R;
-  using T = typename V::T;
-  constexpr std::int64_t W = V::W;
-  static_assert(kPrepExtra == 2, "prep computes e^2 and e^4");
-  const T inv = T(1) / xmax;
-  const R vmax = V::set1(xmax);
-  // same code path for the maximum and for the entries, so ties get w == 0 exactly
-  const R vs = kProb ? V::log2_fast(vmax) : vmax;
-  const R vi = V::set1(inv), wmin = V::set1(kWMin<T>), lo = V::set1(V::kLow2);
-  const R l2e = V::set1(T(1.4426950408889634));
-  const R zero = V::set1(T(0));
-  const R tiny = V::set1(-std::numeric_limits<T>::min());
-  R a[3][4];
-  for (auto& row : a)
-    for (R& r : row) r = zero;
-  R ties = zero, support = zero;
-  auto acc = [&](R (&s)[4], R e, R ww) {
-    const R ew = V::mul(e, ww);
-    const R ew2 = V::mul(ew, ww);
-    s[0] = V::add(s[0], e);
-    s[1] = V::add(s[1], ew);
-    s[2] = V::add(s[2], ew2);
-    s[3] = V::fmadd(ew2, ww, s[3]);
-  };
-  auto step = [&](R v, R& ww) {
-    R tie;
-    if (kProb) {
-      // w < 0 strictly below the maximum, w == 0 exactly at it, zeros out of the support
-      // whatever log2_fast(0) returns
-      tie = V::ones_eq(v, vmax);
-      ww = V::max(wmin, V::min(V::sub(V::log2_fast(v), vs), tiny));
-      ww = V::select_nz(tie, zero, ww);
-      ww = V::select_nz(v, ww, wmin);
-    } else {
-      ww = V::max(wmin, V::mul(V::sub(v, vs), l2e));
-      tie = V::ones_eq(ww, zero);
-    }
-    const R e = kExpE ? V::exp2_core(V::max(lo, ww)) : V::mul(v, vi);
-    const R e2 = V::mul(e, e);
-    const R e4 = V::mul(e2, e2);
-    acc(a[0], e, ww);
-    acc(a[1], e2, ww);
-    acc(a[2], e4, ww);
-    ties = V::add(ties, tie);
-    support = V::add(support, V::ones_gt(ww, wmin));
-  };
-  std::int64_t i = 0;
-  R ww;
-  for (; i + W <= n; i += W) {
-    step(V::loadu(x + i), ww);
-    V::storeu(w + i, ww);
-  }
-  if (i < n) {
-    // padding lanes: probability 0 / logit -inf -> w = kWMin, e = 0, not a tie
-    const T pad = kProb ? T(0) : -std::numeric_limits<T>::infinity();
-    step(V::load_tail(x + i, n - i, pad), ww);
-    V::store_tail(w + i, ww, n - i);
-  }
-  PrepMoments pm;
-  for (int k = 0; k < 3; ++k) {
-    Moments& m = k == 0 ? pm.m : pm.extra[k - 1];
-    m = Moments{V::hsum(a[k][0]), V::hsum(a[k][1]), V::hsum(a[k][2]), V::hsum(a[k][3]), 0.0};
-  }
-  pm.m.ties = V::hsum(ties);
-  pm.support = V::hsum(support);
-  return pm;
-}
-
-template <class V>
-PrepMoments prep_dispatch(const typename V::T* x, std::int64_t n, bool is_prob, typename V::T xmax,
-                          typename V::T* w) {
-  if (!is_prob) return prep_impl<V, false>(x, n, xmax, w);
-  // e = x / xmax, unless 1 / xmax overflows (subnormal maximum): then e = 2^w
-  if (!(typename V::T(1) / xmax < std::numeric_limits<typename V::T>::infinity()))
-    return prep_impl<V, true, true>(x, n, xmax, w);
-  return prep_impl<V, true>(x, n, xmax, w);
-}
-
-template <class V, bool kStore>
-Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T* eo) {
-  using R = typename V::R;
-  using T = typename V::T;
-  constexpr std::int64_t W = V::W;
-  const R vg = V::set1(g), lo = V::set1(V::kLow2), zero = V::set1(T(0));
-  R a0 = zero, a1 = zero, a2 = zero, a3 = zero;
-  R b0 = zero, b1 = zero, b2 = zero, b3 = zero;
-  std::int64_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
-    const R w0 = V::loadu(w + i), w1 = V::loadu(w + i + W);
-    const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
-    const R e1 = V::exp2_core(V::max(lo, V::mul(vg, w1)));
-    if (kStore) {
-      V::storeu(eo + i, e0);
-      V::storeu(eo + i + W, e1);
-    }
-    const R ew0 = V::mul(e0, w0), ew1 = V::mul(e1, w1);
-    const R ew20 = V::mul(ew0, w0), ew21 = V::mul(ew1, w1);
-    a0 = V::add(a0, e0);
-    b0 = V::add(b0, e1);
-    a1 = V::add(a1, ew0);
-    b1 = V::add(b1, ew1);
-    a2 = V::add(a2, ew20);
-    b2 = V::add(b2, ew21);
-    a3 = V::fmadd(ew20, w0, a3);
-    b3 = V::fmadd(ew21, w1, b3);
-  }
-  for (; i + W <= n; i += W) {
-    const R w0 = V::loadu(w + i);
-    const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
-    if (kStore) V::storeu(eo + i, e0);
-    const R ew0 = V::mul(e0, w0), ew20 = V::mul(ew0, w0);
-    a0 = V::add(a0, e0);
-    a1 = V::add(a1, ew0);
-    a2 = V::add(a2, ew20);
-    a3 = V::fmadd(ew20, w0, a3);
-  }
-  if (i < n) {
-    const R w0 = V::load_tail(w + i, n - i, kWMin<T>);
-    const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
-    if (kStore) V::store_tail(eo + i, e0, n - i);
-    const R ew0 = V::mul(e0, w0), ew20 = V::mul(ew0, w0);
-    b0 = V::add(b0, e0);
-    b1 = V::add(b1, ew0);
-    b2 = V::add(b2, ew20);
-    b3 = V::fmadd(ew20, w0, b3);
-  }
-  return {V::hsum(V::add(a0, b0)), V::hsum(V::add(a1, b1)), V::hsum(V::add(a2, b2)), V::hsum(V::add(a3, b3)),
-          0.0};
-}
-
-template <class V>
-Moments moments_dispatch(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T* eo) {
-  return eo ? moments_impl<V, true>(w, n, g, eo) : moments_impl<V, false>(w, n, g, nullptr);
-}
-
-template <class V>
-void exp_gamma_scale_impl(const typename V::T* w, std::int64_t n, typename V::T g, typename V::T scale,
-                          typename V::T* y) {
-  using R = typename V::R;
-  using T = typename V::T;
-  constexpr std::int64_t W = V::W;
-  const R vg = V::set1(g), vs = V::set1(scale), lo = V::set1(V::kLow2);
-  std::int64_t i = 0;
-  for (; i + W <= n; i += W)
-    V::storeu(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::loadu(w + i)))), vs));
-  if (i < n)
-    V::store_tail(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::load_tail(w + i, n - i, T(0))))), vs),
-                  n - i);
-}
-
-template <class V>
-void scale_store_impl(const typename V::T* e, std::int64_t n, typename V::T c, typename V::T* y, bool stream) {
-  using R = typename V::R;
-  using T = typename V::T;
-  constexpr std::int64_t W = V::W;
-  const R vc = V::set1(c);
-  std::int64_t i = 0;
-  const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(y);
-  if (stream && W > 1 && a % sizeof(T) == 0) {
-    // head: up to the first address aligned to the vector size, then aligned streaming stores
-    const std::int64_t vb = W * static_cast<std::int64_t>(sizeof(T));
-    std::int64_t head = ((vb - static_cast<std::int64_t>(a % vb)) % vb) / static_cast<std::int64_t>(sizeof(T));
-    head = head < n ? head : n;
-    if (head > 0) V::store_tail(y, V::mul(V::load_tail(e, head, T(0)), vc), head);
-    i = head;
-    for (; i + W <= n; i += W) V::stream_store(y + i, V::mul(V::loadu(e + i), vc));
-    V::fence();
-  } else {
-    for (; i + W <= n; i += W) V::storeu(y + i, V::mul(V::loadu(e + i), vc));
-  }
-  if (i < n) V::store_tail(y + i, V::mul(V::load_tail(e + i, n - i, T(0)), vc), n - i);
-}
-
-// exp2_core / log2_fast elementwise (the exp2 / log2 entries of KernelsT): no clamping, the
-// caller keeps x inside the contracts of kernels.h. Tail lanes are padded with 2^0 / log2 1.
-template <class V>
-void exp2_impl(const typename V::T* x, std::int64_t n, typename V::T* y) {
-  constexpr std::int64_t W = V::W;
-  std::int64_t i = 0;
-  for (; i + W <= n; i += W) V::storeu(y + i, V::exp2_core(V::loadu(x + i)));
-  if (i < n) V::store_tail(y + i, V::exp2_core(V::load_tail(x + i, n - i, typename V::T(0))), n - i);
-}
-
-template <class V>
-void log2_impl(const typename V::T* x, std::int64_t n, typename V::T* y) {
-  constexpr std::int64_t W = V::W;
-  std::int64_t i = 0;
-  for (; i + W <= n; i += W) V::storeu(y + i, V::log2_fast(V::loadu(x + i)));
-  if (i < n) V::store_tail(y + i, V::log2_fast(V::load_tail(x + i, n - i, typename V::T(1))), n - i);
-}
-
-template <class V>
-KernelsT<typename V::T> make_kernels() {
-  KernelsT<typename V::T> k;
-  k.stats = &stats_plain<V>;
-  k.stats_t = &stats_ent<V>;
-  k.stats_store = &stats_store_dispatch<V>;
-  k.excess = &excess_impl<V>;
-  k.split_sum = &split_sum_impl<V>;
-  k.exp_store_sum = &exp_store_sum_impl<V>;
-  k.stats_w = &stats_weighted<V>;
-  k.exp_scale = &exp_scale_impl<V>;
-  k.sub = &sub2_impl<V>;
-  k.plogp = &plogp_vec<V>;
-  k.exp = &exp_impl<V>;
-  k.log = &log_impl<V>;
-  k.scan = &scan_impl<V>;
-  k.prep = &prep_dispatch<V>;
-  k.moments = &moments_dispatch<V>;
-  k.scale_store = &scale_store_impl<V>;
-  k.exp_gamma_scale = &exp_gamma_scale_impl<V>;
-  k.exp2 = &exp2_impl<V>;
-  k.log2 = &log2_impl<V>;
-  return k;
 }
