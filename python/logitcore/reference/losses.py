@@ -1,4 +1,4 @@
-"""Float64 NumPy references for logitcore.losses (imported into logitcore.reference).
+"""Float64 NumPy references for logitcore.losses (docs/math.md §3; gathered by logitcore.reference).
 
 Plain formulas on the log-softmax, evaluated row by row in float64; the gradient is built
 from the per-row weight w = −dL/dℓ (ℓ = log p_y) as w · (softmax − onehot), scaled by the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._reference_family import log_softmax
+from .family import log_softmax
 
 __all__ = ["gamma_cross_entropy", "generalized_cross_entropy", "focal_loss"]
 
