@@ -10,15 +10,16 @@ import re
 import pytest
 
 import logitcore
-from logitcore.bench_cases import bench  # the harness with every case registered
 from logitcore.__main__ import main
+from logitcore.bench import harness as bench  # importing the package registers every case
+from logitcore.bench.family import FLOOR_SHAPE
 
 # few samples of >= 0.2 ms: every row in a few seconds, the figures meaningless
 TINY = ["--repeat", "3", "--min-time", "0.0002"]
 SMALL_ROW = (1, 100000)
 
 
-def _impossible(shape=bench.FLOOR_SHAPE):
+def _impossible(shape=FLOOR_SHAPE):
     """A target no measurement can meet: a positive time ratio <= 0."""
     return bench.Target("impossible: lse in no time", "floor", shape, 1, "logitcore/np.max", "<=", 0.0)
 
@@ -148,3 +149,16 @@ def test_plan_default_full_and_cases():
 def test_unknown_case_is_an_error(bench_run):
     with pytest.raises(SystemExit, match="unknown case"):
         bench_run("--cases", "no_such_case")
+
+
+def test_memory_tool_prints_each_mode(capsys):
+    """``python -m logitcore.bench.memory``: a line per mode, the resident-set growth measured
+    in a fresh process (absent when that process failed)."""
+    from logitcore.bench import memory
+
+    assert memory.main(["--shape", "4x64"]) == 0
+    out = capsys.readouterr().out
+    assert "float32 (4, 64)" in out
+    for mode in ("out-of-place", "inplace"):
+        line = next(ln for ln in out.splitlines() if ln.split()[:1] == [mode])
+        assert "tracemalloc_peak_bytes" in line and "rss_growth_bytes" in line, line

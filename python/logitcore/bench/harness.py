@@ -1,4 +1,9 @@
-"""Side-by-side timing of logitcore against NumPy, SciPy and PyTorch.
+"""The benchmark harness: side-by-side timing of logitcore against NumPy, SciPy and PyTorch.
+
+The machinery only (cases, timing, tables, targets, command-line options); it registers no
+case and imports no case module. The case modules (:mod:`.family`, :mod:`.losses`,
+:mod:`.entropy_norm`) import this one and register into it; :mod:`logitcore.bench` registers
+them all.
 
 Run it as ``python -m logitcore bench`` (``--help`` lists the options). This is a measuring
 tool, not a test: it prints figures and verdicts, and exits with status 1 on a failed target
@@ -28,18 +33,17 @@ samples; ratios are ratios of medians of contestants measured side by side.
 
 Adding a benchmark
 ------------------
-Register a :class:`Case` with :func:`register`: a name, the shapes it runs on by default,
-and a dict of :class:`Contestant` objects, each a factory that receives the prepared
-:class:`Data` (the NumPy array and, lazily, a torch tensor sharing its memory) and returns a
-zero-argument callable. Optional contestants name the modules they need (``requires``) and
+Write a case module that imports this harness and give it a ``register_*_cases()`` function,
+called by :mod:`logitcore.bench`, that adds a :class:`Case` with :func:`register`: a name,
+the shapes it runs on by default, and a dict of :class:`Contestant` objects, each a factory
+that receives the prepared :class:`Data` (the NumPy array and, lazily, a torch tensor sharing
+its memory) and returns a zero-argument callable. Optional contestants name the modules they need (``requires``) and
 are skipped when those are not importable. ``ratios`` says which time ratios to print;
 by default every other contestant's time over the ``baseline``'s (a speed-up of the
 baseline). ``info`` computes untimed figures about an input (say, iteration counts) that are
 printed as extra columns, and ``verify`` replaces the default "agrees with the baseline" check.
-:data:`TARGETS` lists the performance goals evaluated at the end (``>=`` or ``<=`` a bound).
-
-Cases that live in their own modules (``bench_losses``, ``bench_entropy``) are registered at
-the end of this module; they import it lazily, so either side may be imported first.
+:data:`TARGETS` lists the performance goals evaluated at the end (``>=`` or ``<=`` a bound)
+and :data:`HEADLINE` the rows of the default run's table; the case module appends its own.
 """
 from __future__ import annotations
 
@@ -69,9 +73,14 @@ __all__ = [
     "Data",
     "Target",
     "CASES",
+    "HEADLINE",
     "TARGETS",
     "register",
     "run_case",
+    "run",
+    "add_arguments",
+    "exit_status",
+    "optional_import",
     "machine_info",
 ]
 
@@ -201,127 +210,12 @@ class Target:
         return value >= self.bound if self.op == ">=" else value <= self.bound
 
 
-# --- the NumPy baselines: the straightforward stable formulas -------------------------------
-
-
-def numpy_logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """m + log(sum(exp(x - m))), m = max(x) along axis."""
-    m = np.max(x, axis=axis, keepdims=True)
-    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
-
-
-def numpy_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """e / sum(e), e = exp(x - max(x)) along axis."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    e /= np.sum(e, axis=axis, keepdims=True)
-    return e
-
-
-# --- default shapes ---------------------------------------------------------------------------
-
-DEFAULT_SHAPES: List[Shape] = [(1, 32000), (64, 32000), (8, 128256), (4096, 1024), (1, 10**7)]
-TARGET_SHAPE: Shape = (64, 32000)
-FLOOR_SHAPE: Shape = (1, 10**7)
-
-
-def _scipy_special():
-    return optional_import("scipy.special")
-
-
-register(
-    Case(
-        name="logsumexp",
-        title="logsumexp over the last axis",
-        shapes=list(DEFAULT_SHAPES),
-        contestants={
-            "logitcore": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1)),
-            "numpy": Contestant(lambda d: lambda: numpy_logsumexp(d.x, axis=-1)),
-            "scipy": Contestant(
-                lambda d: lambda: _scipy_special().logsumexp(d.x, axis=-1), requires=("scipy.special",)
-            ),
-            "torch": Contestant(lambda d: lambda: _torch().logsumexp(d.torch, dim=-1), requires=("torch",)),
-        },
-        note="numpy: m + log(sum(exp(x - m))); ratio = competitor time / logitcore time",
-        headline={"numpy": "numpy", "scipy": "scipy", "torch": "torch"},
-        headline_label="logsumexp",
-        headline_note="numpy = m + log(sum(exp(x - m))), m = max(x)",
-    )
-)
-
-register(
-    Case(
-        name="softmax",
-        title="softmax over the last axis",
-        shapes=list(DEFAULT_SHAPES),
-        contestants={
-            "logitcore": Contestant(lambda d: lambda: logitcore.softmax(d.x, axis=-1)),
-            "numpy": Contestant(lambda d: lambda: numpy_softmax(d.x, axis=-1)),
-            "scipy": Contestant(
-                lambda d: lambda: _scipy_special().softmax(d.x, axis=-1), requires=("scipy.special",)
-            ),
-            "torch": Contestant(lambda d: lambda: _torch().softmax(d.torch, dim=-1), requires=("torch",)),
-        },
-        note="numpy: e = exp(x - m); e / sum(e); ratio = competitor time / logitcore time",
-        headline={"numpy": "numpy", "scipy": "scipy", "torch": "torch"},
-        headline_label="softmax",
-        headline_note="numpy = e = exp(x - m); e / sum(e)",
-    )
-)
-
-register(
-    Case(
-        name="floor",
-        title="memory-bound floor: logitcore.logsumexp vs one np.max pass",
-        shapes=[FLOOR_SHAPE],
-        contestants={
-            "logitcore": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1)),
-            "np.max": Contestant(lambda d: lambda: np.max(d.x)),
-        },
-        ratios=[("logitcore/np.max", "logitcore", "np.max")],
-        note="np.max is single-threaded; ratio = logitcore lse time / np.max(x) time (lower is better)",
-        check=False,
-        repeat_scale=5,
-    )
-)
-
-register(
-    Case(
-        name="threads",
-        title="logitcore.logsumexp thread scaling",
-        shapes=[TARGET_SHAPE],
-        contestants={
-            "1 thread": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1), threads=1),
-            "2 threads": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1), threads=2),
-        },
-        baseline="1 thread",
-        ratios=[("speed-up 2T", "1 thread", "2 threads")],
-        note="speed-up = one-thread time / two-thread time",
-        fixed_threads=0,
-        repeat_scale=5,
-    )
-)
-
 # The headline table of the default run: (case, shape, threads), threads "all" = the usable
 # CPUs. The default run measures these rows and the rows the TARGETS are decided on, no more.
-# The case modules at the end of this file append their own rows.
-HEADLINE: List[Tuple[str, Shape, Any]] = [
-    ("logsumexp", TARGET_SHAPE, 1),
-    ("logsumexp", TARGET_SHAPE, "all"),
-    ("logsumexp", FLOOR_SHAPE, 1),
-    ("softmax", TARGET_SHAPE, 1),
-    ("softmax", TARGET_SHAPE, "all"),
-]
+# Both lists start empty: the case modules fill them when they register their cases.
+HEADLINE: List[Tuple[str, Shape, Any]] = []
 
-TARGETS: List[Target] = [
-    Target("logitcore >= 20x faster than scipy.special.logsumexp", "logsumexp", TARGET_SHAPE, 1,
-           "scipy/logitcore", ">=", 20.0),
-    Target("logitcore >= 5x faster than torch.logsumexp (torch at 1 thread)", "logsumexp", TARGET_SHAPE, 1,
-           "torch/logitcore", ">=", 5.0),
-    Target("logitcore lse time <= 2x np.max time", "floor", FLOOR_SHAPE, 1,
-           "logitcore/np.max", "<=", 2.0),
-    Target("two threads >= 1.7x one thread", "threads", TARGET_SHAPE, None,
-           "speed-up 2T", ">=", 1.7, min_cpus=2),
-]
+TARGETS: List[Target] = []
 
 # --------------------------------------------------------------------------------------------
 # timing

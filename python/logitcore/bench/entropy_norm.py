@@ -1,4 +1,4 @@
-"""Benchmark cases for entropy normalization, registered into logitcore.bench.
+"""Benchmark cases for entropy normalization, registered into the harness.
 
 ``register_entropy_cases()`` adds two cases and two targets to the ``python -m logitcore bench``
 registry (idempotent):
@@ -27,18 +27,14 @@ in its NumPy column).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import Any, Dict, List
 
 import numpy as np
 
 import logitcore
-from logitcore import reference
 
-if TYPE_CHECKING:
-    from . import bench as B
-
-# logitcore.bench is imported inside the functions, never at the top: bench imports this
-# module at its end to register the cases, so either module may be imported first.
+from .. import reference
+from . import harness as B
 
 __all__ = ["register_entropy_cases", "ENTROPY_SHAPES", "TARGET_ENTROPY", "TOL", "SEED_MAX_STEPS"]
 
@@ -58,11 +54,11 @@ def _logits_and_probs(x: np.ndarray):
     return z2.astype(x.dtype), e.astype(x.dtype)
 
 
-def _probs(d: "B.Data") -> np.ndarray:
+def _probs(d: B.Data) -> np.ndarray:
     return d.cached("entropy_probs", _logits_and_probs)[1]
 
 
-def _logits(d: "B.Data") -> np.ndarray:
+def _logits(d: B.Data) -> np.ndarray:
     return d.cached("entropy_probs", _logits_and_probs)[0]
 
 
@@ -129,9 +125,7 @@ def _verify(d, outputs: Dict[str, Any]) -> List[str]:
 
 
 def register_entropy_cases() -> None:
-    """Add the entropy-normalization cases and targets to logitcore.bench (once)."""
-    from . import bench as B
-
+    """Add the entropy-normalization cases, headline row and targets to the harness (once)."""
     if any(c.name == "entropy_normalize" for c in B.CASES):
         return
     C = B.Contestant

@@ -1,4 +1,4 @@
-"""Benchmark cases for the fused losses (logitcore.losses), registered into logitcore.bench.
+"""Benchmark cases for the fused losses (logitcore.losses), registered into the harness.
 
 ``register_loss_cases()`` adds three cases and two targets to the ``python -m logitcore bench``
 registry (idempotent):
@@ -18,46 +18,27 @@ Targets (float32, one thread): on (64, 32000) and (8, 128256), logitcore loss + 
 >= 4x faster than torch ``F.cross_entropy`` forward + backward. ``xent_grad`` on (64, 32000) at
 one thread is also a row of the headline table of the default run.
 
-``measure_memory(shape)`` reports the extra memory of one call (tracemalloc peak, which sees
-NumPy's allocations, and, in a fresh subprocess, the peak resident set during the call minus
-the resident set before it, the peak mark being reset through /proc/self/clear_refs) for the
-out-of-place and in-place modes and for torch; ``python -m logitcore.bench_losses --memory``
-prints it.
 Targets are integer class indices drawn once per shape (seed 0), identical for every
-contestant.
+contestant. The extra memory of one call is measured by :mod:`logitcore.bench.memory`.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
-import tracemalloc
-from typing import TYPE_CHECKING, Dict, Optional, Sequence
-
 import numpy as np
 
-from .losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
+from ..losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
+from . import harness as B
 
-if TYPE_CHECKING:
-    from . import bench as B
-
-# logitcore.bench is imported inside the functions, never at the top: bench imports this
-# module at its end to register the cases, so either module may be imported first.
-
-__all__ = ["register_loss_cases", "measure_memory", "LOSS_SHAPES"]
+__all__ = ["register_loss_cases", "LOSS_SHAPES"]
 
 LOSS_SHAPES = [(64, 32000), (8, 128256), (4096, 1024)]
 _TARGET_SHAPES = [(64, 32000), (8, 128256)]
 
 
-def _targets(d: "B.Data") -> np.ndarray:
+def _targets(d: B.Data) -> np.ndarray:
     return d.cached("loss_targets", lambda x: np.random.default_rng(0).integers(0, x.shape[-1], x.shape[:-1]))
 
 
-def _torch_targets(d: "B.Data"):
-    from . import bench as B
-
+def _torch_targets(d: B.Data):
     return d.cached("loss_targets_torch", lambda x: B._torch().from_numpy(_targets(d)))
 
 
@@ -70,8 +51,6 @@ def _lc_fwd(d):
 
 
 def _torch_fwd(d):
-    from . import bench as B
-
     torch = B._torch()
     F = torch.nn.functional
     x, t = d.torch, _torch_targets(d)
@@ -99,8 +78,6 @@ def _lc_grad_inplace(d):
 
 
 def _torch_grad(d):
-    from . import bench as B
-
     torch = B._torch()
     F = torch.nn.functional
     x, t = d.torch, _torch_targets(d)
@@ -125,8 +102,6 @@ def _torch_gamma_ce(gamma: float, b: float):
     """γ-CE with the paper's threshold, written with torch autograd (the usual implementation)."""
 
     def make(d):
-        from . import bench as B
-
         torch = B._torch()
         F = torch.nn.functional
         x, t = d.torch, _torch_targets(d)
@@ -148,9 +123,7 @@ def _torch_gamma_ce(gamma: float, b: float):
 
 
 def register_loss_cases() -> None:
-    """Add the loss cases and targets to logitcore.bench (does nothing if already added)."""
-    from . import bench as B
-
+    """Add the loss cases, headline row and targets to the harness (does nothing if already added)."""
     if any(c.name == "xent_grad" for c in B.CASES):
         return
     C = B.Contestant
@@ -220,118 +193,3 @@ def register_loss_cases() -> None:
                 "xent_grad", shape, 1, "torch/logitcore", ">=", 4.0,
             )
         )
-
-
-# --- memory ----------------------------------------------------------------------------------
-
-
-_RSS_SNIPPET = r"""
-import resource, sys, json, numpy as np
-mode, rows, v = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-x = np.random.default_rng(0).standard_normal((rows, v), dtype=np.float32)
-t = np.random.default_rng(1).integers(0, v, rows)
-if mode == "torch":
-    import torch
-    torch.set_num_threads(1)
-    xt = torch.from_numpy(x); tt = torch.from_numpy(t)
-    def call():
-        z = xt.detach().requires_grad_(); torch.nn.functional.cross_entropy(z, tt).backward(); return z.grad
-else:
-    import logitcore
-    from logitcore.losses import gamma_cross_entropy
-    logitcore.set_num_threads(1)
-    xc = x.copy() if mode == "inplace" else x
-    def call():
-        return gamma_cross_entropy(xc, t, 0.1, threshold=0.2, return_grad=True, inplace=(mode == "inplace"))[1]
-def status(key):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) * 1024
-call()  # warm-up: first-call allocations and library initialisation
-import gc; gc.collect()
-try:  # reset the peak-RSS mark (Linux >= 4.0), then peak during the call - resident before it
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    before = status("VmRSS")
-    g = call()
-    growth = status("VmHWM") - before
-except OSError:  # ru_maxrss cannot be reset: a lower bound only when an earlier peak was higher
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    g = call()
-    growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024
-print(json.dumps({"rss_growth_bytes": growth}))
-"""
-
-
-def _rss_growth(mode: str, shape) -> Optional[int]:
-    try:
-        out = subprocess.run([sys.executable, "-c", _RSS_SNIPPET, mode, str(shape[0]), str(shape[1])],
-                             capture_output=True, text=True, check=True, timeout=300)
-        return int(json.loads(out.stdout.strip().splitlines()[-1])["rss_growth_bytes"])
-    except Exception:
-        return None
-
-
-def measure_memory(shape=(256, 32000)) -> Dict[str, Dict[str, Optional[int]]]:
-    """Extra bytes of one loss+gradient call on float32 ``shape``: tracemalloc peak (NumPy's
-    allocations) and peak-RSS growth in a fresh process, for 'out-of-place', 'inplace' and
-    'torch' (when installed)."""
-    from . import bench as B
-
-    rows, v = shape
-    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    t = np.random.default_rng(1).integers(0, v, rows)
-    res: Dict[str, Dict[str, Optional[int]]] = {}
-    for mode in ("out-of-place", "inplace"):
-        xc = x.copy() if mode == "inplace" else x
-        gamma_cross_entropy(xc[:2], t[:2], return_grad=True)  # warm-up (imports, first-call allocations)
-        tracemalloc.start()
-        try:
-            base = tracemalloc.get_traced_memory()[0]
-            g = gamma_cross_entropy(xc, t, 0.1, threshold=0.2, return_grad=True, inplace=(mode == "inplace"))
-            peak = tracemalloc.get_traced_memory()[1] - base
-            del g
-        finally:
-            tracemalloc.stop()
-        res[mode] = {"tracemalloc_peak_bytes": peak,
-                     "rss_growth_bytes": _rss_growth("inplace" if mode == "inplace" else "copy", shape)}
-    if B.optional_import("torch") is not None:
-        res["torch"] = {"tracemalloc_peak_bytes": None, "rss_growth_bytes": _rss_growth("torch", shape)}
-    res["_rows_x_V_float32_bytes"] = {"bytes": rows * v * 4}
-    return res
-
-
-def _print_memory(shape) -> None:
-    res = measure_memory(shape)
-    buf = res.pop("_rows_x_V_float32_bytes")["bytes"]
-    print(f"# extra memory of one loss+gradient call, float32 {shape} (one rows x V buffer = {buf / 2**20:.1f} MiB)")
-    for mode, r in res.items():
-        parts = []
-        for k, v in r.items():
-            if v is not None:
-                parts.append(f"{k} = {v / 2**20:.3f} MiB ({v} B)")
-        print(f"  {mode:<13} " + "; ".join(parts))
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    from . import bench as B
-
-    p = argparse.ArgumentParser(prog="python -m logitcore.bench_losses",
-                                description="benchmark the fused losses (the loss cases of python -m logitcore bench)")
-    B.add_arguments(p)
-    p.add_argument("--memory", action="store_true", help="only measure the extra memory of one call")
-    p.add_argument("--memory-shape", default="256x32000")
-    args = p.parse_args(argv)
-    if args.memory:
-        _print_memory(B._parse_shapes(args.memory_shape)[0])
-        return 0
-    register_loss_cases()
-    if not args.cases:
-        args.cases = "xent_fwd,xent_grad,robust_grad"
-        args.full = True  # the whole loss suite, one table per case
-    return B.exit_status(B.run(args)["targets"], args.check)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

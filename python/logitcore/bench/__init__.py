@@ -1,0 +1,53 @@
+"""Side-by-side benchmarks of logitcore against NumPy, SciPy and PyTorch
+(``python -m logitcore bench``; figures only, never a test).
+
+Imports point one way, downward: :mod:`.harness` holds the machinery (cases, timing, tables,
+targets, command-line options) and imports no case; the case modules import the harness and
+each registers its cases, headline rows and targets from one ``register_*_cases()`` function:
+
+* :mod:`.family` — logsumexp and softmax, the memory-bound floor, thread scaling;
+* :mod:`.losses` — the fused cross-entropy and robust losses against PyTorch;
+* :mod:`.entropy_norm` — entropy normalization against the source article's iteration.
+
+This package registers them all, in that order (the order of the tables, headline rows and
+targets), so importing :mod:`logitcore.bench` or any module in it gives the whole suite.
+:mod:`.memory` (``python -m logitcore.bench.memory``) measures the extra memory of one loss
+call and registers nothing.
+
+The registries (``CASES``, ``HEADLINE``, ``TARGETS``) are read and patched on
+:mod:`.harness` itself; its classes and entry points are re-exported here.
+"""
+from __future__ import annotations
+
+from . import harness
+from .entropy_norm import register_entropy_cases
+from .family import register_family_cases
+from .harness import (
+    Case,
+    Contestant,
+    Data,
+    Target,
+    add_arguments,
+    exit_status,
+    register,
+    run,
+    run_case,
+)
+from .losses import register_loss_cases
+
+register_family_cases()
+register_loss_cases()
+register_entropy_cases()
+
+__all__ = [
+    "harness",
+    "Case",
+    "Contestant",
+    "Data",
+    "Target",
+    "register",
+    "run_case",
+    "run",
+    "add_arguments",
+    "exit_status",
+]

@@ -1,0 +1,150 @@
+"""Benchmark cases for the logsumexp family, registered into the harness.
+
+``register_family_cases()`` adds four cases, five headline rows and four targets to the
+``python -m logitcore bench`` registry (idempotent):
+
+* ``logsumexp`` and ``softmax`` over the last axis — logitcore against the straightforward
+  stable NumPy formulas (:func:`numpy_logsumexp`, :func:`numpy_softmax`),
+  ``scipy.special`` and PyTorch, on :data:`DEFAULT_SHAPES`.
+* ``floor`` — ``logitcore.logsumexp`` on one row of 10**7 against one ``np.max`` pass over it:
+  the memory-bound floor.
+* ``threads`` — ``logitcore.logsumexp`` on (64, 32000) at one and two threads.
+
+Targets (float32): on (64, 32000) at one thread, logitcore >= 20x faster than
+``scipy.special.logsumexp`` and >= 5x faster than ``torch.logsumexp``; on (1, 10**7) the
+logsumexp time <= 2x one ``np.max``; two threads >= 1.7x one thread (with 2 usable CPUs).
+"""
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+import logitcore
+
+from . import harness as B
+from .harness import Case, Contestant, Shape, Target, _torch, optional_import, register
+
+__all__ = ["register_family_cases", "numpy_logsumexp", "numpy_softmax", "DEFAULT_SHAPES", "TARGET_SHAPE",
+           "FLOOR_SHAPE"]
+
+# --- the NumPy baselines: the straightforward stable formulas -------------------------------
+
+
+def numpy_logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """m + log(sum(exp(x - m))), m = max(x) along axis."""
+    m = np.max(x, axis=axis, keepdims=True)
+    return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
+
+
+def numpy_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """e / sum(e), e = exp(x - max(x)) along axis."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e /= np.sum(e, axis=axis, keepdims=True)
+    return e
+
+
+# --- default shapes ---------------------------------------------------------------------------
+
+DEFAULT_SHAPES: List[Shape] = [(1, 32000), (64, 32000), (8, 128256), (4096, 1024), (1, 10**7)]
+TARGET_SHAPE: Shape = (64, 32000)
+FLOOR_SHAPE: Shape = (1, 10**7)
+
+
+def _scipy_special():
+    return optional_import("scipy.special")
+
+
+# --- registration ----------------------------------------------------------------------------
+
+
+def register_family_cases() -> None:
+    """Add the logsumexp-family cases, headline rows and targets to the harness (once)."""
+    if any(c.name == "logsumexp" for c in B.CASES):
+        return
+    register(
+        Case(
+            name="logsumexp",
+            title="logsumexp over the last axis",
+            shapes=list(DEFAULT_SHAPES),
+            contestants={
+                "logitcore": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1)),
+                "numpy": Contestant(lambda d: lambda: numpy_logsumexp(d.x, axis=-1)),
+                "scipy": Contestant(
+                    lambda d: lambda: _scipy_special().logsumexp(d.x, axis=-1), requires=("scipy.special",)
+                ),
+                "torch": Contestant(lambda d: lambda: _torch().logsumexp(d.torch, dim=-1), requires=("torch",)),
+            },
+            note="numpy: m + log(sum(exp(x - m))); ratio = competitor time / logitcore time",
+            headline={"numpy": "numpy", "scipy": "scipy", "torch": "torch"},
+            headline_label="logsumexp",
+            headline_note="numpy = m + log(sum(exp(x - m))), m = max(x)",
+        )
+    )
+    register(
+        Case(
+            name="softmax",
+            title="softmax over the last axis",
+            shapes=list(DEFAULT_SHAPES),
+            contestants={
+                "logitcore": Contestant(lambda d: lambda: logitcore.softmax(d.x, axis=-1)),
+                "numpy": Contestant(lambda d: lambda: numpy_softmax(d.x, axis=-1)),
+                "scipy": Contestant(
+                    lambda d: lambda: _scipy_special().softmax(d.x, axis=-1), requires=("scipy.special",)
+                ),
+                "torch": Contestant(lambda d: lambda: _torch().softmax(d.torch, dim=-1), requires=("torch",)),
+            },
+            note="numpy: e = exp(x - m); e / sum(e); ratio = competitor time / logitcore time",
+            headline={"numpy": "numpy", "scipy": "scipy", "torch": "torch"},
+            headline_label="softmax",
+            headline_note="numpy = e = exp(x - m); e / sum(e)",
+        )
+    )
+    register(
+        Case(
+            name="floor",
+            title="memory-bound floor: logitcore.logsumexp vs one np.max pass",
+            shapes=[FLOOR_SHAPE],
+            contestants={
+                "logitcore": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1)),
+                "np.max": Contestant(lambda d: lambda: np.max(d.x)),
+            },
+            ratios=[("logitcore/np.max", "logitcore", "np.max")],
+            note="np.max is single-threaded; ratio = logitcore lse time / np.max(x) time (lower is better)",
+            check=False,
+            repeat_scale=5,
+        )
+    )
+    register(
+        Case(
+            name="threads",
+            title="logitcore.logsumexp thread scaling",
+            shapes=[TARGET_SHAPE],
+            contestants={
+                "1 thread": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1), threads=1),
+                "2 threads": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1), threads=2),
+            },
+            baseline="1 thread",
+            ratios=[("speed-up 2T", "1 thread", "2 threads")],
+            note="speed-up = one-thread time / two-thread time",
+            fixed_threads=0,
+            repeat_scale=5,
+        )
+    )
+    B.HEADLINE.extend([
+        ("logsumexp", TARGET_SHAPE, 1),
+        ("logsumexp", TARGET_SHAPE, "all"),
+        ("logsumexp", FLOOR_SHAPE, 1),
+        ("softmax", TARGET_SHAPE, 1),
+        ("softmax", TARGET_SHAPE, "all"),
+    ])
+    B.TARGETS.extend([
+        Target("logitcore >= 20x faster than scipy.special.logsumexp", "logsumexp", TARGET_SHAPE, 1,
+               "scipy/logitcore", ">=", 20.0),
+        Target("logitcore >= 5x faster than torch.logsumexp (torch at 1 thread)", "logsumexp", TARGET_SHAPE, 1,
+               "torch/logitcore", ">=", 5.0),
+        Target("logitcore lse time <= 2x np.max time", "floor", FLOOR_SHAPE, 1,
+               "logitcore/np.max", "<=", 2.0),
+        Target("two threads >= 1.7x one thread", "threads", TARGET_SHAPE, None,
+               "speed-up 2T", ">=", 1.7, min_cpus=2),
+    ])
