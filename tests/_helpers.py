@@ -151,3 +151,10 @@ def assert_bitwise_equal(a, b, what=""):
             f"{what}: results differ bitwise at flat indices {diff[:5].tolist()} ({diff.size} elements): "
             f"{a.reshape(-1)[diff[:3]]} vs {b.reshape(-1)[diff[:3]]}"
         )
+
+
+def loss_from_logp(kind: int, param: float, threshold: float, logp: float) -> tuple[float, float]:
+    """(loss, gradient weight) of one row from log p_y, straight from the library."""
+    opt = _core.LossOptions()
+    opt.kind, opt.param, opt.threshold = kind, param, threshold
+    return _core._loss_from_logp(opt, logp)

@@ -148,13 +148,14 @@ def test_private_core_rejects_mismatched_arrays_without_crashing():
             lambda: _core._softmax(x.astype('>f8'), np.zeros((3, 5)), False),
             lambda: _core._softmax_entropy(x, np.zeros(5)),
             lambda: _core._entropy(x, np.zeros((3, 1))),
-            lambda: _core._states(x, np.zeros(2), np.zeros(3)),
-            lambda: _core._states(x, np.zeros(6)[::2], np.zeros(3)),
-            lambda: _core._merge(np.zeros(3), np.zeros(3), np.zeros(2), np.zeros(2)),
+            lambda: _core._state_update(np.zeros(2), np.zeros(3), x),
+            lambda: _core._state_update(np.zeros(6)[::2], np.zeros(3), x),
+            lambda: _core._state_merge(np.zeros(3), np.zeros(3), np.zeros(2), np.zeros(2)),
+            lambda: _core._state_result(np.zeros(3), np.zeros(3), np.zeros(2)),
             lambda: _core._exp(np.ones(8)[::2], np.zeros(4)),
             lambda: _core._exp(np.ones(4), np.zeros(5)),
-            lambda: _core._exp(np.ones(4), np.zeros(4), "sse9"),
-            lambda: _core._exp_max_ulp(10, 5, 1, ""),
+            lambda: _core._softmax(x, x[:, ::-1], False),
+            lambda: _core._exp_max_ulp(10, 5, 1),
             lambda: _core._set_isa("mmx"),
         ]
         ro = np.zeros(3); ro.flags.writeable = False
@@ -174,7 +175,7 @@ def test_private_core_rejects_mismatched_arrays_without_crashing():
     lines = p.stdout.strip().splitlines()
     assert lines[-1] == "DONE"
     assert not [ln for ln in lines if "NO ERROR" in ln], p.stdout
-    assert len(lines) == 22, p.stdout
+    assert len(lines) == 23, p.stdout
 
 
 @pytest.mark.parametrize("fn", ALL)

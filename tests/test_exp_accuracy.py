@@ -16,7 +16,7 @@ import pytest
 import logitcore as lc
 from logitcore import _core
 
-from ._helpers import BEST_ISA, SUPPORTED_ISAS, optional_import
+from ._helpers import BEST_ISA, SUPPORTED_ISAS, forced_isa, optional_import
 
 
 def _bits(f: float) -> int:
@@ -137,7 +137,7 @@ def test_accuracy_against_mpmath(isa, dtype, rng):
 def test_exp_f32_ulp_strided(name):
     bound = ULP_BOUND[("exp", "float32")][name]
     for lo, hi in [(NEG_LO, NEG_HI), (POS_LO, POS_HI)]:
-        ulp, worst = _core._exp_max_ulp(lo, hi, 37, name)
+        ulp, worst = exp_max_ulp(lo, hi, 37, name)
         assert ulp <= bound, f"[{name}] {ulp:.4f} ULP at x={worst!r} (bound {bound})"
 
 
@@ -153,7 +153,7 @@ def test_exp_f32_ulp_dense_edges(name):
     ]
     bound = ULP_BOUND[("exp", "float32")][name]
     for lo, hi in ranges:
-        ulp, worst = _core._exp_max_ulp(lo, hi, 1, name)
+        ulp, worst = exp_max_ulp(lo, hi, 1, name)
         assert ulp <= bound, f"[{name}] {ulp:.4f} ULP at x={worst!r} in [{lo:#x}, {hi:#x}] (bound {bound})"
 
 
@@ -162,25 +162,31 @@ def test_exp_f32_ulp_dense_edges(name):
 def test_exp_f32_ulp_exhaustive(name):
     bound = ULP_BOUND[("exp", "float32")][name]
     for lo, hi in [(NEG_LO, NEG_HI), (POS_LO, POS_HI)]:
-        ulp, worst = _core._exp_max_ulp(lo, hi, 1, name)
+        ulp, worst = exp_max_ulp(lo, hi, 1, name)
         assert ulp <= bound, f"[{name}] {ulp:.4f} ULP at x={worst!r} (bound {bound})"
 
 
 def test_exp_max_ulp_measurement_sanity():
     """The ULP scan measures: the C library's expf (scalar path) is within half an ULP near
     0, NaN inputs give NaN (0 error), and overflow to inf counts as exact."""
-    ulp, worst = _core._exp_max_ulp(POS_LO, POS_LO + 1000, 1, "scalar")
+    ulp, worst = exp_max_ulp(POS_LO, POS_LO + 1000, 1, "scalar")
     assert 0.0 <= ulp <= 0.5 + 1e-9  # the C library's expf is correctly rounded here
     nan_bits = 0x7FC00000
-    ulp, _ = _core._exp_max_ulp(nan_bits, nan_bits + 10, 1, BEST_ISA)
+    ulp, _ = exp_max_ulp(nan_bits, nan_bits + 10, 1, BEST_ISA)
     assert ulp == 0.0
-    ulp, worst = _core._exp_max_ulp(_bits(np.float32(88.8)), _bits(np.float32(100.0)), 997, BEST_ISA)
+    ulp, worst = exp_max_ulp(_bits(np.float32(88.8)), _bits(np.float32(100.0)), 997, BEST_ISA)
     assert ulp == 0.0, worst
     # a reported worst case is reproducible through _exp
-    ulp, worst = _core._exp_max_ulp(POS_LO, POS_HI, 4099, BEST_ISA)
+    ulp, worst = exp_max_ulp(POS_LO, POS_HI, 4099, BEST_ISA)
     y = _exp([worst], np.float32, BEST_ISA)[0]
     ref = math.exp(float(worst))
     assert abs(float(y) - ref) / float(np.spacing(np.float32(ref))) == pytest.approx(ulp, rel=1e-6, abs=1e-9)
+
+
+def exp_max_ulp(lo, hi, step, isa):
+    """Largest float32 exp error (ulps) over a bit-pattern range, on the named ISA."""
+    with forced_isa(isa):
+        return _core._exp_max_ulp(lo, hi, step)
 
 
 # --------------------------------------------------------------------------------------
@@ -190,7 +196,8 @@ def test_exp_max_ulp_measurement_sanity():
 def _exp(x, dtype, name):
     x = np.asarray(x, dtype=dtype)
     out = np.empty_like(x)
-    _core._exp(x, out, name)
+    with forced_isa(name):
+        _core._exp(x, out)
     return out
 
 
@@ -279,7 +286,8 @@ _F32_TOP = float(np.nextafter(np.float32(128.0), np.float32(0.0)))  # largest x 
 def core_fn(fn, x, isa):
     """exp / exp2 / log / log2 from the kernel table of `isa`, over a contiguous vector."""
     out = np.empty_like(x)
-    getattr(_core, "_" + fn)(x, out, isa)
+    with forced_isa(isa):
+        getattr(_core, "_" + fn)(x, out)
     return out
 
 

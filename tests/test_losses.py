@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from logitcore import _core
 from logitcore import reference as R
 from logitcore.losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
+from ._helpers import loss_from_logp
 
 GAMMAS = [0.0, 1e-7, 0.1, 0.8, 1.0]
 REDUCTIONS = ["mean", "sum", "none"]
@@ -278,7 +279,7 @@ def test_cross_entropy_is_lse_minus_zy_exactly():
 def test_gamma_ce_accuracy_near_edges(gamma):
     """Against mpmath-free closed forms: L and w near p_y = 1 and near gamma = 1."""
     for ell in (-1e-12, -1e-6, -0.1, -0.69, -0.7, -5.0, -50.0, -800.0):
-        loss, w = _core._loss_from_logp(0, gamma, 0.0, ell)
+        loss, w = loss_from_logp(0, gamma, 0.0, ell)
         p = np.exp(ell)
         # high-precision references: log(gamma + (1-gamma) p) = log1p((1-gamma) expm1(ell))
         a = np.log1p((1 - gamma) * np.expm1(ell)) if p > 0.5 else np.logaddexp(np.log(gamma),
@@ -288,22 +289,22 @@ def test_gamma_ce_accuracy_near_edges(gamma):
         assert 0 <= w <= 1 and loss >= 0
     # continuity in gamma at both ends
     for ell in (-1e-3, -0.5, -3.0):
-        l0, _ = _core._loss_from_logp(0, 0.0, 0.0, ell)
-        l_small, _ = _core._loss_from_logp(0, 1e-12, 0.0, ell)
-        l1, _ = _core._loss_from_logp(0, 1.0, 0.0, ell)
-        l_big, _ = _core._loss_from_logp(0, 1 - 1e-12, 0.0, ell)
+        l0, _ = loss_from_logp(0, 0.0, 0.0, ell)
+        l_small, _ = loss_from_logp(0, 1e-12, 0.0, ell)
+        l1, _ = loss_from_logp(0, 1.0, 0.0, ell)
+        l_big, _ = loss_from_logp(0, 1 - 1e-12, 0.0, ell)
         assert abs(l_small - l0) < 1e-9 and abs(l_big - l1) < 1e-9
 
 
 def test_focal_weight_limits():
     for g in (0.5, 1.0, 2.0):
-        loss, w = _core._loss_from_logp(2, g, 0.0, 0.0)  # p_y = 1
+        loss, w = loss_from_logp(2, g, 0.0, 0.0)  # p_y = 1
         assert loss == 0.0 and w == 0.0
-        loss, w = _core._loss_from_logp(2, g, 0.0, -np.inf)  # p_y = 0: loss inf, weight 1
+        loss, w = loss_from_logp(2, g, 0.0, -np.inf)  # p_y = 0: loss inf, weight 1
         assert loss == np.inf and w == 1.0
         # near p = 1, w ≈ (1-p)^g (1 + g)
         ell = -1e-8
-        _, w = _core._loss_from_logp(2, g, 0.0, ell)
+        _, w = loss_from_logp(2, g, 0.0, ell)
         np.testing.assert_allclose(w, (-np.expm1(ell)) ** g * (1 + g), rtol=1e-6)
 
 
@@ -460,7 +461,7 @@ def test_bad_input():
         focal_loss(x, t, np.inf)
     # the native layer refuses out-of-range targets on its own, too
     with pytest.raises(IndexError, match="out of range"):
-        _core._xent(x, np.array([0, 1, 9, 2]), -100, None, 1.0, np.empty(4), None, 0, 0.0, 0.0)
+        _core._loss(x, np.array([0, 1, 9, 2]), _core.LossOptions(), None, np.empty(4), None)
 
 
 # --------------------------------------------------------------------------------------
@@ -505,7 +506,7 @@ def test_inplace_refusals():
     # the native layer refuses a partially overlapping gradient buffer
     z = np.zeros((3, 8))
     with pytest.raises(ValueError, match="overlap"):
-        _core._xent(z[:, :4], t, -100, None, 1.0, np.empty(3), z[:, 2:6], 0, 0.0, 0.0)
+        _core._loss(z[:, :4], t, _core.LossOptions(), None, np.empty(3), z[:, 2:6])
 
 
 # The in-place mode's extra memory, measured as the process's peak resident set (VmHWM, reset

@@ -17,7 +17,7 @@ from .losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
 from .streaming import LogSumExpState
 from . import reference  # noqa: E402  (NumPy references, logitcore.reference)
 
-__version__ = "0.1.0"
+__version__: str = _core.__version__
 
 __all__ = [
     "logsumexp",
@@ -38,19 +38,12 @@ __all__ = [
 ]
 
 
-def _apply_isa_env() -> None:
-    name = _os.environ.get("LOGITCORE_ISA", "").strip().lower()
-    if name:
-        try:
-            _core._set_isa(name)
-        except ValueError as exc:
-            raise ImportError(f"LOGITCORE_ISA={name!r}: {exc}") from None
+# LOGITCORE_ISA is read by the native library (the same rule for C, C++ and Python callers);
+# a value it cannot honour is an error at import rather than a silent fallback.
+if _core._isa_env_error():
+    raise ImportError(_core._isa_env_error())
 
-
-_apply_isa_env()
-
-
-_MAX_THREADS = 4096
+_MAX_THREADS = _core.MAX_THREADS
 
 
 def set_num_threads(n: int) -> None:

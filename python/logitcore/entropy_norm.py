@@ -20,8 +20,8 @@ from ._arrays import (
 
 __all__ = ["entropy_normalize", "EntropyNormalizeInfo", "default_tol"]
 
-_STATUS_ABOVE, _STATUS_BELOW, _STATUS_INVALID, _STATUS_BAD_SUM, _STATUS_NO_SUPPORT = 1, 2, 3, 4, 5
-_EPS = {np.dtype(t): float(np.finfo(t).eps) for t in (np.float16, np.float32, np.float64)}
+_STATUS_ABOVE, _STATUS_BELOW, _STATUS_INVALID, _STATUS_BAD_SUM, _STATUS_NO_SUPPORT = (
+    _core.EN_ABOVE_RANGE, _core.EN_BELOW_RANGE, _core.EN_INVALID, _core.EN_BAD_SUM, _core.EN_NO_SUPPORT)
 
 
 def default_tol(dtype) -> float:
@@ -31,7 +31,7 @@ def default_tol(dtype) -> float:
     rows reach 1e-5 reliably: the search evaluates the entropy from float32 terms summed in
     float64 blocks, accurate to about 1e-6 nats for rows up to 10^6 entries.
     """
-    return 1e-9 if np.dtype(dtype) == np.float64 else 1e-5
+    return _core.EN_DEFAULT_TOL_F64 if np.dtype(dtype) == np.float64 else _core.EN_DEFAULT_TOL_F32
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def entropy_normalize(
     perplexity=None,
     logits=False,
     tol=None,
-    max_iter=50,
+    max_iter=_core.EN_DEFAULT_MAX_ITER,
     out_of_range="clip",
     renormalize=False,
     return_info=False,
@@ -195,17 +195,6 @@ def entropy_normalize(
         except ValueError:
             raise ValueError(f"target of shape {tgt.shape} does not broadcast to the batch shape {batch}") from None
     nrows = tgt_rows.size
-    # the kernel sets every field of every row
-    info = dict(
-        gamma=np.empty(nrows),
-        n_iter=np.empty(nrows, dtype=np.int32),
-        converged=np.empty(nrows, dtype=np.uint8),
-        clipped=np.empty(nrows, dtype=np.uint8),
-        status=np.empty(nrows, dtype=np.int8),
-        h_min=np.empty(nrows),
-        h_max=np.empty(nrows),
-        entropy=np.empty(nrows),
-    )
     if rows.shape[-1] == 0 and nrows:
         raise ValueError("cannot normalize rows with no entries (the outcome axis has length 0)")
 
@@ -213,16 +202,24 @@ def entropy_normalize(
     if out is not None and rdt == cdt and out.flags.aligned and not np.may_share_memory(out, xc):
         target_view = writable_rows_view(out.reshape(x.shape) if out.ndim == 0 else out, (ax,))
     buf = target_view if target_view is not None else np.empty(rows.shape, dtype=cdt)
+    opt = _core.EntropyNormalizeOptions()
+    opt.input = _core.EN_LOGITS if logits else _core.EN_PROBABILITIES
+    opt.tol = tol
+    opt.max_iter = max_iter
+    opt.check_sum = not renormalize and not logits
+    # the sum tolerance of the INPUT dtype (float16 rows are computed in float32 but were
+    # rounded to float16): set once here, used by the library and quoted by the error message
+    opt.sum_tol = max(_core.EN_MIN_SUM_TOL, float(np.finfo(x.dtype).eps)) if x.dtype.kind == "f" else -1.0
+    opt.out_of_range_fails = out_of_range == "raise"
+    sum_tol = opt.effective_sum_tol(cdt == np.float64)
     if nrows:
-        eps = _EPS.get(x.dtype, 0.0)
-        _core._entropy_normalize(
-            rows, buf, tgt_rows, not logits, tol, max_iter, not renormalize and not logits,
-            max(1e-6, eps), out_of_range == "raise",
-            info["gamma"], info["n_iter"], info["converged"], info["clipped"], info["status"],
-            info["h_min"], info["h_max"], info["entropy"],
-        )
+        info = _core._entropy_normalize(rows, buf, tgt_rows, opt)
         if info["status"].any():
-            _raise_for_status(info, tgt_rows, batch, logits, out_of_range, max(1e-6, _EPS[cdt]))
+            _raise_for_status(info, tgt_rows, batch, logits, out_of_range, sum_tol)
+    else:
+        info = {k: np.empty(0, dtype=d) for k, d in (("gamma", np.float64), ("n_iter", np.int32),
+                ("converged", np.uint8), ("clipped", np.uint8), ("entropy", np.float64),
+                ("h_min", np.float64), ("h_max", np.float64))}
 
     if target_view is not None:
         res = out

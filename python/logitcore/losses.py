@@ -38,8 +38,8 @@ from ._arrays import as_float_array, native, result_dtypes
 
 __all__ = ["gamma_cross_entropy", "generalized_cross_entropy", "focal_loss"]
 
-_GAMMA_CE, _GCE, _FOCAL = 0, 1, 2
-_REDUCTIONS = ("mean", "sum", "none")
+_GAMMA_CE, _GCE, _FOCAL = _core.LOSS_GAMMA_CE, _core.LOSS_GCE, _core.LOSS_FOCAL
+_REDUCTIONS = {"mean": _core.REDUCTION_MEAN, "sum": _core.REDUCTION_SUM, "none": _core.REDUCTION_NONE}
 
 
 def _real(value, name: str) -> float:
@@ -49,15 +49,6 @@ def _real(value, name: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
-
-
-def _in_range(value, name: str, lo: float, hi: float, *, lo_open: bool = False) -> float:
-    v = _real(value, name)
-    ok = (lo < v if lo_open else lo <= v) and v <= hi
-    if not ok:
-        interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
-    return v
 
 
 def _as_logits(logits, inplace: bool):
@@ -88,7 +79,7 @@ def _as_logits(logits, inplace: bool):
     return native(a, cdt), cdt, rdt
 
 
-def _as_target(target, batch: tuple, n_classes: int, ignore_index: int) -> np.ndarray:
+def _as_target(target, batch: tuple, n_classes: int) -> np.ndarray:
     t = np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"target must hold integer class indices, got dtype {t.dtype}")
@@ -98,16 +89,8 @@ def _as_target(target, batch: tuple, n_classes: int, ignore_index: int) -> np.nd
         )
     if t.dtype == np.uint64 and t.size and int(t.max()) > np.iinfo(np.int64).max:
         raise IndexError(f"target holds {int(t.max())}, out of range for {n_classes} classes")
-    t = np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
-    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
-    if bad.any():
-        i = int(np.argmax(bad))
-        where = "target[" + ", ".join(str(int(k)) for k in np.unravel_index(i, batch)) + "]" if batch else "target"
-        raise IndexError(
-            f"{where} = {int(t[i])} is out of range for {n_classes} classes "
-            f"(valid: 0..{n_classes - 1}, or ignore_index={ignore_index})"
-        )
-    return t
+    # class range and ignore_index are checked by the library (IndexError naming the row)
+    return np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
 
 
 def _fused(kind: int, param: float, threshold: float, logits, target, weight, ignore_index, reduction,
@@ -127,47 +110,59 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
 
     x, cdt, rdt = _as_logits(logits, inplace)
     batch, n_classes = x.shape[:-1], x.shape[-1]
-    t = _as_target(target, batch, n_classes, ignore_index)
-    valid = t != ignore_index
-
-    rowscale = None
+    t = _as_target(target, batch, n_classes)
+    cw = None
     if weight is not None:
         cw = as_float_array(weight, "weight")
         if cw.shape != (n_classes,):
             raise ValueError(f"weight has shape {cw.shape}, expected ({n_classes},): one weight per class")
-        cw = cw.astype(np.float64, copy=False)
-        picked = cw[np.where(valid, t, 0)] if n_classes else np.zeros(t.shape)
-        rowscale = np.where(valid, picked, 0.0)
-        total = float(rowscale.sum())
-    else:
-        total = float(np.count_nonzero(valid))
-    if reduction == "mean":
-        scale = 1.0 / total if total != 0 else 0.0
-    else:
-        scale = 1.0
+        cw = np.ascontiguousarray(cw, dtype=np.float64)
 
+    opt = _core.LossOptions()
+    opt.kind, opt.param, opt.threshold = kind, param, threshold
+    opt.ignore_index = ignore_index
+    opt.reduction = _REDUCTIONS[reduction]
+    # the kernel takes one strided (rows, classes) matrix: a view when the batch axes allow it
+    shape2 = (t.shape[0], n_classes)
+    x2 = _view_2d(x, shape2)
+    rows_copied = x2 is None
+    if rows_copied:
+        x2 = np.ascontiguousarray(x).reshape(shape2)
     row_loss = np.empty(t.shape[0], dtype=np.float64)
     grad = None
     if return_grad:
-        grad = x if inplace else np.empty(x.shape, dtype=cdt)
-    _core._xent(x, t, ignore_index, rowscale, scale, row_loss, grad, kind, param, threshold)
+        grad = x2 if inplace else np.empty(x2.shape, dtype=cdt)
+    # weighting, target checks and the reduction happen in the library (logitcore_loss_*)
+    total = _core._loss(x2, t, opt, cw, row_loss, grad)
+    if inplace and rows_copied:
+        x[...] = grad.reshape(x.shape)  # a layout with no 2-D view: computed on a copy
 
-    if rowscale is not None:
-        row_loss = np.where(valid, row_loss * rowscale, 0.0)
     if reduction == "none":
         loss = row_loss.reshape(batch).astype(rdt)
         if loss.ndim == 0:
             loss = loss[()]
     else:
-        s = float(row_loss.sum())
-        if reduction == "mean":
-            s = s / total if total != 0 else (math.nan if math.isnan(s) else 0.0)
-        loss = rdt.type(s)
+        loss = rdt.type(total)
     if not return_grad:
         return loss
     if inplace:
         return loss, logits
-    return loss, grad.astype(rdt, copy=False)
+    return loss, grad.reshape(x.shape).astype(rdt, copy=False)
+
+
+def _view_2d(x: np.ndarray, shape2: tuple):
+    """x as a (rows, classes) view, or None when its strides allow none."""
+    try:
+        return x.reshape(shape2, copy=False)
+    except TypeError:  # pragma: no cover - NumPy < 2.1
+        v = x.view()
+        try:
+            v.shape = shape2
+        except (AttributeError, ValueError):
+            return None
+        return v
+    except ValueError:
+        return None
 
 
 _COMMON_DOC = """
@@ -229,9 +224,7 @@ def gamma_cross_entropy(logits, target, gamma=0.0, *, threshold=0.0, weight=None
     threshold : float in [0, 1]
         Floor b on the gradient weight (default 0: the exact gradient of L).
     """
-    g = _in_range(gamma, "gamma", 0.0, 1.0)
-    b = _in_range(threshold, "threshold", 0.0, 1.0)
-    return _fused(_GAMMA_CE, g, b, logits, target, weight, ignore_index, reduction, return_grad, inplace)
+    return _fused(_GAMMA_CE, _real(gamma, "gamma"), _real(threshold, "threshold"), logits, target, weight, ignore_index, reduction, return_grad, inplace)
 
 
 def generalized_cross_entropy(logits, target, q=0.7, *, weight=None, ignore_index=-100, reduction="mean",
@@ -244,8 +237,7 @@ def generalized_cross_entropy(logits, target, q=0.7, *, weight=None, ignore_inde
 
     q : float in (0, 1]
     """
-    qq = _in_range(q, "q", 0.0, 1.0, lo_open=True)
-    return _fused(_GCE, qq, 0.0, logits, target, weight, ignore_index, reduction, return_grad, inplace)
+    return _fused(_GCE, _real(q, "q"), 0.0, logits, target, weight, ignore_index, reduction, return_grad, inplace)
 
 
 def focal_loss(logits, target, gamma=2.0, *, weight=None, ignore_index=-100, reduction="mean",
@@ -265,10 +257,7 @@ def focal_loss(logits, target, gamma=2.0, *, weight=None, ignore_index=-100, red
 
     gamma : float >= 0
     """
-    g = _real(gamma, "gamma")
-    if not (g >= 0 and math.isfinite(g)):
-        raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
-    return _fused(_FOCAL, g, 0.0, logits, target, weight, ignore_index, reduction, return_grad, inplace)
+    return _fused(_FOCAL, _real(gamma, "gamma"), 0.0, logits, target, weight, ignore_index, reduction, return_grad, inplace)
 
 
 for _f in (gamma_cross_entropy, generalized_cross_entropy, focal_loss):

@@ -134,11 +134,7 @@ class LogSumExpState:
         if chunk.shape[1] == 0 or self.rows == 0:
             return self
         cdt, _ = result_dtypes(chunk.dtype, "chunk")
-        x = native(chunk, cdt)
-        m2 = np.empty(self.rows)
-        u2 = np.empty(self.rows)
-        _core._states(x, m2, u2)
-        _core._merge(self._m, self._u, m2, u2)
+        _core._state_update(self._m, self._u, native(chunk, cdt))
         return self
 
     def merge(self, other: "LogSumExpState") -> "LogSumExpState":
@@ -147,13 +143,14 @@ class LogSumExpState:
             raise TypeError(f"can only merge another LogSumExpState, got {type(other).__name__}")
         if other.rows != self.rows:
             raise ValueError(f"cannot merge states of {other.rows} and {self.rows} rows")
-        _core._merge(self._m, self._u, np.ascontiguousarray(other._m), np.ascontiguousarray(other._u))
+        _core._state_merge(self._m, self._u, np.ascontiguousarray(other._m), np.ascontiguousarray(other._u))
         return self
 
     def result(self) -> np.ndarray:
         """logsumexp of every row seen so far (-inf for rows with no entries)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return (self._m + np.log1p(self._u)).astype(self._dtype)
+        out = np.empty(self.rows)
+        _core._state_result(self._m, self._u, out)
+        return out.astype(self._dtype)
 
     def copy(self) -> "LogSumExpState":
         return LogSumExpState.from_arrays(self._m, excess=self._u, dtype=self._dtype)

@@ -68,14 +68,11 @@ void entropy_rows(const KernelTable& k, const NdView& p, const NdView& out, int 
 //   equal maxima: u = ua + ub + 1; otherwise u = u_hi + exp(m_lo - m_hi) (1 + u_lo).
 void merge_excess_arrays(std::int64_t n, double* m, double* u, const double* m2, const double* u2);
 
-// Elementwise exp through the kernel table (accuracy tests, benchmarks).
-void exp_f32(const KernelTable& k, const float* x, std::int64_t n, float* y);
-void exp_f64(const KernelTable& k, const double* x, std::int64_t n, double* y);
-
-// Largest error, in float32 ULPs of the correctly rounded result, of the table's float32 exp
-// over every float whose bit pattern lies in [lo_bits, hi_bits] (as uint32, stepping by
-// `step`), against the double-precision C library exp. Writes the worst input to *worst_x.
-double exp_f32_max_ulp(const KernelTable& k, std::uint32_t lo_bits, std::uint32_t hi_bits,
-                       std::uint32_t step, float* worst_x, int nthreads);
+// Elementwise maps of the kernel table over a contiguous vector, block by block (y may be x):
+// exp and log on their whole domains; the vector cores exp2 and log2 on the domains kernels.h
+// gives them (accuracy tests).
+enum class Elementwise { exp, log, exp2_core, log2_core };
+template <class T>
+void elementwise(const KernelTable& k, Elementwise op, const T* x, std::int64_t n, T* y);
 
 }  // namespace logitcore

@@ -296,55 +296,17 @@ void entropy_rows(const KernelTable& kt, const NdView& p, const NdView& out, int
   });
 }
 
-void exp_f32(const KernelTable& k, const float* x, i64 n, float* y) {
-  for (i64 off = 0; off < n; off += kBlock) k.f32.exp(x + off, std::min(kBlock, n - off), y + off);
-}
-
-void exp_f64(const KernelTable& k, const double* x, i64 n, double* y) {
-  for (i64 off = 0; off < n; off += kBlock) k.f64.exp(x + off, std::min(kBlock, n - off), y + off);
-}
-
-double exp_f32_max_ulp(const KernelTable& k, std::uint32_t lo_bits, std::uint32_t hi_bits, std::uint32_t step,
-                       float* worst_x, int nthreads) {
-  if (step == 0) step = 1;
-  const std::uint64_t count = (static_cast<std::uint64_t>(hi_bits) - lo_bits) / step + 1;
-  const i64 chunks = static_cast<i64>((count + kBlock - 1) / kBlock);
-  const int nt = std::max(1, in_parallel_region() ? 1 : nthreads);
-  std::vector<double> worst(static_cast<size_t>(nt), 0.0);
-  std::vector<float> worst_arg(static_cast<size_t>(nt), 0.0f);
-  parallel_for(chunks, nt, [&](i64 c, int tid) {
-    float xs[kBlock] = {}, ys[kBlock] = {};
-    const std::uint64_t first = static_cast<std::uint64_t>(c) * kBlock;
-    const i64 len = static_cast<i64>(std::min<std::uint64_t>(kBlock, count - first));
-    for (i64 i = 0; i < len; ++i) {
-      const std::uint32_t bits = static_cast<std::uint32_t>(lo_bits + (first + static_cast<std::uint64_t>(i)) * step);
-      float f;
-      static_assert(sizeof f == sizeof bits, "float must be 32-bit");
-      __builtin_memcpy(&f, &bits, sizeof f);
-      xs[i] = f;
-    }
-    k.f32.exp(xs, len, ys);
-    for (i64 i = 0; i < len; ++i) {
-      const double ref = ::exp(static_cast<double>(xs[i]));
-      double err;
-      if (isnan(xs[i])) err = isnan(ys[i]) ? 0.0 : kInf;
-      else if (ref > 3.4028234663852886e38) err = (ys[i] == static_cast<float>(kInf)) ? 0.0 : kInf;
-      else {
-        const int e = ref > 0 ? ::ilogb(ref) : -149;
-        const double ulp = ::ldexp(1.0, std::max(e, -126) - 23);
-        err = isnan(ys[i]) ? kInf : ::fabs(static_cast<double>(ys[i]) - ref) / ulp;
-      }
-      if (err > worst[static_cast<size_t>(tid)]) {
-        worst[static_cast<size_t>(tid)] = err;
-        worst_arg[static_cast<size_t>(tid)] = xs[i];
-      }
-    }
-  });
-  size_t best = 0;
-  for (size_t t = 1; t < worst.size(); ++t)
-    if (worst[t] > worst[best]) best = t;
-  if (worst_x) *worst_x = worst_arg[best];
-  return worst[best];
+template <class T>
+void elementwise(const KernelTable& kt, Elementwise op, const T* x, i64 n, T* y) {
+  const KernelsT<T>& k = kern<T>(kt);
+  void (*f)(const T*, i64, T*) = nullptr;
+  switch (op) {
+    case Elementwise::exp: f = k.exp; break;
+    case Elementwise::log: f = k.log; break;
+    case Elementwise::exp2_core: f = k.exp2; break;
+    case Elementwise::log2_core: f = k.log2; break;
+  }
+  for (i64 off = 0; off < n; off += kBlock) f(x + off, std::min(kBlock, n - off), y + off);
 }
 
 #define LOGITCORE_INSTANTIATE(T)                                                                              \
@@ -352,7 +314,8 @@ double exp_f32_max_ulp(const KernelTable& k, std::uint32_t lo_bits, std::uint32_
   template void state_rows<T>(const KernelTable&, const NdView&, double*, double*, int);                     \
   template void softmax_rows<T>(const KernelTable&, const NdView&, const NdView&, bool, int);               \
   template void softmax_entropy_rows<T>(const KernelTable&, const NdView&, const NdView&, int);             \
-  template void entropy_rows<T>(const KernelTable&, const NdView&, const NdView&, int);
+  template void entropy_rows<T>(const KernelTable&, const NdView&, const NdView&, int);                     \
+  template void elementwise<T>(const KernelTable&, Elementwise, const T*, i64, T*);
 
 LOGITCORE_INSTANTIATE(float)
 LOGITCORE_INSTANTIATE(double)

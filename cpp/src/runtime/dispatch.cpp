@@ -1,10 +1,14 @@
-// CPU feature detection and kernel-table selection. Compiled for the baseline target.
+// CPU feature detection (CPUID and XGETBV: the OS must save the wide registers), the table of
+// implementations, the LOGITCORE_ISA override and the thread count. Compiled for the baseline.
 #include "runtime/runtime.h"
 
 #include <atomic>
+#include <cctype>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
-#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#if defined(__x86_64__) || defined(_M_X64)
 #define LOGITCORE_X86 1
 #if defined(_MSC_VER)
 #include <intrin.h>
@@ -18,6 +22,12 @@
 #endif
 
 namespace logitcore {
+
+#ifdef LOGITCORE_HAVE_AVX
+const KernelTable* table_avx2();
+const KernelTable* table_avx512();
+#endif
+
 namespace {
 
 struct CpuFeatures {
@@ -60,8 +70,8 @@ CpuFeatures detect() {
   const bool fma = (r[2] >> 12) & 1;
   if (!osxsave || !avx) return f;
   const std::uint64_t xcr0 = xgetbv0();
-  const bool os_ymm = (xcr0 & 0x6) == 0x6;            // SSE + AVX state
-  const bool os_zmm = (xcr0 & 0xE6) == 0xE6;          // + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_ymm = (xcr0 & 0x6) == 0x6;    // SSE + AVX state
+  const bool os_zmm = (xcr0 & 0xE6) == 0xE6;  // + opmask, ZMM_Hi256, Hi16_ZMM
   cpuid(7, 0, r);
   const unsigned ebx = r[1];
   const bool avx2 = (ebx >> 5) & 1;
@@ -80,69 +90,105 @@ const CpuFeatures& features() {
   return f;
 }
 
-const KernelTable* best_table() {
-  if (features().avx512) return table_avx512();
-  if (features().avx2) return table_avx2();
-  return table_scalar();
+// The table of implementations, indexed by Isa.
+const IsaEntry kIsas[kIsaCount] = {
+    {Isa::scalar, "scalar", &table_scalar},
+#ifdef LOGITCORE_HAVE_AVX
+    {Isa::avx2, "avx2", &table_avx2},
+    {Isa::avx512, "avx512", &table_avx512},
+#else
+    {Isa::avx2, "avx2", nullptr},
+    {Isa::avx512, "avx512", nullptr},
+#endif
+};
+
+Isa best_isa() {
+  for (int i = kIsaCount - 1; i > 0; --i)
+    if (cpu_supports(kIsas[i].isa)) return kIsas[i].isa;
+  return Isa::scalar;
 }
 
-std::atomic<const KernelTable*>& active_slot() {
-  static std::atomic<const KernelTable*> slot{best_table()};
-  return slot;
+SetIsaResult resolve(const char* name, Isa* out) {
+  if (name == nullptr || *name == '\0' || std::string(name) == "auto") {
+    *out = best_isa();
+    return SetIsaResult::ok;
+  }
+  if (!parse_isa(name, out)) return SetIsaResult::unknown;
+  return cpu_supports(*out) ? SetIsaResult::ok : SetIsaResult::unsupported;
 }
 
-std::atomic<int> g_threads{0};  // 0: not set by the user, use the OpenMP default
+// The ISA in use: LOGITCORE_ISA is read when this is first needed (once per process).
+struct Active {
+  std::atomic<int> isa{0};
+  std::string env_error;
+  Active() {
+    Isa chosen = best_isa();
+    if (const char* env = std::getenv("LOGITCORE_ISA")) {
+      std::string name;
+      for (const char* c = env; *c; ++c)
+        if (!std::isspace(static_cast<unsigned char>(*c))) name += static_cast<char>(std::tolower(*c));
+      Isa want;
+      switch (resolve(name.c_str(), &want)) {
+        case SetIsaResult::ok: chosen = want; break;
+        case SetIsaResult::unknown:
+          env_error = "LOGITCORE_ISA='" + name + "': unknown ISA (expected scalar, avx2, avx512 or auto)";
+          break;
+        case SetIsaResult::unsupported:
+          env_error = "LOGITCORE_ISA='" + name + "': this CPU (or build) does not support the '" + name + "' kernels";
+          break;
+      }
+    }
+    isa.store(static_cast<int>(chosen));
+  }
+};
+
+Active& active() {
+  static Active a;
+  return a;
+}
+
+std::atomic<int> g_threads{0};  // 0: not set, use the OpenMP default
 
 }  // namespace
 
-bool parse_isa(const std::string& name, Isa* out) {
-  if (name == "scalar") { *out = Isa::scalar; return true; }
-  if (name == "avx2") { *out = Isa::avx2; return true; }
-  if (name == "avx512") { *out = Isa::avx512; return true; }
+const IsaEntry& isa_entry(Isa isa) { return kIsas[static_cast<int>(isa)]; }
+
+bool isa_compiled(Isa isa) { return isa_entry(isa).table != nullptr; }
+
+bool parse_isa(const char* name, Isa* out) {
+  if (name == nullptr) return false;
+  for (const IsaEntry& e : kIsas) {
+    if (std::string(name) == e.name) {
+      *out = e.isa;
+      return true;
+    }
+  }
   return false;
 }
 
 bool cpu_supports(Isa isa) {
+  if (!isa_compiled(isa)) return false;
   switch (isa) {
-    case Isa::scalar: return true;
     case Isa::avx2: return features().avx2;
     case Isa::avx512: return features().avx512;
+    default: return true;
   }
-  return false;
 }
 
-std::vector<std::string> compiled_isas() { return {"scalar", "avx2", "avx512"}; }
+Isa active_isa() { return static_cast<Isa>(active().isa.load(std::memory_order_acquire)); }
 
-std::vector<std::string> supported_isas() {
-  std::vector<std::string> out{"scalar"};
-  if (features().avx2) out.push_back("avx2");
-  if (features().avx512) out.push_back("avx512");
-  return out;
-}
+const KernelTable& active_table() { return *isa_entry(active_isa()).table(); }
 
-const KernelTable* table_for(Isa isa) {
-  switch (isa) {
-    case Isa::scalar: return table_scalar();
-    case Isa::avx2: return table_avx2();
-    case Isa::avx512: return table_avx512();
-  }
-  return table_scalar();
-}
-
-const KernelTable* active_table() { return active_slot().load(std::memory_order_acquire); }
-
-std::string active_isa_name() { return active_table()->name; }
-
-std::string set_isa(const std::string& name) {
-  if (name == "auto" || name.empty()) {
-    active_slot().store(best_table(), std::memory_order_release);
-    return {};
-  }
+SetIsaResult set_isa(const char* name) {
   Isa isa;
-  if (!parse_isa(name, &isa)) return "unknown ISA '" + name + "' (expected scalar, avx2, avx512 or auto)";
-  if (!cpu_supports(isa)) return "this CPU does not support the '" + name + "' kernels";
-  active_slot().store(table_for(isa), std::memory_order_release);
-  return {};
+  const SetIsaResult r = resolve(name, &isa);
+  if (r == SetIsaResult::ok) active().isa.store(static_cast<int>(isa), std::memory_order_release);
+  return r;
+}
+
+const char* isa_env_error() {
+  const std::string& e = active().env_error;
+  return e.empty() ? nullptr : e.c_str();
 }
 
 int get_num_threads() {

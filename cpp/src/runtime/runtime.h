@@ -1,28 +1,40 @@
-// Runtime ISA detection and selection (CPUID + XGETBV), cached; LOGITCORE_ISA overrides.
+// The runtime: CPU features, the one table of kernel implementations (an entry per compiled
+// ISA), the LOGITCORE_ISA override (read once, here) and the thread count. Baseline target.
 #pragma once
 
-#include <string>
-#include <vector>
+#include <cstdint>
 
 #include "kernels/kernels.h"
 
 namespace logitcore {
 
+// One entry per ISA this build contains, best last. Index = logitcore_isa value.
+struct IsaEntry {
+  Isa isa;
+  const char* name;
+  const KernelTable* (*table)();  // null when not compiled in this build
+};
+
+constexpr int kIsaCount = 3;
+const IsaEntry& isa_entry(Isa isa);
+bool isa_compiled(Isa isa);
 bool cpu_supports(Isa isa);
-std::vector<std::string> compiled_isas();
-std::vector<std::string> supported_isas();
-// The table in use (detected best, or forced). Thread-safe.
-const KernelTable* active_table();
-const KernelTable* table_for(Isa isa);
-// Force an ISA by name ("scalar", "avx2", "avx512", or "auto"). Returns an empty string on
-// success, otherwise the reason it was refused.
-std::string set_isa(const std::string& name);
-std::string active_isa_name();
-bool parse_isa(const std::string& name, Isa* out);
+// Name -> ISA; false for an unknown name.
+bool parse_isa(const char* name, Isa* out);
+
+// The table in use: the best supported, or the one LOGITCORE_ISA / set_isa chose. Thread-safe.
+const KernelTable& active_table();
+Isa active_isa();
+enum class SetIsaResult { ok, unknown, unsupported };
+// "auto" (or null/empty) selects the best supported ISA.
+SetIsaResult set_isa(const char* name);
+// The problem with LOGITCORE_ISA, or null when it is unset or valid.
+const char* isa_env_error();
 
 // Threads
+constexpr int kMaxThreads = 4096;
 int get_num_threads();
-void set_num_threads(int n);
+void set_num_threads(int n);  // n <= 0: the OpenMP default
 bool have_openmp();
 
 }  // namespace logitcore

@@ -1,0 +1,200 @@
+// The binding's one helper for arrays: NumPy arrays -> the public API's views. Checks what only
+// the binding can know (dtypes, N-d shapes, byte strides, writeability), splits N-d batches into
+// the 2-D matrices of the C++ API (batch axes merged wherever the strides of every operand
+// allow: usually one call) and dispatches on the dtype once. Everything else is checked by the
+// library itself.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "logitcore/logitcore.hpp"
+
+namespace lcpy {
+
+namespace py = pybind11;
+using i64 = std::int64_t;
+
+inline void require(bool ok, const std::string& msg) {
+  if (!ok) throw py::value_error(msg);
+}
+
+enum class DType { f32, f64 };
+
+inline DType dtype_of(const py::array& a, const char* name) {
+  if (a.dtype().byteorder() != '>') {
+    if (a.dtype().num() == py::detail::npy_api::NPY_FLOAT_) return DType::f32;
+    if (a.dtype().num() == py::detail::npy_api::NPY_DOUBLE_) return DType::f64;
+  }
+  throw py::type_error(std::string(name) + ": expected a float32 or float64 array, got dtype " +
+                       std::string(py::str(a.dtype())));
+}
+
+// f(float{}) or f(double{}): the one place the binding turns a dtype into a type.
+template <class F>
+auto with_dtype(DType dt, F&& f) {
+  return dt == DType::f32 ? f(float{}) : f(double{});
+}
+
+inline void check_same_dtype(const py::array& a, const py::array& b, const char* what) {
+  require(a.dtype().num() == b.dtype().num() && b.dtype().byteorder() != '>',
+          std::string(what) + ": dtype differs from the input's");
+}
+
+inline void check_writeable(const py::array& a, const char* what) {
+  require(a.writeable(), std::string(what) + ": array is read-only");
+}
+
+// element strides of an array (byte strides must be multiples of the item size)
+inline std::vector<i64> elem_strides(const py::array& a, const char* what) {
+  std::vector<i64> s(static_cast<size_t>(a.ndim()));
+  const py::ssize_t item = a.itemsize();
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+    require(a.strides(d) % item == 0, std::string(what) + ": strides are not a multiple of the item size");
+    s[static_cast<size_t>(d)] = a.strides(d) / item;
+  }
+  return s;
+}
+
+// The batch of a row-wise operation: rows of x along its last axis, batch shape x.shape[:-1].
+// Operands are row arrays (the batch shape plus the row axis) or per-row arrays (the batch
+// shape). The batch axes are merged wherever every operand allows, leaving `chunks` 2-D calls.
+class Batch {
+ public:
+  explicit Batch(const py::array& x) : x_(x) {
+    require(x.ndim() >= 1, "input must have at least one dimension");
+    for (py::ssize_t d = 0; d + 1 < x.ndim(); ++d) shape_.push_back(x.shape(d));
+    n_ = x.shape(x.ndim() - 1);
+    rows_ = 1;
+    for (i64 v : shape_) rows_ *= v;
+  }
+  i64 rows() const { return rows_; }
+  i64 cols() const { return n_; }
+
+  // Adds an operand, returning its index. row: the array has the row axis (x's shape).
+  int add(const py::array& a, bool row, const char* what) {
+    const size_t bnd = shape_.size();
+    bool ok = static_cast<size_t>(a.ndim()) == bnd + (row ? 1 : 0);
+    for (size_t d = 0; ok && d < bnd; ++d) ok = a.shape(static_cast<py::ssize_t>(d)) == shape_[d];
+    if (ok && row) ok = a.shape(static_cast<py::ssize_t>(bnd)) == n_;
+    require(ok, std::string(what) + (row ? ": shape does not match the input's shape"
+                                         : ": shape does not match the input's batch shape"));
+    std::vector<i64> s = elem_strides(a, what);
+    Op op;
+    op.data = static_cast<char*>(const_cast<void*>(a.data()));
+    op.item = a.itemsize();
+    op.col_stride = row ? s[bnd] : 0;
+    s.resize(bnd);
+    op.batch = std::move(s);
+    ops_.push_back(std::move(op));
+    return static_cast<int>(ops_.size()) - 1;
+  }
+
+  struct Chunk {
+    i64 rows;   // rows in this chunk
+    i64 row0;   // C-order index of its first row in the batch
+    const std::vector<i64>* offs;        // element offset of each operand's first row
+    const std::vector<i64>* row_stride;  // each operand's stride between rows
+  };
+
+  // fn(const Chunk&) for every 2-D piece of the batch, in C order of the rows.
+  template <class F>
+  void for_each(F&& fn) const {
+    const size_t nops = ops_.size();
+    // merged dims, innermost last: extent and per-operand stride
+    std::vector<i64> ext;
+    std::vector<std::vector<i64>> st;
+    for (size_t d = 0; d < shape_.size(); ++d) {
+      if (shape_[d] == 1) continue;
+      std::vector<i64> s(nops);
+      for (size_t o = 0; o < nops; ++o) s[o] = ops_[o].batch[d];
+      if (!ext.empty()) {
+        bool merge = true;
+        for (size_t o = 0; merge && o < nops; ++o) merge = st.back()[o] == s[o] * shape_[d];
+        if (merge) {
+          ext.back() *= shape_[d];
+          st.back() = s;
+          continue;
+        }
+      }
+      ext.push_back(shape_[d]);
+      st.push_back(std::move(s));
+    }
+    std::vector<i64> offs(nops, 0), rs(nops, 0);
+    if (rows_ == 0) return;
+    if (ext.empty()) {
+      fn(Chunk{1, 0, &offs, &rs});
+      return;
+    }
+    const size_t inner = ext.size() - 1;
+    rs = st[inner];
+    std::vector<i64> idx(inner, 0);
+    for (i64 row0 = 0; row0 < rows_; row0 += ext[inner]) {
+      for (size_t o = 0; o < nops; ++o) {
+        i64 off = 0;
+        for (size_t d = 0; d < inner; ++d) off += idx[d] * st[d][o];
+        offs[o] = off;
+      }
+      fn(Chunk{ext[inner], row0, &offs, &rs});
+      for (size_t d = inner; d-- > 0;) {  // odometer over the outer dims
+        if (++idx[d] < ext[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+
+  // The operand's matrix (row operands) or vector (per-row operands) of a chunk.
+  template <class T>
+  logitcore::Matrix<T> matrix(int op, const Chunk& c) const {
+    const Op& o = ops_[static_cast<size_t>(op)];
+    return logitcore::Matrix<T>(reinterpret_cast<T*>(o.data) + (*c.offs)[static_cast<size_t>(op)], c.rows, n_,
+                                (*c.row_stride)[static_cast<size_t>(op)], o.col_stride);
+  }
+  template <class T>
+  logitcore::Vector<T> vector(int op, const Chunk& c) const {
+    const Op& o = ops_[static_cast<size_t>(op)];
+    return logitcore::Vector<T>(reinterpret_cast<T*>(o.data) + (*c.offs)[static_cast<size_t>(op)], c.rows,
+                                (*c.row_stride)[static_cast<size_t>(op)]);
+  }
+  // Whether the whole batch is one chunk (one call).
+  bool single() const {
+    int n = 0;
+    for_each([&](const Chunk&) { ++n; });
+    return n <= 1;
+  }
+
+ private:
+  struct Op {
+    char* data;
+    py::ssize_t item;
+    i64 col_stride;
+    std::vector<i64> batch;
+  };
+  const py::array& x_;
+  std::vector<i64> shape_;
+  i64 n_ = 0, rows_ = 0;
+  std::vector<Op> ops_;
+};
+
+// a contiguous 1-D array of `n` entries of type T
+template <class T>
+T* vector_data(const py::array& a, i64 n, bool writeable, const char* what) {
+  require(py::isinstance<py::array_t<T>>(a) && a.ndim() == 1 && a.shape(0) == n &&
+              (n <= 1 || a.strides(0) == static_cast<py::ssize_t>(sizeof(T))),
+          std::string(what) + ": expected a contiguous " + std::string(py::str(py::dtype::of<T>())) +
+              " vector with one entry per row");
+  if (writeable) check_writeable(a, what);
+  return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+void bind_runtime(py::module_& m);
+void bind_family(py::module_& m);
+void bind_entropy_norm(py::module_& m);
+void bind_losses(py::module_& m);
+void bind_elementwise(py::module_& m);
+
+}  // namespace lcpy

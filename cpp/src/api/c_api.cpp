@@ -1,0 +1,670 @@
+// The public C API (logitcore.h): every argument check of the library lives here, once. A call
+// validates everything it will read or write before writing anything, then hands views to the
+// drivers with the runtime's kernel table and thread count. Nothing escapes as an exception:
+// failures become a status and a per-thread message.
+#include "logitcore/logitcore.h"
+
+#include <math.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdint>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "drivers/drivers.h"
+#include "drivers/entropy_norm.h"
+#include "drivers/losses.h"
+#include "runtime/runtime.h"
+
+namespace logitcore {
+namespace {
+
+using i64 = std::int64_t;
+
+thread_local std::string t_error;
+
+struct ApiError {
+  logitcore_status status;
+  std::string message;
+};
+
+[[noreturn]] void fail(const std::string& msg, logitcore_status s = LOGITCORE_INVALID_ARGUMENT) {
+  throw ApiError{s, msg};
+}
+
+void set_error(const char* msg) noexcept {
+  try {
+    t_error = msg;
+  } catch (...) {
+    t_error.clear();
+  }
+}
+
+template <class F>
+logitcore_status guard(F&& f) noexcept {
+  try {
+    f();
+    return LOGITCORE_OK;
+  } catch (const ApiError& e) {
+    set_error(e.message.c_str());
+    return e.status;
+  } catch (const std::bad_alloc&) {
+    set_error("out of memory (scratch allocation failed)");
+    return LOGITCORE_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    set_error(e.what());
+    return LOGITCORE_INTERNAL;
+  } catch (...) {
+    set_error("unknown internal error");
+    return LOGITCORE_INTERNAL;
+  }
+}
+
+std::string str(i64 v) { return std::to_string(v); }
+
+int threads(int num_threads) {
+  if (num_threads < 0) fail("num_threads must be >= 0 (0: the process-wide setting), got " + std::to_string(num_threads));
+  if (num_threads > kMaxThreads)
+    fail("num_threads must be at most " + std::to_string(kMaxThreads) + ", got " + std::to_string(num_threads));
+  return num_threads == 0 ? get_num_threads() : num_threads;
+}
+
+// |a * b| and a + b without overflow, for extents
+bool mul_ok(i64 a, i64 b, i64* out) { return !__builtin_mul_overflow(a, b, out); }
+
+// ---- views ----------------------------------------------------------------------------------
+
+// One dimension: extent and stride (elements).
+struct Dim {
+  i64 n, s;
+};
+
+// [lo, hi] element offsets touched by the dims (nothing touched: lo > hi).
+std::pair<i64, i64> extent(const Dim* d, int nd, const std::string& name) {
+  i64 lo = 0, hi = 0;
+  for (int k = 0; k < nd; ++k) {
+    if (d[k].n == 0) return {1, 0};
+  }
+  for (int k = 0; k < nd; ++k) {
+    i64 span;
+    if (!mul_ok(d[k].n - 1, d[k].s, &span) || span == std::numeric_limits<i64>::min())
+      fail(name + ": strides too large (the view spans more than 2^63 elements)");
+    if (__builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi))
+      fail(name + ": strides too large (the view spans more than 2^63 elements)");
+  }
+  return {lo, hi};
+}
+
+struct Checked {
+  NdView v;
+  std::uintptr_t lo = 1, hi = 0;  // byte range (lo > hi: empty)
+  i64 rows = 0, cols = 0;
+};
+
+template <class T>
+Checked check_matrix(const logitcore_matrix* m, const char* what) {
+  const std::string name(what);
+  if (!m) fail(name + " is NULL");
+  if (m->rows < 0 || m->cols < 0)
+    fail(name + ": rows and cols must be >= 0, got " + str(m->rows) + " x " + str(m->cols));
+  const Dim d[2] = {{m->rows, m->row_stride}, {m->cols, m->col_stride}};
+  const auto ex = extent(d, 2, name);
+  if (ex.first <= ex.second && m->data == nullptr) fail(name + ": data is NULL for a non-empty matrix");
+  i64 bytes;
+  if (ex.first <= ex.second &&
+      (!mul_ok(ex.second - ex.first + 1, static_cast<i64>(sizeof(T)), &bytes)))
+    fail(name + ": strides too large");
+  Checked c;
+  c.rows = m->rows;
+  c.cols = m->cols;
+  c.v.data = m->data;
+  c.v.ndim = 2;
+  c.v.shape[0] = m->rows;
+  c.v.shape[1] = m->cols;
+  c.v.strides[0] = m->row_stride;
+  c.v.strides[1] = m->col_stride;
+  if (ex.first <= ex.second) {
+    const auto base = reinterpret_cast<std::uintptr_t>(m->data);
+    c.lo = base + static_cast<std::uintptr_t>(ex.first * static_cast<i64>(sizeof(T)));
+    c.hi = base + static_cast<std::uintptr_t>(ex.second * static_cast<i64>(sizeof(T))) + sizeof(T) - 1;
+  }
+  return c;
+}
+
+template <class T>
+Checked check_vector(const logitcore_vector* v, const char* what, i64 want) {
+  const std::string name(what);
+  if (!v) fail(name + " is NULL");
+  if (v->size != want) fail(name + ": size " + str(v->size) + " does not match the " + str(want) + " rows of the input");
+  const Dim d[1] = {{v->size, v->stride}};
+  const auto ex = extent(d, 1, name);
+  if (ex.first <= ex.second && v->data == nullptr) fail(name + ": data is NULL for a non-empty vector");
+  Checked c;
+  c.rows = v->size;
+  c.v.data = v->data;
+  c.v.ndim = 1;
+  c.v.shape[0] = v->size;
+  c.v.strides[0] = v->stride;
+  if (ex.first <= ex.second) {
+    const auto base = reinterpret_cast<std::uintptr_t>(v->data);
+    c.lo = base + static_cast<std::uintptr_t>(ex.first * static_cast<i64>(sizeof(T)));
+    c.hi = base + static_cast<std::uintptr_t>(ex.second * static_cast<i64>(sizeof(T))) + sizeof(T) - 1;
+  }
+  return c;
+}
+
+// An output must not have two elements at one address: sorted by |stride|, each dimension of
+// extent > 1 must step past everything the smaller ones span.
+void check_distinct(const Checked& c, const char* what) {
+  if (c.lo > c.hi) return;  // no elements
+  Dim d[2];
+  int nd = 0;
+  for (int k = 0; k < c.v.ndim; ++k)
+    if (c.v.shape[k] > 1) d[nd++] = Dim{c.v.shape[k], c.v.strides[k] < 0 ? -c.v.strides[k] : c.v.strides[k]};
+  if (nd == 2 && d[0].s > d[1].s) std::swap(d[0], d[1]);
+  bool ok = nd == 0 || d[0].s >= 1;
+  if (ok && nd == 2) {
+    i64 span;
+    ok = mul_ok(d[0].n, d[0].s, &span) && span <= d[1].s;
+  }
+  if (!ok) fail(std::string(what) + ": overlapping elements (an output needs one address per element)");
+}
+
+bool overlap(const Checked& a, const Checked& b) {
+  return a.lo <= a.hi && b.lo <= b.hi && a.lo <= b.hi && b.lo <= a.hi;
+}
+
+bool same_view(const Checked& a, const Checked& b) {
+  if (a.v.data != b.v.data || a.v.ndim != b.v.ndim) return false;
+  for (int k = 0; k < a.v.ndim; ++k)
+    if (a.v.shape[k] != b.v.shape[k] || (a.v.shape[k] > 1 && a.v.strides[k] != b.v.strides[k])) return false;
+  return true;
+}
+
+void check_disjoint(const Checked& out, const char* out_name, const Checked& in, const char* in_name) {
+  if (overlap(out, in)) fail(std::string(out_name) + " overlaps " + in_name);
+}
+
+// out must be in itself (same data and strides) or not overlap it
+void check_inplace_or_disjoint(const Checked& out, const char* out_name, const Checked& in, const char* in_name) {
+  if (!same_view(out, in) && overlap(out, in))
+    fail(std::string(out_name) + " must be " + in_name + " itself (same data and strides) or not overlap it");
+}
+
+void check_same_shape(const Checked& a, const char* an, const Checked& b, const char* bn) {
+  if (a.rows != b.rows || a.cols != b.cols)
+    fail(std::string(an) + " has shape " + str(a.rows) + " x " + str(a.cols) + ", " + bn + " has " + str(b.rows) +
+         " x " + str(b.cols));
+}
+
+void check_ptr(const void* p, i64 n, const char* what) {
+  if (p == nullptr && n > 0) fail(std::string(what) + " is NULL");
+  if (n < 0) fail(std::string(what) + ": length must be >= 0, got " + str(n));
+}
+
+// ---- operations ------------------------------------------------------------------------------
+
+template <class T>
+void logsumexp_impl(const logitcore_matrix* x, const logitcore_matrix* b, const logitcore_vector* out,
+                    const logitcore_vector* sign, int num_threads) {
+  const Checked cx = check_matrix<T>(x, "x");
+  Checked cb, cs;
+  if (b) {
+    cb = check_matrix<T>(b, "b");
+    check_same_shape(cx, "x", cb, "b");
+  }
+  const Checked co = check_vector<T>(out, "out", cx.rows);
+  check_distinct(co, "out");
+  check_disjoint(co, "out", cx, "x");
+  if (b) check_disjoint(co, "out", cb, "b");
+  if (sign) {
+    cs = check_vector<T>(sign, "sign", cx.rows);
+    check_distinct(cs, "sign");
+    check_disjoint(cs, "sign", cx, "x");
+    check_disjoint(cs, "sign", co, "out");
+    if (b) check_disjoint(cs, "sign", cb, "b");
+  }
+  const int nt = threads(num_threads);
+  if (cx.rows == 0) return;
+  if (cx.cols == 0) {  // empty sums: log 0 = -inf, sign 0
+    for (i64 r = 0; r < cx.rows; ++r) {
+      static_cast<T*>(co.v.data)[r * co.v.strides[0]] = -std::numeric_limits<T>::infinity();
+      if (sign) static_cast<T*>(cs.v.data)[r * cs.v.strides[0]] = T(0);
+    }
+    return;
+  }
+  lse_rows<T>(active_table(), cx.v, b ? &cb.v : nullptr, co.v, sign ? &cs.v : nullptr, nt);
+}
+
+template <class T>
+void softmax_impl(const logitcore_matrix* x, const logitcore_matrix* y, bool log, int num_threads) {
+  const Checked cx = check_matrix<T>(x, "x");
+  const Checked cy = check_matrix<T>(y, "y");
+  check_same_shape(cx, "x", cy, "y");
+  check_distinct(cy, "y");
+  check_inplace_or_disjoint(cy, "y", cx, "x");
+  const int nt = threads(num_threads);
+  if (cx.rows == 0 || cx.cols == 0) return;
+  softmax_rows<T>(active_table(), cx.v, cy.v, log, nt);
+}
+
+template <class T>
+void row_reduce_impl(const logitcore_matrix* x, const logitcore_vector* out, bool of_softmax, int num_threads) {
+  const Checked cx = check_matrix<T>(x, of_softmax ? "x" : "p");
+  const Checked co = check_vector<T>(out, "out", cx.rows);
+  check_distinct(co, "out");
+  check_disjoint(co, "out", cx, of_softmax ? "x" : "p");
+  const int nt = threads(num_threads);
+  if (cx.rows == 0) return;
+  if (cx.cols == 0) {  // an empty distribution has entropy 0
+    for (i64 r = 0; r < cx.rows; ++r) static_cast<T*>(co.v.data)[r * co.v.strides[0]] = T(0);
+    return;
+  }
+  if (of_softmax) softmax_entropy_rows<T>(active_table(), cx.v, co.v, nt);
+  else entropy_rows<T>(active_table(), cx.v, co.v, nt);
+}
+
+template <class T>
+void state_update_impl(double* max, double* excess, const logitcore_matrix* x, int num_threads) {
+  const Checked cx = check_matrix<T>(x, "x");
+  check_ptr(max, cx.rows, "max");
+  check_ptr(excess, cx.rows, "excess");
+  const int nt = threads(num_threads);
+  if (cx.rows == 0 || cx.cols == 0) return;
+  std::vector<double> m2(static_cast<size_t>(cx.rows)), u2(static_cast<size_t>(cx.rows));
+  state_rows<T>(active_table(), cx.v, m2.data(), u2.data(), nt);
+  merge_excess_arrays(cx.rows, max, excess, m2.data(), u2.data());
+}
+
+// -- entropy normalization --
+
+logitcore_en_options en_defaults() {
+  logitcore_en_options o;
+  o.input = LOGITCORE_EN_PROBABILITIES;
+  o.tol = -1.0;
+  o.max_iter = LOGITCORE_EN_DEFAULT_MAX_ITER;
+  o.check_sum = 1;
+  o.sum_tol = -1.0;
+  o.out_of_range_fails = 0;
+  return o;
+}
+
+double en_tol(const logitcore_en_options& o, bool f64) {
+  if (isnan(o.tol)) fail("tol is NaN");
+  if (o.tol < 0) return f64 ? LOGITCORE_EN_DEFAULT_TOL_F64 : LOGITCORE_EN_DEFAULT_TOL_F32;
+  return o.tol;
+}
+
+double en_sum_tol(const logitcore_en_options& o, bool f64) {
+  if (isnan(o.sum_tol)) fail("sum_tol is NaN");
+  if (o.sum_tol < 0) {
+    const double eps = f64 ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
+    return std::max(LOGITCORE_EN_MIN_SUM_TOL, eps);
+  }
+  return o.sum_tol;
+}
+
+template <class T>
+void entropy_normalize_impl(const logitcore_matrix* x, const logitcore_matrix* out, const double* target,
+                            i64 target_stride, const logitcore_en_options* opt_in, const logitcore_en_info* info_in,
+                            int num_threads) {
+  const Checked cx = check_matrix<T>(x, "x");
+  const Checked co = check_matrix<T>(out, "out");
+  check_same_shape(cx, "x", co, "out");
+  check_distinct(co, "out");
+  check_inplace_or_disjoint(co, "out", cx, "x");
+  const logitcore_en_options o = opt_in ? *opt_in : en_defaults();
+  const bool f64 = sizeof(T) == 8;
+  if (o.input != LOGITCORE_EN_PROBABILITIES && o.input != LOGITCORE_EN_LOGITS)
+    fail("input must be LOGITCORE_EN_PROBABILITIES (0) or LOGITCORE_EN_LOGITS (1), got " + std::to_string(o.input));
+  if (o.max_iter < 1) fail("max_iter must be >= 1, got " + std::to_string(o.max_iter));
+  EnOptions eo;
+  eo.is_prob = o.input == LOGITCORE_EN_PROBABILITIES;
+  eo.tol = en_tol(o, f64);
+  eo.max_iter = o.max_iter;
+  eo.check_sum = o.check_sum != 0;
+  eo.sum_tol = en_sum_tol(o, f64);
+  eo.out_of_range_fails = o.out_of_range_fails != 0;
+  const i64 rows = cx.rows;
+  check_ptr(target, rows, "target");
+  for (i64 r = 0; r < rows; ++r) {
+    if (isnan(target[r * target_stride])) fail("target entropy is NaN (row " + str(r) + ")");
+  }
+  const int nt = threads(num_threads);
+  if (rows == 0) return;
+  // per-row targets contiguous; info arrays the caller did not ask for live here
+  std::vector<double> tgt;
+  const double* tp = target;
+  if (target_stride != 1) {
+    tgt.resize(static_cast<size_t>(rows));
+    for (i64 r = 0; r < rows; ++r) tgt[static_cast<size_t>(r)] = target[r * target_stride];
+    tp = tgt.data();
+  }
+  const logitcore_en_info given = info_in ? *info_in : logitcore_en_info{};
+  std::vector<double> dbuf;
+  std::vector<std::int32_t> ibuf;
+  std::vector<std::uint8_t> bbuf;
+  std::vector<std::int8_t> sbuf;
+  const size_t n = static_cast<size_t>(rows);
+  const int nd = (!given.gamma) + (!given.h_min) + (!given.h_max) + (!given.entropy);
+  dbuf.resize(n * static_cast<size_t>(nd));
+  if (!given.n_iter) ibuf.resize(n);
+  if (!given.converged || !given.clipped) bbuf.resize(2 * n);
+  if (!given.status) sbuf.resize(n);
+  double* dp = dbuf.data();
+  auto dnext = [&]() {
+    double* p = dp;
+    dp += n;
+    return p;
+  };
+  EnInfo info;
+  info.gamma = given.gamma ? given.gamma : dnext();
+  info.h_min = given.h_min ? given.h_min : dnext();
+  info.h_max = given.h_max ? given.h_max : dnext();
+  info.entropy = given.entropy ? given.entropy : dnext();
+  info.n_iter = given.n_iter ? given.n_iter : ibuf.data();
+  info.converged = given.converged ? given.converged : bbuf.data();
+  info.clipped = given.clipped ? given.clipped : bbuf.data() + n;
+  info.status = given.status ? given.status : sbuf.data();
+  if (cx.cols == 0) {  // rows without entries have no support
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (size_t r = 0; r < n; ++r) {
+      info.gamma[r] = info.h_min[r] = info.h_max[r] = info.entropy[r] = nan;
+      info.n_iter[r] = 0;
+      info.converged[r] = info.clipped[r] = 0;
+      info.status[r] = kEnNoSupport;
+    }
+    return;
+  }
+  entropy_normalize_rows<T>(active_table(), cx.v, co.v, tp, eo, info, nt);
+}
+
+// -- losses --
+
+logitcore_loss_options loss_defaults() {
+  logitcore_loss_options o;
+  o.kind = LOGITCORE_LOSS_GAMMA_CE;
+  o.param = 0.0;
+  o.threshold = 0.0;
+  o.ignore_index = LOGITCORE_LOSS_DEFAULT_IGNORE_INDEX;
+  o.class_weight = nullptr;
+  o.reduction = LOGITCORE_REDUCTION_MEAN;
+  return o;
+}
+
+std::string num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+LossSpec loss_spec(const logitcore_loss_options& o) {
+  LossSpec spec;
+  switch (o.kind) {
+    case LOGITCORE_LOSS_GAMMA_CE:
+      if (!(o.param >= 0 && o.param <= 1)) fail("gamma must lie in [0, 1], got " + num(o.param));
+      if (!(o.threshold >= 0 && o.threshold <= 1)) fail("threshold must lie in [0, 1], got " + num(o.threshold));
+      spec.kind = LossKind::gamma_ce;
+      spec.threshold = o.threshold;
+      break;
+    case LOGITCORE_LOSS_GCE:
+      if (!(o.param > 0 && o.param <= 1)) fail("q must lie in (0, 1], got " + num(o.param));
+      spec.kind = LossKind::gce;
+      break;
+    case LOGITCORE_LOSS_FOCAL:
+      if (!(o.param >= 0 && o.param <= std::numeric_limits<double>::max()))
+        fail("gamma must be a finite number >= 0, got " + num(o.param));
+      spec.kind = LossKind::focal;
+      break;
+    default:
+      fail("unknown loss kind " + std::to_string(o.kind) + " (expected LOGITCORE_LOSS_GAMMA_CE, _GCE or _FOCAL)");
+  }
+  spec.param = o.param;
+  return spec;
+}
+
+// Compensated (Neumaier) sum: the reduced loss does not depend on the row order's rounding luck.
+double accurate_sum(const double* v, i64 n) {
+  double s = 0, c = 0;
+  for (i64 i = 0; i < n; ++i) {
+    const double t = s + v[i];
+    c += ::fabs(s) >= ::fabs(v[i]) ? (s - t) + v[i] : (v[i] - t) + s;
+    s = t;
+  }
+  return s - s == 0 ? s + c : s;  // an inf or NaN total is the plain sum's (the correction is NaN)
+}
+
+template <class T>
+void loss_impl(const logitcore_matrix* x, const std::int64_t* target, const logitcore_loss_options* opt_in,
+               double* row_loss, double* reduced, const logitcore_matrix* grad, int num_threads) {
+  const Checked cx = check_matrix<T>(x, "logits");
+  const logitcore_loss_options o = opt_in ? *opt_in : loss_defaults();
+  const LossSpec spec = loss_spec(o);
+  if (o.reduction < LOGITCORE_REDUCTION_NONE || o.reduction > LOGITCORE_REDUCTION_MEAN)
+    fail("reduction must be LOGITCORE_REDUCTION_NONE, _SUM or _MEAN, got " + std::to_string(o.reduction));
+  Checked cg;
+  if (grad) {
+    cg = check_matrix<T>(grad, "grad");
+    check_same_shape(cx, "logits", cg, "grad");
+    check_distinct(cg, "grad");
+    check_inplace_or_disjoint(cg, "grad", cx, "logits");
+  }
+  const i64 rows = cx.rows, ncls = cx.cols;
+  check_ptr(target, rows, "target");
+  for (i64 r = 0; r < rows; ++r) {
+    const std::int64_t t = target[r];
+    if (t != o.ignore_index && (t < 0 || t >= ncls))
+      fail("target[" + str(r) + "] = " + str(t) + " is out of range for " + str(ncls) + " classes (valid: 0.." +
+               str(ncls - 1) + ", or ignore_index=" + str(o.ignore_index) + ")",
+           LOGITCORE_OUT_OF_RANGE);
+  }
+  const int nt = threads(num_threads);
+  // row weights: class_weight[target] (0 for ignored rows); the mean divides by their sum
+  const size_t n = static_cast<size_t>(rows);
+  std::vector<double> rowscale, lossbuf;
+  double total = 0;
+  if (o.class_weight) {
+    rowscale.resize(n);
+    for (size_t r = 0; r < n; ++r) rowscale[r] = target[r] == o.ignore_index ? 0.0 : o.class_weight[target[r]];
+    total = accurate_sum(rowscale.data(), rows);
+  } else {
+    for (size_t r = 0; r < n; ++r) total += target[r] == o.ignore_index ? 0.0 : 1.0;
+  }
+  const double scale = o.reduction == LOGITCORE_REDUCTION_MEAN ? (total != 0 ? 1.0 / total : 0.0) : 1.0;
+  double* lp = row_loss;
+  if (!lp) {
+    lossbuf.resize(n);
+    lp = lossbuf.data();
+  }
+  if (rows > 0) {
+    xent_rows<T>(active_table(), cx.v, target, o.ignore_index, o.class_weight ? rowscale.data() : nullptr, scale, spec,
+                 lp, grad ? &cg.v : nullptr, nt);
+  }
+  if (o.class_weight)
+    for (size_t r = 0; r < n; ++r) lp[r] = target[r] == o.ignore_index ? 0.0 : lp[r] * rowscale[r];
+  if (reduced) {
+    const double s = accurate_sum(lp, rows);
+    if (o.reduction == LOGITCORE_REDUCTION_MEAN) *reduced = total != 0 ? s / total : (isnan(s) ? s : 0.0);
+    else *reduced = s;
+  }
+}
+
+// -- elementwise --
+
+template <class T>
+void map_impl(const T* x, i64 n, T* y, Elementwise op) {
+  check_ptr(x, n, "x");
+  check_ptr(y, n, "y");
+  if (n > 0 && x != y) {
+    const auto xa = reinterpret_cast<std::uintptr_t>(x), ya = reinterpret_cast<std::uintptr_t>(y);
+    const auto bytes = static_cast<std::uintptr_t>(n) * sizeof(T);
+    if (xa < ya + bytes && ya < xa + bytes) fail("y must be x itself or not overlap it");
+  }
+  elementwise<T>(active_table(), op, x, n, y);
+}
+
+}  // namespace
+}  // namespace logitcore
+
+using namespace logitcore;
+
+extern "C" {
+
+const char* logitcore_last_error(void) { return t_error.c_str(); }
+
+const char* logitcore_status_name(logitcore_status s) {
+  switch (s) {
+    case LOGITCORE_OK: return "ok";
+    case LOGITCORE_INVALID_ARGUMENT: return "invalid argument";
+    case LOGITCORE_OUT_OF_RANGE: return "out of range";
+    case LOGITCORE_UNSUPPORTED: return "unsupported";
+    case LOGITCORE_OUT_OF_MEMORY: return "out of memory";
+    case LOGITCORE_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+const char* logitcore_version(void) { return LOGITCORE_VERSION_STRING; }
+
+const char* logitcore_isa_name(int isa) {
+  if (isa < 0 || isa >= kIsaCount) return nullptr;
+  return isa_entry(static_cast<Isa>(isa)).name;
+}
+int logitcore_isa_compiled(int isa) { return isa >= 0 && isa < kIsaCount && isa_compiled(static_cast<Isa>(isa)); }
+int logitcore_isa_supported(int isa) { return isa >= 0 && isa < kIsaCount && cpu_supports(static_cast<Isa>(isa)); }
+logitcore_isa logitcore_get_isa(void) { return static_cast<logitcore_isa>(active_isa()); }
+
+logitcore_status logitcore_set_isa(const char* name) {
+  return guard([&] {
+    switch (set_isa(name)) {
+      case SetIsaResult::ok: return;
+      case SetIsaResult::unknown:
+        fail("unknown ISA '" + std::string(name) + "' (expected scalar, avx2, avx512 or auto)");
+      case SetIsaResult::unsupported:
+        fail("this CPU (or build) does not support the '" + std::string(name) + "' kernels", LOGITCORE_UNSUPPORTED);
+    }
+  });
+}
+
+const char* logitcore_isa_env_error(void) { return isa_env_error(); }
+
+int logitcore_get_num_threads(void) { return get_num_threads(); }
+logitcore_status logitcore_set_num_threads(int n) {
+  return guard([&] {
+    if (n > kMaxThreads) fail("n must be at most " + std::to_string(kMaxThreads) + " threads, got " + std::to_string(n));
+    set_num_threads(n);
+  });
+}
+int logitcore_have_openmp(void) { return have_openmp() ? 1 : 0; }
+int64_t logitcore_block_size(void) { return kBlock; }
+
+#define LOGITCORE_TYPED_(T, S)                                                                                   \
+  logitcore_status logitcore_logsumexp_##S(const logitcore_matrix* x, const logitcore_matrix* b,                \
+                                           const logitcore_vector* out, const logitcore_vector* sign, int nt) { \
+    return guard([&] { logsumexp_impl<T>(x, b, out, sign, nt); });                                              \
+  }                                                                                                              \
+  logitcore_status logitcore_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {        \
+    return guard([&] { softmax_impl<T>(x, y, false, nt); });                                                    \
+  }                                                                                                              \
+  logitcore_status logitcore_log_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {    \
+    return guard([&] { softmax_impl<T>(x, y, true, nt); });                                                     \
+  }                                                                                                              \
+  logitcore_status logitcore_softmax_entropy_##S(const logitcore_matrix* x, const logitcore_vector* out, int nt) { \
+    return guard([&] { row_reduce_impl<T>(x, out, true, nt); });                                                \
+  }                                                                                                              \
+  logitcore_status logitcore_entropy_##S(const logitcore_matrix* p, const logitcore_vector* out, int nt) {      \
+    return guard([&] { row_reduce_impl<T>(p, out, false, nt); });                                               \
+  }                                                                                                              \
+  logitcore_status logitcore_lse_state_update_##S(double* max, double* excess, const logitcore_matrix* x, int nt) { \
+    return guard([&] { state_update_impl<T>(max, excess, x, nt); });                                            \
+  }                                                                                                              \
+  logitcore_status logitcore_entropy_normalize_##S(const logitcore_matrix* x, const logitcore_matrix* out,      \
+                                                   const double* target, int64_t target_stride,                 \
+                                                   const logitcore_en_options* opt, const logitcore_en_info* info, \
+                                                   int nt) {                                                     \
+    return guard([&] { entropy_normalize_impl<T>(x, out, target, target_stride, opt, info, nt); });             \
+  }                                                                                                              \
+  logitcore_status logitcore_loss_##S(const logitcore_matrix* x, const int64_t* target,                         \
+                                      const logitcore_loss_options* opt, double* row_loss, double* reduced,     \
+                                      const logitcore_matrix* grad, int nt) {                                   \
+    return guard([&] { loss_impl<T>(x, target, opt, row_loss, reduced, grad, nt); });                           \
+  }                                                                                                              \
+  logitcore_status logitcore_exp_##S(const T* x, int64_t n, T* y) {                                             \
+    return guard([&] { map_impl<T>(x, n, y, Elementwise::exp); });                                             \
+  }                                                                                                              \
+  logitcore_status logitcore_log_##S(const T* x, int64_t n, T* y) {                                             \
+    return guard([&] { map_impl<T>(x, n, y, Elementwise::log); });                                             \
+  }                                                                                                              \
+  logitcore_status logitcore_exp2_core_##S(const T* x, int64_t n, T* y) {                                       \
+    return guard([&] { map_impl<T>(x, n, y, Elementwise::exp2_core); });                                            \
+  }                                                                                                              \
+  logitcore_status logitcore_log2_core_##S(const T* x, int64_t n, T* y) {                                       \
+    return guard([&] { map_impl<T>(x, n, y, Elementwise::log2_core); });                                            \
+  }
+
+LOGITCORE_TYPED_(float, f32)
+LOGITCORE_TYPED_(double, f64)
+#undef LOGITCORE_TYPED_
+
+logitcore_status logitcore_lse_state_init(double* max, double* excess, int64_t n) {
+  return guard([&] {
+    check_ptr(max, n, "max");
+    check_ptr(excess, n, "excess");
+    for (int64_t i = 0; i < n; ++i) {
+      max[i] = -std::numeric_limits<double>::infinity();
+      excess[i] = -1.0;
+    }
+  });
+}
+
+logitcore_status logitcore_lse_state_merge(double* max, double* excess, const double* max2, const double* excess2,
+                                           int64_t n) {
+  return guard([&] {
+    for (auto p : {max, excess}) check_ptr(p, n, "state array");
+    for (auto p : {max2, excess2}) check_ptr(p, n, "state array");
+    merge_excess_arrays(n, max, excess, max2, excess2);
+  });
+}
+
+logitcore_status logitcore_lse_state_result(const double* max, const double* excess, int64_t n, double* out) {
+  return guard([&] {
+    check_ptr(max, n, "max");
+    check_ptr(excess, n, "excess");
+    check_ptr(out, n, "out");
+    for (int64_t i = 0; i < n; ++i) out[i] = max[i] + ::log1p(excess[i]);
+  });
+}
+
+logitcore_en_options logitcore_en_default_options(void) { return en_defaults(); }
+
+double logitcore_en_effective_tol(const logitcore_en_options* opt, int is_f64) {
+  const logitcore_en_options o = opt ? *opt : en_defaults();
+  if (isnan(o.tol)) return o.tol;
+  return o.tol < 0 ? (is_f64 ? LOGITCORE_EN_DEFAULT_TOL_F64 : LOGITCORE_EN_DEFAULT_TOL_F32) : o.tol;
+}
+
+double logitcore_en_effective_sum_tol(const logitcore_en_options* opt, int is_f64) {
+  const logitcore_en_options o = opt ? *opt : en_defaults();
+  if (isnan(o.sum_tol) || o.sum_tol >= 0) return o.sum_tol;
+  const double eps = is_f64 ? std::numeric_limits<double>::epsilon() : std::numeric_limits<float>::epsilon();
+  return std::max(LOGITCORE_EN_MIN_SUM_TOL, eps);
+}
+
+logitcore_loss_options logitcore_loss_default_options(void) { return loss_defaults(); }
+
+logitcore_status logitcore_loss_from_logp(const logitcore_loss_options* opt, double logp, double* loss,
+                                          double* weight) {
+  return guard([&] {
+    const LossSpec spec = loss_spec(opt ? *opt : loss_defaults());
+    const LossValue v = loss_from_logp(spec, logp);
+    if (loss) *loss = v.loss;
+    if (weight) *weight = v.w;
+  });
+}
+
+}  // extern "C"
