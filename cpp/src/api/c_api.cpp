@@ -324,7 +324,7 @@ void entropy_normalize_impl(const logitcore_matrix* x, const logitcore_matrix* o
     fail("input must be LOGITCORE_EN_PROBABILITIES (0) or LOGITCORE_EN_LOGITS (1), got " + std::to_string(o.input));
   if (o.max_iter < 1) fail("max_iter must be >= 1, got " + std::to_string(o.max_iter));
   EnOptions eo;
-  eo.is_prob = o.input == LOGITCORE_EN_PROBABILITIES;
+  eo.logits = o.input == LOGITCORE_EN_LOGITS;
   eo.tol = en_tol(o, f64);
   eo.max_iter = o.max_iter;
   eo.check_sum = o.check_sum != 0;
@@ -482,7 +482,7 @@ void loss_impl(const logitcore_matrix* x, const std::int64_t* target, const logi
     lp = lossbuf.data();
   }
   if (rows > 0) {
-    xent_rows<T>(active_table(), cx.v, target, o.ignore_index, o.class_weight ? rowscale.data() : nullptr, scale, spec,
+    loss_rows<T>(active_table(), cx.v, target, o.ignore_index, o.class_weight ? rowscale.data() : nullptr, scale, spec,
                  lp, grad ? &cg.v : nullptr, nt);
   }
   if (o.class_weight)

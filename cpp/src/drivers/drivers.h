@@ -1,43 +1,17 @@
-// Portable drivers: iterate rows of strided N-d arrays, thread over rows or over the blocks
-// of long rows, merge block states in a fixed order, apply exact special-value rules.
-// No Python here: arrays arrive as (pointer, shape, strides in elements).
+// The drivers of the logsumexp family (docs/math.md §1) and the elementwise maps: rows of
+// strided views, threaded over rows or over the blocks of long rows, block states merged in a
+// fixed order, exact special-value rules. Called by the public API (cpp/src/api), which has
+// checked every argument; arrays arrive as views (pointer, shape, strides in elements).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
+#include "drivers/view.h"
 #include "kernels/kernels.h"
 
 namespace logitcore {
-
-constexpr int kMaxDims = 64;
-
-// A strided N-d view. For row inputs the LAST axis is the row (reduction) axis and the
-// leading axes are the batch; for per-row outputs all axes are batch axes.
-struct NdView {
-  void* data = nullptr;
-  int ndim = 0;
-  std::int64_t shape[kMaxDims];
-  std::int64_t strides[kMaxDims];  // in elements, may be negative or zero
-};
-
-// Online logsumexp state of one row: lse = m + log(s); t carries sum e^(x-m) (x-m).
-// u, when not NaN, is s - 1 formed without cancellation (the terms other than one maximal
-// entry, summed on their own): rows dominated by their maximum finish with m + log1p(u).
-struct RowState {
-  double m;
-  double s;
-  double t;
-  double u = std::numeric_limits<double>::quiet_NaN();
-};
-
-// log(s) of a finished row state, through log1p(u) when u is known.
-inline double log_sum(const RowState& st) { return st.u == st.u ? ::log1p(st.u) : ::log(st.s); }
-
-// Merge b into a (docs/math.md §1: equal maxima add directly, a side at -inf contributes 0,
-// +inf entries count as exp(0) = 1 relative to an infinite maximum, NaN propagates).
-void merge_state(RowState& a, const RowState& b);
 
 // logsumexp over the last axis. b (optional) has x's shape (broadcast with zero strides).
 // out has the batch shape. If sign_out is given, out receives log|sum| and sign_out the

@@ -17,6 +17,7 @@
 #include "drivers/entropy_norm.h"
 
 #include "drivers/scaffold.h"
+#include "kernels/exp_constants.h"
 
 #include <memory>
 
@@ -24,10 +25,7 @@ namespace logitcore {
 using namespace detail;
 namespace {
 
-// Outputs at least this large are written with non-temporal stores (they cannot stay cached).
-constexpr double kStreamBytes = 4.0 * 1024 * 1024;
-constexpr double kLn2 = 0.6931471805599453;
-constexpr double kLog2e = 1.4426950408889634;
+constexpr double kLn2 = expc::kLn2D;  // the log-weights are in log2 units
 
 template <class T>
 struct BlockInfo {
@@ -157,14 +155,14 @@ template <class T>
 class RowSolver {
  public:
   RowSolver(const KernelsT<T>& k, i64 n, const EnOptions& opt, const EnInfo& info, bool stream)
-      : k_(k), n_(n), nb_((n + kBlock - 1) / kBlock), opt_(opt), info_(info), stream_(stream) {}
+      : k_(k), n_(n), nb_(num_blocks(n)), opt_(opt), info_(info), stream_(stream) {}
 
   i64 nblocks() const { return nb_; }
 
   // Pass A1 for block j: scan (x block already contiguous).
   void scan_block(const T* xb, i64 j, RowBufs<T>& B) const {
-    const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
-    ScanStats sc = k_.scan(xb, len, opt_.is_prob ? T(0) : -std::numeric_limits<T>::infinity());
+    const auto [off, len] = block_range(j, n_);
+    ScanStats sc = k_.scan(xb, len, opt_.logits ? -std::numeric_limits<T>::infinity() : T(0));
     if (isnan(sc.sum)) {  // a NaN entry, or partial sums of huge entries overflowing: count NaN
       double nan = 0;
       for (i64 i = 0; i < len; ++i) nan += xb[i] != xb[i] ? 1.0 : 0.0;
@@ -187,7 +185,7 @@ class RowSolver {
       sc.count += bi.sc.count;
     }
     const double mx = sc.max;
-    B.usable = !nan && (opt_.is_prob ? (mx > 0 && mx < kInf) : (mx > -kInf && mx < kInf));
+    B.usable = !nan && (opt_.logits ? (mx > -kInf && mx < kInf) : (mx > 0 && mx < kInf));
     if (nan) sc.max = kNaN;
     B.sc = sc;
     return {static_cast<T>(B.usable ? mx : 1.0), B.usable};
@@ -197,10 +195,10 @@ class RowSolver {
   // weights in every block and ties are exactly w == 0) and the block's moments at
   // gamma = 1, 2, 4.
   void prep_block(const T* xb, i64 j, std::pair<T, bool> ref, RowBufs<T>& B) const {
-    const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
+    const auto [off, len] = block_range(j, n_);
     BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
     if (ref.second) {
-      bi.pm = k_.prep(xb, len, opt_.is_prob, ref.first, B.w + off);
+      bi.pm = k_.prep(xb, len, opt_.logits, ref.first, B.w + off);
     } else {
       bi.pm = PrepMoments{};
       for (i64 i = 0; i < len; ++i) B.w[off + i] = kWMin<T>;
@@ -227,9 +225,9 @@ class RowSolver {
       plan.mode = OutMode::skip;  // a failed row is not written
       return plan;
     };
-    if (sc.max == kInf || isnan(sc.max) || (opt_.is_prob && (sc.min < 0 || isnan(sc.sum)))) return fail(kEnInvalid);
+    if (sc.max == kInf || isnan(sc.max) || (!opt_.logits && (sc.min < 0 || isnan(sc.sum)))) return fail(kEnInvalid);
     if (sc.count == 0) return fail(kEnNoSupport);
-    if (opt_.is_prob && opt_.check_sum && !(::fabs(sc.sum - 1.0) <= opt_.sum_tol)) return fail(kEnBadSum);
+    if (!opt_.logits && opt_.check_sum && !(::fabs(sc.sum - 1.0) <= opt_.sum_tol)) return fail(kEnBadSum);
     if (!B.usable) return fail(kEnNoSupport);
     // moments at gamma = 1 and at the kPrepGamma points, summed in block order (every block's
     // log-weights are relative to the row maximum already)
@@ -276,7 +274,7 @@ class RowSolver {
         // keep e = 2^(g w) of every evaluation: if it is the last, q = e / s0 needs no exp
         const T gt = static_cast<T>(g);
         return to_nats(pass([&](i64 j) {
-          const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
+          const auto [off, len] = block_range(j, n_);
           return k_.moments(B.w + off, len, gt, B.e + off);
         }));
       };
@@ -288,7 +286,7 @@ class RowSolver {
       iters = res.iters;
       converged = res.converged;
       have_e = res.have_e;
-      if (!have_e && opt_.is_prob && gamma > 0 && gamma < kInf && iters < opt_.max_iter) {
+      if (!have_e && !opt_.logits && gamma > 0 && gamma < kInf && iters < opt_.max_iter) {
         // The search ended at a point of the first pass, whose moments for probabilities
         // come from p / max p while the output is 2^(gamma w): one pass at that gamma makes
         // the normalizer, the entropy and the written q agree.
@@ -324,7 +322,7 @@ class RowSolver {
 
   // Step D for block j: write q for the block into y (dst contiguous; caller scatters).
   void write_block(const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, T* dst, bool direct) const {
-    const i64 off = j * kBlock, len = std::min(kBlock, n_ - off);
+    const auto [off, len] = block_range(j, n_);
     const T* w = B.w + off;
     switch (plan.mode) {
       case OutMode::scaled_e:
@@ -356,7 +354,7 @@ template <class T>
 void write_block_to(const RowSolver<T>& S, const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, const Row<T>& y,
                     i64 n, T* ybuf) {
   if (plan.mode == OutMode::skip) return;  // failed rows are left as they were
-  const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+  const auto [off, len] = block_range(j, n);
   const bool direct = y.stride == 1;
   T* dst = direct ? y.p + off : ybuf;
   S.write_block(plan, B, j, dst, direct);
@@ -377,9 +375,7 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
   const RowSolver<T> S(k, n, opt, info, stream);
   const i64 nb = S.nblocks();
   Plan plan = make_plan(rows, n, nthreads);
-  // a pass over a row costs one parallel region per pass: below ~64k entries the regions
-  // cost more than the second core gains
-  if (plan.split_rows && nb < 32) plan = Plan{static_cast<int>(std::min<i64>(plan.nt, rows)), false};
+  if (plan.split_rows && nb < kMinSplitBlocksEntropyNorm) plan = Plan{static_cast<int>(std::min<i64>(plan.nt, rows)), false};
   Scratch<T> scratch(plan.nt, true);
   const size_t per_row = 2 * static_cast<size_t>(n);
 
@@ -397,12 +393,12 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
       const Row<const T> xrow{xr.p, xr.stride};
       const Row<T> y = row_of<T>(out, r);
       parallel_for(nb, plan.nt, [&](i64 j, int tid) {
-        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+        const auto [off, len] = block_range(j, n);
         S.scan_block(gather<T>(xrow, off, len, scratch.x(tid)), j, B);
       });
       const std::pair<T, bool> ref = S.row_max(B);
       parallel_for(nb, plan.nt, [&](i64 j, int tid) {
-        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+        const auto [off, len] = block_range(j, n);
         S.prep_block(gather<T>(xrow, off, len, scratch.x(tid)), j, ref, B);
       });
       const OutPlan<T> op = S.solve(r, target[r], B, [&](auto&& fn) {
@@ -444,12 +440,12 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
       const Row<const T> xrow{xr.p, xr.stride};
       const Row<T> yprev = pending_row >= 0 ? row_of<T>(out, pending_row) : Row<T>{nullptr, 1};
       for (i64 j = 0; j < nb; ++j) {
-        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+        const auto [off, len] = block_range(j, n);
         S.scan_block(gather<T>(xrow, off, len, xbuf), j, B);
       }
       const std::pair<T, bool> ref = S.row_max(B);
       for (i64 j = 0; j < nb; ++j) {
-        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+        const auto [off, len] = block_range(j, n);
         S.prep_block(gather<T>(xrow, off, len, xbuf), j, ref, B);
         if (pending_row >= 0) write_block_to<T>(S, pending, P, j, yprev, n, ybuf);
       }

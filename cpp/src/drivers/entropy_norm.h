@@ -4,7 +4,8 @@
 
 #include <cstdint>
 
-#include "drivers/drivers.h"
+#include "drivers/view.h"
+#include "kernels/kernels.h"
 
 namespace logitcore {
 
@@ -17,15 +18,16 @@ enum EnStatus : std::int8_t {
   kEnNoSupport = 5,    // every probability is 0 / every logit is -inf
 };
 
+// Every field is set by the caller (the public API holds the defaults, logitcore.h).
 struct EnOptions {
-  bool is_prob = true;     // rows are probabilities (else logits)
-  double tol = 1e-9;       // |H(gamma) - H*| <= tol (nats)
-  int max_iter = 50;       // passes over the row spent on the search (the first is at gamma = 1)
-  bool check_sum = true;   // probabilities must sum to 1 within sum_tol
-  double sum_tol = 1e-6;
+  bool logits;             // rows are logits (else probabilities)
+  double tol;              // |H(gamma) - H*| <= tol (nats)
+  int max_iter;            // passes over the row spent on the search (the first is at gamma = 1)
+  bool check_sum;          // probabilities must sum to 1 within sum_tol
+  double sum_tol;
   // rows whose target lies outside their reachable range count as failed (not written)
   // instead of being clipped to the nearest boundary
-  bool out_of_range_fails = false;
+  bool out_of_range_fails;
 };
 
 // Per-row results, each a contiguous array with one entry per row.

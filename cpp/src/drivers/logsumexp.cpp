@@ -109,7 +109,7 @@ void state_rows(const KernelTable& kt, const NdView& x, double* m, double* u, in
 
 template <class T>
 void softmax_entropy_rows(const KernelTable& kt, const NdView& x, const NdView& out, int nthreads) {
-  for_each_row_state<T>(kt, Mode::ent, x, nullptr, nthreads, [&](i64 r, const RowState& st) {
+  for_each_row_state<T>(kt, Mode::entropy, x, nullptr, nthreads, [&](i64 r, const RowState& st) {
     double h;
     if (isnan(st.m) || isnan(st.s) || isnan(st.t)) h = kNaN;
     else if (st.m == -kInf) h = 0.0;  // no support: softmax is the zero vector
@@ -124,7 +124,7 @@ namespace {
 template <class T>
 void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y, i64 n, const RowState& st,
                    bool log, i64 j0, i64 j1, T* xbuf, T* ybuf) {
-  const i64 lo = j0 * kBlock, hi = std::min(n, j1 * kBlock);
+  const i64 lo = block_range(j0, n).off, hi = std::min(n, j1 * kBlock);
   if (isnan(st.m) || isnan(st.s) || st.m == kInf || st.m == -kInf) {
     const double nan = kNaN;
     for (i64 i = lo; i < hi; ++i) {
@@ -142,7 +142,7 @@ void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y,
   const T scale = static_cast<T>(1.0 / st.s);
   const T logs = static_cast<T>(log_sum(st));
   for (i64 j = j0; j < j1; ++j) {
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    const auto [off, len] = block_range(j, n);
     const T* xp = gather<T>(x, off, len, xbuf);
     T* yp = y.stride == 1 ? y.p + off : ybuf;
     if (log) k.sub(xp, len, m, logs, yp);
@@ -156,22 +156,19 @@ void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y,
 // Pass 1 folds exact block states (the maximum's term is exactly 1, so S >= 1 and no
 // probability exceeds 1, no log-probability exceeds 0); pass 2 writes exp(x - M) / S or
 // x - M - log S. Both are monotone in x, so the order of the entries is preserved.
-// Rows whose output fits in about half an L2 take the one-exp path (softmax_cached): the
-// row maximum M first (a cheap scan), then e = exp(x - M) stored into the output with its
-// sum S, then an in-cache rescale by 1/S. Longer rows re-read x instead of y (two exps).
-constexpr i64 kCachedSoftmaxBytes = 512 * 1024;
-
+// Rows whose output fits in about half an L2 (kCachedSoftmaxBytes) take the one-exp path
+// (softmax_cached): the row maximum M first (a cheap scan), then e = exp(x - M) stored into
+// the output with its sum S, then an in-cache rescale by 1/S. Longer rows re-read x instead of
+// y (two exps).
 template <class T>
-bool softmax_cached(const KernelsT<T>& k, const Row<const T>& xr, const Row<T>& yr, i64 n, const Plan& plan,
-                    bool split, Scratch<T>& scratch, int tid, std::vector<double>& parts, std::vector<T>& rowbuf) {
-  const i64 nb = (n + kBlock - 1) / kBlock;
-  const int nt = split ? plan.nt : 1;
+bool softmax_cached(const KernelsT<T>& k, const Row<const T>& xr, const Row<T>& yr, i64 n, int nt,
+                    Scratch<T>& scratch, int tid, std::vector<double>& parts, std::vector<T>& rowbuf) {
+  const i64 nb = num_blocks(n);
   const double ninf = -kInf;
   // pass 1: maximum (a NaN shows in the sum; +inf or no finite entry: the exact path)
   parts.assign(static_cast<size_t>(2 * nb), 0.0);
-  parallel_for(nb, nt, [&](i64 j, int t) {
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-    const ScanStats sc = k.scan(gather<T>(xr, off, len, scratch.x(split ? t : tid)), len, static_cast<T>(ninf));
+  for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
+    const ScanStats sc = k.scan(gather<T>(xr, off, len, scratch.x(t)), len, static_cast<T>(ninf));
     parts[static_cast<size_t>(2 * j)] = sc.max;
     parts[static_cast<size_t>(2 * j + 1)] = isnan(sc.sum) || isnan(sc.max) || sc.nan > 0 ? 1.0 : 0.0;
   });
@@ -189,16 +186,14 @@ bool softmax_cached(const KernelsT<T>& k, const Row<const T>& xr, const Row<T>& 
     rowbuf.resize(static_cast<size_t>(n));
     y = rowbuf.data();
   }
-  parallel_for(nb, nt, [&](i64 j, int t) {
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-    parts[static_cast<size_t>(j)] = k.exp_store_sum(gather<T>(xr, off, len, scratch.x(split ? t : tid)), len, mt, y + off);
+  for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
+    parts[static_cast<size_t>(j)] = k.exp_store_sum(gather<T>(xr, off, len, scratch.x(t)), len, mt, y + off);
   });
   double s = 0;
   for (i64 j = 0; j < nb; ++j) s += parts[static_cast<size_t>(j)];
   // pass 3: y /= S (S >= 1: the maximum's term is exactly 1)
   const T scale = static_cast<T>(1.0 / s);
-  parallel_for(nb, nt, [&](i64 j, int) {
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+  for_blocks(n, nt, tid, [&](i64, i64 off, i64 len, int) {
     k.scale_store(y + off, len, scale, y + off, false);
     if (yr.stride != 1) scatter<T>(y + off, yr, off, len);
   });
@@ -212,49 +207,22 @@ void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, boo
   const i64 rows = batch_rows(x, bnd);
   const i64 n = x.shape[x.ndim - 1];
   if (rows == 0 || n == 0) return;
-  const i64 nb = (n + kBlock - 1) / kBlock;
   const Plan plan = make_plan(rows, n, nthreads);
   Scratch<T> scratch(plan.nt, any_strided(x) || any_strided(out));
-  auto rows_of = [&](i64 r) {
-    const Row<T> xr = row_of<T>(x, r);
-    return std::make_pair(Row<const T>{xr.p, xr.stride}, row_of<T>(out, r));
-  };
   const bool cached = !log && n * static_cast<i64>(sizeof(T)) <= kCachedSoftmaxBytes;
-  if (cached) {
-    auto one = [&](i64 r, int tid, bool split, std::vector<double>& parts, std::vector<T>& rowbuf) {
-      auto xy = rows_of(r);
-      if (softmax_cached<T>(k, xy.first, xy.second, n, plan, split, scratch, tid, parts, rowbuf)) return;
-      const RowState st = row_state<T>(k, Mode::exact, xy.first, Row<const T>{nullptr, 1}, n, split ? plan.nt : 1,
-                                       scratch, tid);
-      softmax_write<T>(k, xy.first, xy.second, n, st, false, 0, nb, scratch.x(tid), scratch.y(tid));
-    };
-    if (plan.split_rows) {
-      std::vector<double> parts;
-      std::vector<T> rowbuf;
-      for (i64 r = 0; r < rows; ++r) one(r, 0, true, parts, rowbuf);
-    } else {
-      std::vector<std::vector<double>> parts(static_cast<size_t>(plan.nt));
-      std::vector<std::vector<T>> rowbufs(static_cast<size_t>(plan.nt));
-      parallel_for(rows, plan.nt, [&](i64 r, int tid) {
-        one(r, tid, false, parts[static_cast<size_t>(tid)], rowbufs[static_cast<size_t>(tid)]);
-      });
-    }
-    return;
-  }
-  if (plan.split_rows) {
-    for (i64 r = 0; r < rows; ++r) {
-      auto xy = rows_of(r);
-      const RowState st = row_state<T>(k, Mode::exact, xy.first, Row<const T>{nullptr, 1}, n, plan.nt, scratch, 0);
-      parallel_for(nb, plan.nt, [&](i64 j, int tid) {
-        softmax_write<T>(k, xy.first, xy.second, n, st, log, j, j + 1, scratch.x(tid), scratch.y(tid));
-      });
-    }
-    return;
-  }
-  parallel_for(rows, plan.nt, [&](i64 r, int tid) {
-    auto xy = rows_of(r);
-    const RowState st = row_state<T>(k, Mode::exact, xy.first, Row<const T>{nullptr, 1}, n, 1, scratch, tid);
-    softmax_write<T>(k, xy.first, xy.second, n, st, log, 0, nb, scratch.x(tid), scratch.y(tid));
+  std::vector<std::vector<double>> parts(static_cast<size_t>(plan.nt));
+  std::vector<std::vector<T>> rowbufs(static_cast<size_t>(plan.nt));
+  for_rows(plan, rows, [&](i64 r, int tid, int inner_nt) {
+    const Row<T> xw = row_of<T>(x, r);
+    const Row<const T> xr{xw.p, xw.stride};
+    const Row<T> yr = row_of<T>(out, r);
+    if (cached && softmax_cached<T>(k, xr, yr, n, inner_nt, scratch, tid, parts[static_cast<size_t>(tid)],
+                                    rowbufs[static_cast<size_t>(tid)]))
+      return;
+    const RowState st = row_state<T>(k, Mode::exact, xr, Row<const T>{nullptr, 1}, n, inner_nt, scratch, tid);
+    for_blocks(n, inner_nt, tid, [&](i64 j, i64, i64, int t) {
+      softmax_write<T>(k, xr, yr, n, st, log, j, j + 1, scratch.x(t), scratch.y(t));
+    });
   });
 }
 
@@ -265,34 +233,20 @@ void entropy_rows(const KernelTable& kt, const NdView& p, const NdView& out, int
   const i64 rows = batch_rows(p, bnd);
   const i64 n = p.shape[p.ndim - 1];
   if (rows == 0) return;
-  const i64 nb = (n + kBlock - 1) / kBlock;
   const Plan plan = make_plan(rows, n, nthreads);
   Scratch<T> scratch(plan.nt, any_strided(p));
-  auto finish = [&](i64 r, double acc) { *out_at<T>(out, r) = static_cast<T>(0.0 - acc); };
-  if (plan.split_rows) {
-    std::vector<double> parts(static_cast<size_t>(nb));
-    for (i64 r = 0; r < rows; ++r) {
-      const Row<T> pr = row_of<T>(p, r);
-      const Row<const T> row{pr.p, pr.stride};
-      parallel_for(nb, plan.nt, [&](i64 j, int tid) {
-        const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-        parts[static_cast<size_t>(j)] = k.plogp(gather<T>(row, off, len, scratch.x(tid)), len);
-      });
-      double acc = 0;
-      for (double v : parts) acc += v;
-      finish(r, acc);
-    }
-    return;
-  }
-  parallel_for(rows, plan.nt, [&](i64 r, int tid) {
+  std::vector<std::vector<double>> parts(static_cast<size_t>(plan.nt));
+  for_rows(plan, rows, [&](i64 r, int tid, int inner_nt) {
     const Row<T> pr = row_of<T>(p, r);
     const Row<const T> row{pr.p, pr.stride};
-    double acc = 0;
-    for (i64 j = 0; j < nb; ++j) {
-      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-      acc += k.plogp(gather<T>(row, off, len, scratch.x(tid)), len);
-    }
-    finish(r, acc);
+    std::vector<double>& part = parts[static_cast<size_t>(tid)];
+    part.resize(static_cast<size_t>(num_blocks(n)));
+    for_blocks(n, inner_nt, tid, [&](i64 j, i64 off, i64 len, int t) {
+      part[static_cast<size_t>(j)] = k.plogp(gather<T>(row, off, len, scratch.x(t)), len);
+    });
+    double acc = 0;  // block sums in block order
+    for (double v : part) acc += v;
+    *out_at<T>(out, r) = static_cast<T>(0.0 - acc);
   });
 }
 

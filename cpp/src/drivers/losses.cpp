@@ -1,7 +1,7 @@
 // Fused losses of p_y (γ-cross-entropy, generalized cross-entropy, focal loss): loss and
-// logits gradient in two streaming passes per row (docs/math.md §3). Baseline target: the ISA code
-// is reached only through the KernelTable (stats for the loss alone; stats_store and
-// scale_store for loss and gradient, one exp per logit).
+// logits gradient in two streaming passes per row (docs/math.md §3). Baseline target: the ISA
+// code is reached only through the KernelTable (stats_store for the first pass, split_sum for
+// rows dominated by their maximum, scale_store for the gradient: one exp per logit).
 #include "drivers/losses.h"
 #include "drivers/scaffold.h"
 
@@ -57,7 +57,7 @@ void refine_split(const KernelsT<T>& k, const BlockStats* bs, i64 nb, i64 n, Row
   double rest = 0;
   const i64 jm = dominated_block(bs, nb, st, &rest);
   if (jm < 0) return;
-  const Excess e = k.split_sum(e_of(jm), std::min(kBlock, n - jm * kBlock));
+  const Excess e = k.split_sum(e_of(jm), block_range(jm, n).len);
   st.u = rest + e.r + (e.ties - 1.0);
 }
 
@@ -68,84 +68,58 @@ double log_p_target(const RowState& st, double zy) {
   return (zy - st.m) - log_sum(st);
 }
 
-struct RowPrep {
-  bool ignored;
-  std::int64_t t;
-  double ell;  // log p_y
-  double m, s;
-  double wrs;  // gradient factor: w_b · scale · rowscale
-};
-
+// Pass 1 of a row: block states with e = exp(x - m_b) stored at eb + off when eb is set (the
+// gradient row itself when contiguous, possibly over the logits: in place), folded in block
+// order, and u for rows dominated by their maximum (from the stored e, or, without eb, from the
+// block holding the maximum recomputed into scratch). The loss does not depend on whether the
+// gradient is requested: both take these same block statistics.
 template <class T>
-RowPrep prepare_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x, i64 n, std::int64_t t,
-                    std::int64_t ignore_index, double rs, double* loss, int inner_nt, Scratch<T>& scratch,
-                    int tid) {
-  if (t == ignore_index) {
-    *loss = 0.0;
-    return {true, t, 0.0, 0.0, 0.0, 0.0};
-  }
-  const double zy = static_cast<double>(x.p[t * x.stride]);
-  // same block statistics as the gradient path (fused_row), so the loss does not depend on
-  // whether the gradient is requested
-  const i64 nb = (n + kBlock - 1) / kBlock;
-  std::vector<BlockStats> parts(static_cast<size_t>(nb));
-  parallel_for(nb, inner_nt, [&](i64 j, int tt) {
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-    const T* xp = gather<T>(x, off, len, scratch.x(inner_nt > 1 ? tt : tid));
-    BlockStats b = k.stats_store(xp, len, nullptr);
-    if (!(b.m - b.m == 0) && b.m != -kInf) b = special_block<T>(xp, nullptr, len);
-    parts[static_cast<size_t>(j)] = b;
-  });
-  RowState st = fold_blocks(parts.data(), nb);
-  refine_split<T>(k, parts.data(), nb, n, st, [&](i64 j) {
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-    T* e = scratch.e(tid);
-    k.stats_store(gather<T>(x, off, len, scratch.x(tid)), len, e);
-    return static_cast<const T*>(e);
-  });
-  const double ell = log_p_target(st, zy);
-  const LossValue lv = loss_from_logp(spec, ell);
-  *loss = lv.loss;
-  return {false, t, ell, st.m, st.s, lv.w * rs};
-}
-
-// Loss and gradient of one row in two passes with ONE exp per logit: pass 1 stores
-// e = exp(x - m_b) per block (into the gradient row itself when it is contiguous, which may be
-// the logits: in-place) and returns the block states; after the fixed-order fold, pass 2
-// scales each block by w * rowscale * exp(m_b - M) / S (a multiply, no exp).
-template <class T>
-void fused_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x, const Row<T>& g, i64 n,
-               std::int64_t t, std::int64_t ignore_index, double rs, double* loss, int inner_nt,
-               Scratch<T>& scratch, int tid, BlockStats* bs, T* ebuf) {
-  const i64 nb = (n + kBlock - 1) / kBlock;
-  auto sub_tid = [&](int tt) { return inner_nt > 1 ? tt : tid; };
-  if (t == ignore_index) {
-    *loss = 0.0;
-    parallel_for(nb, inner_nt, [&](i64 j, int) {
-      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-      for (i64 i = off; i < off + len; ++i) g.p[i * g.stride] = T(0);
-    });
-    return;
-  }
-  const double zy = static_cast<double>(x.p[t * x.stride]);  // read before the logits may be overwritten
-  T* eb = g.stride == 1 ? g.p : ebuf;
-  parallel_for(nb, inner_nt, [&](i64 j, int tt) {
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-    const T* xp = gather<T>(x, off, len, scratch.x(sub_tid(tt)));
-    BlockStats b = k.stats_store(xp, len, eb + off);
+RowState first_pass(const KernelsT<T>& k, const Row<const T>& x, i64 n, int inner_nt, Scratch<T>& scratch, int tid,
+                    BlockStats* bs, T* eb) {
+  for_blocks(n, inner_nt, tid, [&](i64 j, i64 off, i64 len, int t) {
+    const T* xp = gather<T>(x, off, len, scratch.x(t));
+    BlockStats b = k.stats_store(xp, len, eb ? eb + off : nullptr);
     if (!(b.m - b.m == 0) && b.m != -kInf) b = special_block<T>(xp, nullptr, len);  // x left intact
     bs[j] = b;
   });
+  const i64 nb = num_blocks(n);
   RowState st = fold_blocks(bs, nb);
-  refine_split<T>(k, bs, nb, n, st, [&](i64 j) { return static_cast<const T*>(eb + j * kBlock); });
+  refine_split<T>(k, bs, nb, n, st, [&](i64 j) {
+    if (eb) return static_cast<const T*>(eb + j * kBlock);
+    const BlockRange br = block_range(j, n);
+    T* e = scratch.e(tid);
+    k.stats_store(gather<T>(x, br.off, br.len, scratch.x(tid)), br.len, e);
+    return static_cast<const T*>(e);
+  });
+  return st;
+}
+
+// Loss (and, with g set, gradient) of one row. With a gradient: two passes and ONE exp per
+// logit: pass 1 stores e = exp(x - m_b) per block; after the fixed-order fold, pass 2 scales
+// each block by w * rowscale * exp(m_b - M) / S (a multiply, no exp).
+template <class T>
+void loss_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x, const Row<T>* g, i64 n,
+              std::int64_t t, std::int64_t ignore_index, double rs, double* loss, int inner_nt, Scratch<T>& scratch,
+              int tid, BlockStats* bs, T* ebuf) {
+  if (t == ignore_index) {
+    *loss = 0.0;
+    if (g)
+      for_blocks(n, inner_nt, tid, [&](i64, i64 off, i64 len, int) {
+        for (i64 i = off; i < off + len; ++i) g->p[i * g->stride] = T(0);
+      });
+    return;
+  }
+  const double zy = static_cast<double>(x.p[t * x.stride]);  // read before the logits may be overwritten
+  T* eb = g ? (g->stride == 1 ? g->p : ebuf) : nullptr;
+  const RowState st = first_pass<T>(k, x, n, inner_nt, scratch, tid, bs, eb);
   const double ell = log_p_target(st, zy);
   const LossValue lv = loss_from_logp(spec, ell);
   *loss = lv.loss;
+  if (!g) return;
   const double wrs = lv.w * rs;
   if (isnan(ell) || isnan(wrs) || st.m == kInf) {
     const bool nan = isnan(ell) || isnan(wrs);
-    parallel_for(nb, inner_nt, [&](i64 j, int) {
-      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+    for_blocks(n, inner_nt, tid, [&](i64 j, i64 off, i64 len, int) {
       const bool intact = bs[j].m == kInf;  // blocks holding +inf were not overwritten
       for (i64 i = off; i < off + len; ++i) {
         double v = kNaN;
@@ -153,23 +127,22 @@ void fused_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x
           const double p = (intact && static_cast<double>(x.p[i * x.stride]) == kInf) ? 1.0 / st.s : 0.0;
           v = wrs * (p - (i == t ? 1.0 : 0.0));
         }
-        g.p[i * g.stride] = static_cast<T>(v);
+        g->p[i * g->stride] = static_cast<T>(v);
       }
     });
     return;
   }
-  parallel_for(nb, inner_nt, [&](i64 j, int) {
-    const i64 off = j * kBlock, len = std::min(kBlock, n - off);
+  for_blocks(n, inner_nt, tid, [&](i64 j, i64 off, i64 len, int) {
     const double c = bs[j].m == -kInf ? 0.0 : wrs * ::exp(bs[j].m - st.m) / st.s;
     if (::fabs(c) <= static_cast<double>(std::numeric_limits<T>::max())) {
       k.scale_store(eb + off, len, static_cast<T>(c), eb + off, false);
     } else {  // a factor beyond T's range (huge class weights): each product in double
       for (i64 i = off; i < off + len; ++i) eb[i] = static_cast<T>(static_cast<double>(eb[i]) * c);
     }
-    if (g.stride != 1) scatter<T>(eb + off, g, off, len);
+    if (g->stride != 1) scatter<T>(eb + off, *g, off, len);
   });
   // the target entry: w (p_y − 1) with p_y − 1 = expm1(ℓ), formed in double
-  g.p[t * g.stride] = static_cast<T>(wrs * ::expm1(ell));
+  g->p[t * g->stride] = static_cast<T>(wrs * ::expm1(ell));
 }
 
 }  // namespace
@@ -190,7 +163,7 @@ LossValue loss_from_logp(const LossSpec& spec, double l) {
 }
 
 template <class T>
-void xent_rows(const KernelTable& kt, const NdView& x, const std::int64_t* target, std::int64_t ignore_index,
+void loss_rows(const KernelTable& kt, const NdView& x, const std::int64_t* target, std::int64_t ignore_index,
                const double* rowscale, double scale, const LossSpec& spec, double* loss, const NdView* grad,
                int nthreads) {
   const KernelsT<T>& k = kern<T>(kt);
@@ -198,50 +171,27 @@ void xent_rows(const KernelTable& kt, const NdView& x, const std::int64_t* targe
   const i64 rows = batch_rows(x, bnd);
   const i64 n = x.shape[bnd];
   if (rows == 0) return;
-  const i64 nb = (n + kBlock - 1) / kBlock;
+  const i64 nb = num_blocks(n);
   const Plan plan = make_plan(rows, n, nthreads);
-  Scratch<T> scratch(plan.nt, any_strided(x) || (grad && any_strided(*grad)));
-  auto prep = [&](i64 r, int tid, int inner_nt) {
-    const Row<T> xr = row_of<T>(x, r);
-    const double rs = scale * (rowscale ? rowscale[r] : 1.0);
-    return prepare_row<T>(k, spec, Row<const T>{xr.p, xr.stride}, n, target[r], ignore_index, rs, loss + r,
-                          inner_nt, scratch, tid);
-  };
-  auto cx = [&](i64 r) {
-    const Row<T> xr = row_of<T>(x, r);
-    return Row<const T>{xr.p, xr.stride};
-  };
   const bool grad_strided = grad && any_strided(*grad);
-  const int bufs = plan.split_rows ? 1 : plan.nt;
-  std::vector<BlockStats> bsmem(grad ? static_cast<size_t>(bufs) * nb : 0);
-  std::vector<T> emem(grad_strided ? static_cast<size_t>(bufs) * n : 0);
-  if (plan.split_rows) {  // few long rows: both passes split over the blocks of each row
-    for (i64 r = 0; r < rows; ++r) {
-      if (!grad) {
-        prep(r, 0, plan.nt);
-        continue;
-      }
-      const double rs = scale * (rowscale ? rowscale[r] : 1.0);
-      fused_row<T>(k, spec, cx(r), row_of<T>(*grad, r), n, target[r], ignore_index, rs, loss + r, plan.nt, scratch,
-                   0, bsmem.data(), grad_strided ? emem.data() : nullptr);
-    }
-    return;
-  }
-  parallel_for(rows, plan.nt, [&](i64 r, int tid) {
-    if (!grad) {
-      prep(r, tid, 1);
-      return;
-    }
+  Scratch<T> scratch(plan.nt, any_strided(x) || grad_strided);
+  // per row thread: block states, and a gradient row of e for strided gradients
+  std::vector<BlockStats> bsmem(static_cast<size_t>(plan.nt) * static_cast<size_t>(nb));
+  std::vector<T> emem(grad_strided ? static_cast<size_t>(plan.nt) * static_cast<size_t>(n) : 0);
+  for_rows(plan, rows, [&](i64 r, int tid, int inner_nt) {
+    const Row<T> xr = row_of<T>(x, r);
+    Row<T> gr{nullptr, 1};
+    if (grad) gr = row_of<T>(*grad, r);
     const double rs = scale * (rowscale ? rowscale[r] : 1.0);
-    fused_row<T>(k, spec, cx(r), row_of<T>(*grad, r), n, target[r], ignore_index, rs, loss + r, 1, scratch, tid,
-                 bsmem.data() + static_cast<size_t>(tid) * nb,
-                 grad_strided ? emem.data() + static_cast<size_t>(tid) * n : nullptr);
+    loss_row<T>(k, spec, Row<const T>{xr.p, xr.stride}, grad ? &gr : nullptr, n, target[r], ignore_index, rs,
+                loss + r, inner_nt, scratch, tid, bsmem.data() + static_cast<size_t>(tid) * static_cast<size_t>(nb),
+                grad_strided ? emem.data() + static_cast<size_t>(tid) * static_cast<size_t>(n) : nullptr);
   });
 }
 
-template void xent_rows<float>(const KernelTable&, const NdView&, const std::int64_t*, std::int64_t, const double*,
+template void loss_rows<float>(const KernelTable&, const NdView&, const std::int64_t*, std::int64_t, const double*,
                                double, const LossSpec&, double*, const NdView*, int);
-template void xent_rows<double>(const KernelTable&, const NdView&, const std::int64_t*, std::int64_t,
+template void loss_rows<double>(const KernelTable&, const NdView&, const std::int64_t*, std::int64_t,
                                 const double*, double, const LossSpec&, double*, const NdView*, int);
 
 }  // namespace logitcore

@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "drivers/drivers.h"
+#include "drivers/view.h"
 #include "kernels/kernels.h"
 
 namespace logitcore {
@@ -50,7 +50,7 @@ LossValue loss_from_logp(const LossSpec& spec, double logp);
 // row with +inf logits uses the limit softmax (uniform over its +inf entries). Results are
 // bitwise identical for any nthreads.
 template <class T>
-void xent_rows(const KernelTable& k, const NdView& x, const std::int64_t* target, std::int64_t ignore_index,
+void loss_rows(const KernelTable& k, const NdView& x, const std::int64_t* target, std::int64_t ignore_index,
                const double* rowscale, double scale, const LossSpec& spec, double* loss, const NdView* grad,
                int nthreads);
 

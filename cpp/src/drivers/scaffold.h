@@ -1,5 +1,7 @@
-// Internal to the drivers (baseline target only; never include from ISA files):
-// strided rows, per-thread scratch, the threading plan and the fixed-order block fold.
+// The scaffold every driver stands on (baseline target only; never include from ISA files):
+// strided rows, the block loop (blocks of kBlock entries, the unit of the bitwise contract),
+// the threading choice (rows in parallel, or the blocks of each row), per-thread scratch, the
+// row state and its fixed-order fold.
 #pragma once
 
 #include <math.h>
@@ -13,18 +15,35 @@
 #include <omp.h>
 #endif
 
-#include "drivers/drivers.h"
+#include "drivers/tuning.h"
+#include "drivers/view.h"
 #include "kernels/kernels.h"
 
 namespace logitcore {
+
+// Online logsumexp state of one row: lse = m + log(s); t carries sum e^(x-m) (x-m).
+// u, when not NaN, is s - 1 formed without cancellation (the terms other than one maximal
+// entry, summed on their own): rows dominated by their maximum finish with m + log1p(u).
+struct RowState {
+  double m;
+  double s;
+  double t;
+  double u = std::numeric_limits<double>::quiet_NaN();
+};
+
+// log(s) of a finished row state, through log1p(u) when u is known.
+inline double log_sum(const RowState& st) { return st.u == st.u ? ::log1p(st.u) : ::log(st.s); }
+
+// Merge b into a (docs/math.md §1: equal maxima add directly, a side at -inf contributes 0,
+// +inf entries count as exp(0) = 1 relative to an infinite maximum, NaN propagates).
+void merge_state(RowState& a, const RowState& b);
+
 namespace detail {
 
 
 using i64 = std::int64_t;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-// Below this many elements a call stays on the calling thread.
-constexpr i64 kMinParallelWork = 1 << 15;
 
 template <class T> const KernelsT<T>& kern(const KernelTable& k);
 template <> inline const KernelsT<float>& kern<float>(const KernelTable& k) { return k.f32; }
@@ -82,6 +101,40 @@ void parallel_ranges(i64 count, int nt, F&& fn) {
 #endif
   (void)nt;
   fn(0, count, 0);
+}
+
+// ---- the block loop and the threading choice, written once ----
+
+inline i64 num_blocks(i64 n) { return (n + kBlock - 1) / kBlock; }
+
+// Block j of a row of n entries: entries [off, off + len).
+struct BlockRange {
+  i64 off, len;
+};
+inline BlockRange block_range(i64 j, i64 n) {
+  const i64 off = j * kBlock;
+  return {off, std::min(kBlock, n - off)};
+}
+
+// fn(j, off, len, tid) for every block j of a row of n entries, on nt threads (nt = 1: in
+// block order on the calling row's thread `row_tid`); tid indexes the per-thread scratch.
+template <class F>
+void for_blocks(i64 n, int nt, int row_tid, F&& fn) {
+  parallel_for(num_blocks(n), nt, [&](i64 j, int t) {
+    const BlockRange b = block_range(j, n);
+    fn(j, b.off, b.len, nt > 1 ? t : row_tid);
+  });
+}
+
+// fn(r, tid, inner_nt) for every row r: rows in parallel (inner_nt = 1), or, for few long
+// rows (plan.split_rows), rows in order with each row's blocks split over inner_nt threads.
+template <class F>
+void for_rows(const Plan& plan, i64 rows, F&& fn) {
+  if (plan.split_rows) {
+    for (i64 r = 0; r < rows; ++r) fn(r, 0, plan.nt);
+  } else {
+    parallel_for(rows, plan.nt, [&](i64 r, int tid) { fn(r, tid, 1); });
+  }
 }
 
 inline i64 batch_rows(const NdView& v, int batch_nd) {
@@ -148,9 +201,9 @@ struct Scratch {
   T* y(int tid) { return mem.empty() ? nullptr : x(tid) + 2 * kBlock; }
 };
 
-// plain: fast log2-domain sums (lse within 1e-7 relative); ent: exact terms plus the entropy
+// plain: fast log2-domain sums (lse within 1e-7 relative); entropy: exact terms plus the entropy
 // sum; exact: exact terms (every e_i within an ulp, the maximum's term exactly 1); weighted.
-enum class Mode { plain, ent, exact, weighted };
+enum class Mode { plain, entropy, exact, weighted };
 
 // Exact statistics of a block whose maximum is not finite (or, weighted, is -inf).
 template <class T>
@@ -245,7 +298,7 @@ BlockStats block_stats(const KernelsT<T>& k, Mode mode, const T* x, const T* b, 
   BlockStats st;
   switch (mode) {
     case Mode::plain: st = k.stats(x, n); break;
-    case Mode::ent: st = k.stats_t(x, n); break;
+    case Mode::entropy: st = k.stats_entropy(x, n); break;
     case Mode::exact: st = k.stats_store(x, n, nullptr); break;
     default: st = k.stats_w(x, b, n); break;
   }
@@ -298,8 +351,7 @@ void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, Row
   double rest = 0;
   const i64 jm = dominated_block(parts, nb, st, &rest);
   if (jm < 0) return;
-  const i64 len = std::min(kBlock, n - jm * kBlock);
-  const Excess e = k.excess(block(jm), len, static_cast<T>(st.m));
+  const Excess e = k.excess(block(jm), block_range(jm, n).len, static_cast<T>(st.m));
   st.u = rest + e.r + (e.ties - 1.0);
 }
 
@@ -309,10 +361,10 @@ void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, Row
 template <class T>
 RowState row_state(const KernelsT<T>& k, Mode mode, const Row<const T>& x, const Row<const T>& b, i64 n,
                    int nt, Scratch<T>& scratch, int tid) {
-  const i64 nb = (n + kBlock - 1) / kBlock;
+  const i64 nb = num_blocks(n);
   auto block_of = [&](i64 j) {
-    const i64 off = j * kBlock;
-    return gather<T>(x, off, std::min(kBlock, n - off), scratch.x(tid));
+    const BlockRange br = block_range(j, n);
+    return gather<T>(x, br.off, br.len, scratch.x(tid));
   };
   if (nb == 1) {  // one block: its state is the row's (the fold of one state is itself)
     const BlockStats bs = row_block<T>(k, mode, x, b, 0, n, scratch.x(tid), scratch.b(tid));
@@ -322,17 +374,9 @@ RowState row_state(const KernelsT<T>& k, Mode mode, const Row<const T>& x, const
   }
   std::vector<BlockStats>& parts = scratch.parts[static_cast<size_t>(tid)];
   parts.resize(static_cast<size_t>(nb));
-  if (nt <= 1 || nb < 2) {
-    for (i64 j = 0; j < nb; ++j) {
-      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-      parts[static_cast<size_t>(j)] = row_block<T>(k, mode, x, b, off, len, scratch.x(tid), scratch.b(tid));
-    }
-  } else {
-    parallel_for(nb, nt, [&](i64 j, int t) {
-      const i64 off = j * kBlock, len = std::min(kBlock, n - off);
-      parts[static_cast<size_t>(j)] = row_block<T>(k, mode, x, b, off, len, scratch.x(t), scratch.b(t));
-    });
-  }
+  for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
+    parts[static_cast<size_t>(j)] = row_block<T>(k, mode, x, b, off, len, scratch.x(t), scratch.b(t));
+  });
   RowState st = fold_blocks(parts.data(), nb);
   if (mode != Mode::weighted) refine_dominated<T>(k, parts.data(), nb, st, n, block_of);
   return st;
@@ -351,19 +395,14 @@ void for_each_row_state(const KernelTable& kt, Mode mode, const NdView& x, const
   if (rows == 0) return;
   const Plan plan = make_plan(rows, n, nthreads);
   Scratch<T> scratch(plan.nt, any_strided(x) || (b && any_strided(*b)));
-  auto one = [&](i64 r, int tid, int inner_nt) {
+  for_rows(plan, rows, [&](i64 r, int tid, int inner_nt) {
     const Row<T> xr = row_of<T>(x, r);
     Row<T> br{nullptr, 1};
     if (b) br = row_of<T>(*b, r);
     const RowState st = row_state<T>(k, mode, Row<const T>{xr.p, xr.stride}, Row<const T>{br.p, br.stride}, n,
                                      inner_nt, scratch, tid);
     fn(r, st);
-  };
-  if (plan.split_rows) {
-    for (i64 r = 0; r < rows; ++r) one(r, 0, plan.nt);
-  } else {
-    parallel_for(rows, plan.nt, [&](i64 r, int tid) { one(r, tid, 1); });
-  }
+  });
 }
 
 template <class T>

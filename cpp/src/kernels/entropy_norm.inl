@@ -86,9 +86,9 @@ PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax
 }
 
 template <class V>
-PrepMoments prep_dispatch(const typename V::T* x, std::int64_t n, bool is_prob, typename V::T xmax,
+PrepMoments prep_dispatch(const typename V::T* x, std::int64_t n, bool logits, typename V::T xmax,
                           typename V::T* w) {
-  if (!is_prob) return prep_impl<V, false>(x, n, xmax, w);
+  if (logits) return prep_impl<V, false>(x, n, xmax, w);
   // e = x / xmax, unless 1 / xmax overflows (subnormal maximum): then e = 2^w
   if (!(typename V::T(1) / xmax < std::numeric_limits<typename V::T>::infinity()))
     return prep_impl<V, true, true>(x, n, xmax, w);

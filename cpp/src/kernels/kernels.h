@@ -81,7 +81,7 @@ struct KernelsT {
   // max, sum of exp(x - max) over a contiguous block (n <= kBlock).
   BlockStats (*stats)(const T* x, std::int64_t n);
   // as stats, plus t = sum exp(x - m) * (x - m) (entropy of the softmax).
-  BlockStats (*stats_t)(const T* x, std::int64_t n);
+  BlockStats (*stats_entropy)(const T* x, std::int64_t n);
   // max and sum of e_i = exp(x_i - m) (double: Cody-Waite, within an ulp; float: 2^((x - m)
   // log2 e), relative error below |x_i - m| 2^-24; the maximum's term is exactly 1 in both),
   // storing e into e unless it is null (e may alias x). Stores nothing when m is +inf or
@@ -118,7 +118,7 @@ struct KernelsT {
   // returns the moments at g = 1 (e = x / xmax for probabilities, 2^w for logits) and the
   // number of ties w == 0, plus the moments at the kPrepGamma points. Needs xmax > 0 (finite)
   // for probabilities.
-  PrepMoments (*prep)(const T* x, std::int64_t n, bool is_prob, T xmax, T* w);
+  PrepMoments (*prep)(const T* x, std::int64_t n, bool logits, T xmax, T* w);
   // moments of w at g, e = 2^(g w) (ties not computed). If e_out is not null, e is stored
   // there.
   Moments (*moments)(const T* w, std::int64_t n, T g, T* e_out);

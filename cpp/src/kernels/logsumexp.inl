@@ -1,5 +1,5 @@
 // The logsumexp / softmax / entropy family of block kernels (docs/math.md §1): the block
-// statistics (m, s) and (m, s, t) of §1.1 and §1.4 (stats, stats_t, stats_w for weights),
+// statistics (m, s) and (m, s, t) of §1.1 and §1.4 (stats, stats_entropy, stats_w for weights),
 // the split excess of a dominated row (excess, and split_sum of stored terms), softmax's and
 // log_softmax's passes of §1.3 (exp_store_sum, exp_scale, sub) and entropy's sum of p log p
 // (plogp). The losses of docs/math.md §3 run on this family too: their first pass is
@@ -34,7 +34,7 @@ constexpr T kWeightHi = T(1152921504606846976.0);  // 2^60
 // polynomials overlap instead of waiting on one dependency chain (loops written out for 4).
 constexpr std::int64_t kStatsAcc = 4;
 // Accumulators (and vectors per step) of the passes that also store their terms or read a
-// second array (exp_sum_from, stats_t, stats_w, exp_scale): more registers live per vector.
+// second array (exp_sum_from, stats_entropy, stats_w, exp_scale): more registers live per vector.
 constexpr std::int64_t kStoreAcc = 2;
 
 // --- block statistics (docs/math.md §1.1, §1.4) ---
@@ -323,7 +323,7 @@ Excess split_sum_impl(const typename V::T* e, std::int64_t n) {
 // Entropy statistics: w = x - m (exact when x is near m) and exp by Cody-Waite reduction, so
 // each term is accurate to an ulp whatever |w| (t weighs the terms by w).
 template <class V>
-BlockStats stats_ent(const typename V::T* x, std::int64_t n) {
+BlockStats stats_entropy(const typename V::T* x, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;

@@ -1,0 +1,22 @@
+// The drivers' tuning thresholds, in one place. None of them changes a result: the block
+// length kBlock (kernels.h) fixes every fold, whatever path or thread count is taken.
+#pragma once
+
+#include <cstdint>
+
+namespace logitcore {
+namespace detail {
+
+// Below this many elements a call stays on the calling thread (a parallel region costs more).
+constexpr std::int64_t kMinParallelWork = 1 << 15;
+// Softmax rows whose output fits in about half an L2 store exp(x - max) once and rescale it
+// in cache (one exp per entry); longer rows re-read x (two exps, no second pass over y).
+constexpr std::int64_t kCachedSoftmaxBytes = 512 * 1024;
+// Entropy-normalization outputs at least this large are written with non-temporal stores.
+constexpr double kStreamBytes = 4.0 * 1024 * 1024;
+// Entropy normalization splits a row's passes over threads only from this many blocks on: each
+// pass is one parallel region, which below ~64k entries costs more than a second core gains.
+constexpr std::int64_t kMinSplitBlocksEntropyNorm = 32;
+
+}  // namespace detail
+}  // namespace logitcore
