@@ -260,7 +260,7 @@ void elementwise(const KernelTable& kt, Elementwise op, const T* x, i64 n, T* y)
     case Elementwise::exp2_core: f = k.exp2; break;
     case Elementwise::log2_core: f = k.log2; break;
   }
-  for (i64 off = 0; off < n; off += kBlock) f(x + off, std::min(kBlock, n - off), y + off);
+  for_blocks(n, 1, 0, [&](i64, i64 off, i64 len, int) { f(x + off, len, y + off); });
 }
 
 #define LOGITCORE_INSTANTIATE(T)                                                                              \
