@@ -159,24 +159,19 @@ def entropy_normalize(
             raise ValueError("perplexity must be >= 1 (it is exp of an entropy)")
         tgt = np.log(perp)
     elif type(target) is float or type(target) is int:  # the common scalar target, cheaply
-        if target != target:
-            raise ValueError("target entropy is NaN")
         tgt = np.float64(target)
     else:
         try:
             tgt = np.asarray(target, dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"target must be a number or an array of numbers, got {type(target).__name__}") from None
-        if np.any(np.isnan(tgt)):
-            raise ValueError("target entropy is NaN")
     if out_of_range not in ("clip", "raise"):
         raise ValueError(f"out_of_range must be 'clip' or 'raise', got {out_of_range!r}")
     try:
         max_iter = operator.index(max_iter)
     except TypeError:
         raise TypeError(f"max_iter must be an integer, got {type(max_iter).__name__}") from None
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    max_iter = min(max(max_iter, -(2**31)), 2**31 - 1)  # an int32 for the library, which checks >= 1
     if tol is None:
         tol = default_tol(cdt)
     tol = float(tol)
