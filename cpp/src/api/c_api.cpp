@@ -106,6 +106,15 @@ struct Checked {
   i64 rows = 0, cols = 0;
 };
 
+// the byte range [lo, hi] of a view whose element offsets span ex (empty: left lo > hi)
+template <class T>
+void set_bytes(Checked& c, const void* data, std::pair<i64, i64> ex) {
+  if (ex.first > ex.second) return;
+  const auto base = reinterpret_cast<std::uintptr_t>(data);
+  c.lo = base + static_cast<std::uintptr_t>(ex.first * static_cast<i64>(sizeof(T)));
+  c.hi = base + static_cast<std::uintptr_t>(ex.second * static_cast<i64>(sizeof(T))) + sizeof(T) - 1;
+}
+
 template <class T>
 Checked check_matrix(const logitcore_matrix* m, const char* what) {
   const std::string name(what);
@@ -128,11 +137,7 @@ Checked check_matrix(const logitcore_matrix* m, const char* what) {
   c.v.shape[1] = m->cols;
   c.v.strides[0] = m->row_stride;
   c.v.strides[1] = m->col_stride;
-  if (ex.first <= ex.second) {
-    const auto base = reinterpret_cast<std::uintptr_t>(m->data);
-    c.lo = base + static_cast<std::uintptr_t>(ex.first * static_cast<i64>(sizeof(T)));
-    c.hi = base + static_cast<std::uintptr_t>(ex.second * static_cast<i64>(sizeof(T))) + sizeof(T) - 1;
-  }
+  set_bytes<T>(c, m->data, ex);
   return c;
 }
 
@@ -150,11 +155,7 @@ Checked check_vector(const logitcore_vector* v, const char* what, i64 want) {
   c.v.ndim = 1;
   c.v.shape[0] = v->size;
   c.v.strides[0] = v->stride;
-  if (ex.first <= ex.second) {
-    const auto base = reinterpret_cast<std::uintptr_t>(v->data);
-    c.lo = base + static_cast<std::uintptr_t>(ex.first * static_cast<i64>(sizeof(T)));
-    c.hi = base + static_cast<std::uintptr_t>(ex.second * static_cast<i64>(sizeof(T))) + sizeof(T) - 1;
-  }
+  set_bytes<T>(c, v->data, ex);
   return c;
 }
 
