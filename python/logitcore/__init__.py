@@ -43,7 +43,6 @@ __all__ = [
 if _core._isa_env_error():
     raise ImportError(_core._isa_env_error())
 
-_MAX_THREADS = _core.MAX_THREADS
 
 
 def set_num_threads(n: int) -> None:
@@ -58,9 +57,8 @@ def set_num_threads(n: int) -> None:
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"n must be an integer, got {type(n).__name__}") from None
-    if n > _MAX_THREADS:
-        raise ValueError(f"n must be at most {_MAX_THREADS} threads, got {n}")
-    _core._set_num_threads(max(n, 0))
+    # the library checks the upper bound (ValueError above MAX_THREADS); n is kept an int32
+    _core._set_num_threads(min(max(n, 0), 2**31 - 1))
 
 
 def get_num_threads() -> int:
