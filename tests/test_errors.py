@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import logitcore as lc
+from logitcore import _core
 
 X = np.arange(6.0).reshape(2, 3)
 REDUCTIONS = ["logsumexp", "softmax_entropy", "entropy"]
@@ -116,6 +117,18 @@ def test_set_num_threads_errors(restore_threads):
             lc.set_num_threads(bad)
     lc.set_num_threads(np.int64(2))  # operator.index works
     assert lc.get_num_threads() == 2
+    with pytest.raises(TypeError, match="got bool"):
+        lc.set_num_threads(True)
+    # the limit is the library's (logitcore_set_num_threads), reached through the C++ API: a
+    # refused count leaves the setting alone
+    for big in (_core.MAX_THREADS + 1, 2**40):
+        with pytest.raises(ValueError, match=f"n must be at most {_core.MAX_THREADS} threads, got {big}"):
+            lc.set_num_threads(big)
+        with pytest.raises(ValueError, match="at most"):
+            _core._set_num_threads(min(big, 2**31 - 1))
+        assert lc.get_num_threads() == 2
+    lc.set_num_threads(_core.MAX_THREADS)
+    assert lc.get_num_threads() == _core.MAX_THREADS
 
 
 def test_state_constructor_errors():

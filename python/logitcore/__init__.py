@@ -57,8 +57,9 @@ def set_num_threads(n: int) -> None:
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"n must be an integer, got {type(n).__name__}") from None
-    # the library checks the upper bound (ValueError above MAX_THREADS); n is kept an int32
-    _core._set_num_threads(min(max(n, 0), 2**31 - 1))
+    if n > _core.MAX_THREADS:  # (the library checks it too; this one also covers n >= 2**31)
+        raise ValueError(f"n must be at most {_core.MAX_THREADS} threads, got {n}")
+    _core._set_num_threads(max(n, 0))
 
 
 def get_num_threads() -> int:

@@ -21,7 +21,7 @@
 #include "drivers/losses.h"
 #include "runtime/runtime.h"
 
-namespace logitcore {
+namespace logitcore_impl {
 namespace {
 
 using i64 = std::int64_t;
@@ -510,9 +510,9 @@ void map_impl(const T* x, i64 n, T* y, Elementwise op) {
 }
 
 }  // namespace
-}  // namespace logitcore
+}  // namespace logitcore_impl
 
-using namespace logitcore;
+using namespace logitcore_impl;
 
 extern "C" {
 

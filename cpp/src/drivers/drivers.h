@@ -11,7 +11,7 @@
 #include "drivers/view.h"
 #include "kernels/kernels.h"
 
-namespace logitcore {
+namespace logitcore_impl {
 
 // logsumexp over the last axis. b (optional) has x's shape (broadcast with zero strides).
 // out has the batch shape. If sign_out is given, out receives log|sum| and sign_out the
@@ -49,4 +49,4 @@ enum class Elementwise { exp, log, exp2_core, log2_core };
 template <class T>
 void elementwise(const KernelTable& k, Elementwise op, const T* x, std::int64_t n, T* y);
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

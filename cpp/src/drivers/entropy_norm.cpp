@@ -21,7 +21,7 @@
 
 #include <memory>
 
-namespace logitcore {
+namespace logitcore_impl {
 using namespace detail;
 namespace {
 
@@ -465,4 +465,4 @@ template void entropy_normalize_rows<float>(const KernelTable&, const NdView&, c
 template void entropy_normalize_rows<double>(const KernelTable&, const NdView&, const NdView&, const double*,
                                              const EnOptions&, const EnInfo&, int);
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

@@ -7,7 +7,7 @@
 #include "drivers/view.h"
 #include "kernels/kernels.h"
 
-namespace logitcore {
+namespace logitcore_impl {
 
 enum EnStatus : std::int8_t {
   kEnOk = 0,
@@ -51,4 +51,4 @@ template <class T>
 void entropy_normalize_rows(const KernelTable& k, const NdView& x, const NdView& out, const double* target,
                             const EnOptions& opt, const EnInfo& info, int nthreads);
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

@@ -15,7 +15,7 @@
 #include <omp.h>
 #endif
 
-namespace logitcore {
+namespace logitcore_impl {
 using namespace detail;
 namespace {
 
@@ -274,4 +274,4 @@ void elementwise(const KernelTable& kt, Elementwise op, const T* x, i64 n, T* y)
 LOGITCORE_INSTANTIATE(float)
 LOGITCORE_INSTANTIATE(double)
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <limits>
 
-namespace logitcore {
+namespace logitcore_impl {
 using namespace detail;
 namespace {
 
@@ -194,4 +194,4 @@ template void loss_rows<float>(const KernelTable&, const NdView&, const std::int
 template void loss_rows<double>(const KernelTable&, const NdView&, const std::int64_t*, std::int64_t,
                                 const double*, double, const LossSpec&, double*, const NdView*, int);
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

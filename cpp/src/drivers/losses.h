@@ -12,7 +12,7 @@
 #include "drivers/view.h"
 #include "kernels/kernels.h"
 
-namespace logitcore {
+namespace logitcore_impl {
 
 enum class LossKind : int {
   // L = −log(γ + (1−γ) p) / (1−γ), γ ∈ [0, 1] (L = 1 − p at γ = 1); w = p / (γ + (1−γ) p),
@@ -54,4 +54,4 @@ void loss_rows(const KernelTable& k, const NdView& x, const std::int64_t* target
                const double* rowscale, double scale, const LossSpec& spec, double* loss, const NdView* grad,
                int nthreads);
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

@@ -19,7 +19,7 @@
 #include "drivers/view.h"
 #include "kernels/kernels.h"
 
-namespace logitcore {
+namespace logitcore_impl {
 
 // Online logsumexp state of one row: lse = m + log(s); t carries sum e^(x-m) (x-m).
 // u, when not NaN, is s - 1 formed without cancellation (the terms other than one maximal
@@ -412,4 +412,4 @@ T* out_at(const NdView& out, i64 r) {
 
 
 }  // namespace detail
-}  // namespace logitcore
+}  // namespace logitcore_impl

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-namespace logitcore {
+namespace logitcore_impl {
 namespace detail {
 
 // Below this many elements a call stays on the calling thread (a parallel region costs more).
@@ -19,4 +19,4 @@ constexpr double kStreamBytes = 4.0 * 1024 * 1024;
 constexpr std::int64_t kMinSplitBlocksEntropyNorm = 32;
 
 }  // namespace detail
-}  // namespace logitcore
+}  // namespace logitcore_impl

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-namespace logitcore {
+namespace logitcore_impl {
 
 constexpr int kMaxDims = 64;
 
@@ -19,4 +19,4 @@ struct NdView {
   std::int64_t strides[kMaxDims];  // in elements, may be negative or zero
 };
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

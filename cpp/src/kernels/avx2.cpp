@@ -9,7 +9,7 @@
 #include "kernels/kernels.h"
 #include "kernels/exp_constants.h"
 
-namespace logitcore {
+namespace logitcore_impl {
 namespace {
 
 // Subnormal inputs of the logs are scaled into the normal range first: below the smallest
@@ -264,4 +264,4 @@ const KernelTable* table_avx2() {
   return &t;
 }
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

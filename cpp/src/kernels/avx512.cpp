@@ -9,7 +9,7 @@
 #include "kernels/kernels.h"
 #include "kernels/exp_constants.h"
 
-namespace logitcore {
+namespace logitcore_impl {
 namespace {
 
 struct VF {
@@ -216,4 +216,4 @@ const KernelTable* table_avx512() {
   return &t;
 }
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

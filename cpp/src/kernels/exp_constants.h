@@ -2,7 +2,7 @@
 // ln 2, which every ISA unit's generic kernels use (math.inl: kLog2e, kLn2). Internal linkage.
 #pragma once
 
-namespace logitcore {
+namespace logitcore_impl {
 namespace expc {
 
 // log2 e = 1 / ln 2 and ln 2, rounded to double: the only place these literals appear.
@@ -55,4 +55,4 @@ constexpr float kLog2Taylor[5] = {1.4426950216293335f, -0.7213475108146667f, 0.4
 constexpr float kSqrt2F = 1.41421356f;
 constexpr double kSqrt2D = 1.4142135623730951;
 }  // namespace expc
-}  // namespace logitcore
+}  // namespace logitcore_impl

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <limits>
 
-namespace logitcore {
+namespace logitcore_impl {
 
 // Fixed block length (elements). Row results are a left-to-right fold of per-block states,
 // independent of the number of threads: this constant is part of the bitwise contract.
@@ -151,4 +151,4 @@ const KernelTable* table_scalar();
 const KernelTable* table_avx2();
 const KernelTable* table_avx512();
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

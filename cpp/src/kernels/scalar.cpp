@@ -9,7 +9,7 @@
 #include "kernels/kernels.h"
 #include "kernels/exp_constants.h"
 
-namespace logitcore {
+namespace logitcore_impl {
 namespace {
 
 // Four lanes of double in plain C++ for both element types (the compiler may map them to
@@ -89,4 +89,4 @@ const KernelTable* table_scalar() {
   return &t;
 }
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

@@ -21,7 +21,7 @@
 #include <omp.h>
 #endif
 
-namespace logitcore {
+namespace logitcore_impl {
 
 #ifdef LOGITCORE_HAVE_AVX
 const KernelTable* table_avx2();
@@ -211,4 +211,4 @@ bool have_openmp() {
 #endif
 }
 
-}  // namespace logitcore
+}  // namespace logitcore_impl

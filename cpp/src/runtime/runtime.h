@@ -6,7 +6,10 @@
 
 #include "kernels/kernels.h"
 
-namespace logitcore {
+// Everything inside the library lives in logitcore_impl, never in logitcore: the public C++
+// API (logitcore.hpp) is inline code in namespace logitcore compiled into its clients, and a
+// client linking the static library must not find an internal function of the same name.
+namespace logitcore_impl {
 
 // One entry per ISA this build contains, best last. Index = logitcore_isa value.
 struct IsaEntry {
@@ -37,4 +40,4 @@ int get_num_threads();
 void set_num_threads(int n);  // n <= 0: the OpenMP default
 bool have_openmp();
 
-}  // namespace logitcore
+}  // namespace logitcore_impl
