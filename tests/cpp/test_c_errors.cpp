@@ -207,7 +207,7 @@ TEST(StateErrors, MergeAndResultPartialOverlaps) {
   // the second state partially over the first
   EXPECT_FAILS(logitcore_lse_state_merge(m.data(), u.data(), m.data() + 1, u2.data(), 3), LOGITCORE_INVALID_ARGUMENT,
                "overlap");
-  EXPECT_FAILS(logitcore_lse_state_merge(m.data(), u.data(), m2.data(), u.data() + 2, 2), LOGITCORE_INVALID_ARGUMENT,
+  EXPECT_FAILS(logitcore_lse_state_merge(m.data(), u.data(), m2.data(), u.data() + 1, 2), LOGITCORE_INVALID_ARGUMENT,
                "overlap");
   EXPECT_TRUE(untouched());
   // out may be max or excess itself, but not straddle them
@@ -380,14 +380,16 @@ TYPED_TEST(CErrors, EntropyNormalizeInfoAndTargetOverlaps) {
 TYPED_TEST(CErrors, EntropyNormalizeOutOfMemory) {
   using T = TypeParam;
   using A = Api<T>;
-  // x: one value repeated 2^44 times (column stride 0); out: a view the call must not touch
-  // before it has its scratch (2 x 2^44 elements, more than any address space holds).
+  // x: one value repeated 2^42 times (column stride 0); out: a view the call must not touch
+  // before it has its scratch (2 x 2^42 elements: 32 TiB or more). The view spans 2^42
+  // elements from a heap address: it must not reach the target (static storage, below the
+  // heap), which the call checks it does not overlap.
   std::vector<T> buf = {T(0.5), static_cast<T>(kSentinel), static_cast<T>(kSentinel)};
-  const i64 n = i64(1) << 44;
+  const i64 n = i64(1) << 42;
   const auto x = mat(buf.data(), 1, n, n, 0), out = mat(buf.data() + 1, 1, n, n, 1);
   logitcore_en_options o = logitcore_en_default_options();
   o.input = LOGITCORE_EN_LOGITS;
-  const double target = 1.0;
+  static const double target = 1.0;
   EXPECT_FAILS(A::entropy_normalize(&x, &out, &target, 0, &o, nullptr, 1), LOGITCORE_OUT_OF_MEMORY, "memory");
   EXPECT_EQ(buf[1], static_cast<T>(kSentinel));
   EXPECT_EQ(buf[2], static_cast<T>(kSentinel));

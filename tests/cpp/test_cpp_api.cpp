@@ -368,10 +368,12 @@ TYPED_TEST(CppFamily, EntropyNormalizeOverloads) {
                    "target");
   EXPECT_TRUE(Untouched(out));
   // scratch that cannot be allocated: std::bad_alloc
+  // (2^42 entries: the output view, from a heap address, must not reach the target, a static)
   std::vector<T> buf = {T(0.5), static_cast<T>(kSentinel)};
-  const i64 n = i64(1) << 44;
+  const i64 n = i64(1) << 42;
+  static const double target = 1.0;
   EXPECT_THROW(lc::entropy_normalize(lc::Matrix<const T>(buf.data(), 1, n, n, 0), lc::Matrix<T>(buf.data() + 1, 1, n),
-                                     1.0, lc::EntropyNormalizeOptions::logits(), nullptr, 1),
+                                     &target, 0, lc::EntropyNormalizeOptions::logits(), nullptr, 1),
                std::bad_alloc);
   EXPECT_EQ(buf[1], static_cast<T>(kSentinel));
 }

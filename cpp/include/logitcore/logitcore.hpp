@@ -63,7 +63,7 @@ struct Vector {
 
   Vector() = default;
   Vector(T* d, std::int64_t n, std::int64_t s = 1) : data(d), size(n), stride(s) {}
-  template <class A, class = decltype(std::declval<A&>().data())>
+  template <class A, class = std::enable_if_t<std::is_convertible<decltype(std::declval<A&>().data()), T*>::value>>
   Vector(A& container)  // NOLINT(google-explicit-constructor): std::vector and the like
       : data(container.data()), size(static_cast<std::int64_t>(container.size())), stride(1) {}
 
@@ -180,16 +180,18 @@ inline void lse_state_result(const double* max, const double* excess, std::int64
 class LogSumExpState {
  public:
   explicit LogSumExpState(std::int64_t rows = 0)
-      : max_(static_cast<std::size_t>(rows)), excess_(static_cast<std::size_t>(rows)) {
+      : max_(checked_rows(rows)), excess_(static_cast<std::size_t>(rows)) {
     lse_state_init(max_.data(), excess_.data(), rows);
   }
   std::int64_t rows() const { return static_cast<std::int64_t>(max_.size()); }
   // merge the rows of x (x.rows == rows(), any number of columns)
   LogSumExpState& update(Matrix<const float> x, int num_threads = 0) {
+    check_rows(x.rows);
     lse_state_update(max_.data(), excess_.data(), x, num_threads);
     return *this;
   }
   LogSumExpState& update(Matrix<const double> x, int num_threads = 0) {
+    check_rows(x.rows);
     lse_state_update(max_.data(), excess_.data(), x, num_threads);
     return *this;
   }
@@ -207,6 +209,14 @@ class LogSumExpState {
   const std::vector<double>& excess() const { return excess_; }
 
  private:
+  static std::size_t checked_rows(std::int64_t rows) {
+    if (rows < 0) throw std::invalid_argument("rows must be >= 0, got " + std::to_string(rows));
+    return static_cast<std::size_t>(rows);
+  }
+  void check_rows(std::int64_t x_rows) const {
+    if (x_rows != rows())
+      throw std::invalid_argument("x has " + std::to_string(x_rows) + " rows, the state " + std::to_string(rows()));
+  }
   std::vector<double> max_, excess_;
 };
 
@@ -230,6 +240,7 @@ struct EntropyNormalizeInfo {
   std::vector<std::int8_t> status;  // logitcore_en_row_status
 
   void resize(std::int64_t rows) {
+    if (rows < 0) throw std::invalid_argument("rows must be >= 0, got " + std::to_string(rows));
     const auto n = static_cast<std::size_t>(rows);
     gamma.resize(n);
     h_min.resize(n);

@@ -208,6 +208,24 @@ void check_ptr(const void* p, i64 n, const char* what) {
   if (n < 0) fail(std::string(what) + ": length must be >= 0, got " + str(n));
 }
 
+// A contiguous array of n elements of T (checked by check_ptr) as a byte range, for the
+// overlap checks of outputs given as plain pointers.
+template <class T>
+Checked span_of(const void* p, i64 n) {
+  Checked c;
+  c.v.data = const_cast<void*>(p);
+  c.v.ndim = 1;
+  c.v.shape[0] = n;
+  c.v.strides[0] = 1;
+  if (p != nullptr && n > 0) set_bytes<T>(c, p, {0, n - 1});
+  return c;
+}
+
+// an output array the same as an input (same pointer) or apart from it
+void check_same_or_disjoint(const Checked& out, const char* out_name, const Checked& in, const char* in_name) {
+  if (out.v.data != in.v.data) check_disjoint(out, out_name, in, in_name);
+}
+
 // ---- operations ------------------------------------------------------------------------------
 
 template <class T>
@@ -275,6 +293,10 @@ void state_update_impl(double* max, double* excess, const logitcore_matrix* x, i
   const Checked cx = check_matrix<T>(x, "x");
   check_ptr(max, cx.rows, "max");
   check_ptr(excess, cx.rows, "excess");
+  const Checked cm = span_of<double>(max, cx.rows), cu = span_of<double>(excess, cx.rows);
+  check_disjoint(cm, "max", cx, "x");
+  check_disjoint(cu, "excess", cx, "x");
+  check_disjoint(cu, "excess", cm, "max");
   const int nt = threads(num_threads);
   if (cx.rows == 0 || cx.cols == 0) return;
   std::vector<double> m2(static_cast<size_t>(cx.rows)), u2(static_cast<size_t>(cx.rows));
@@ -333,6 +355,27 @@ void entropy_normalize_impl(const logitcore_matrix* x, const logitcore_matrix* o
   eo.out_of_range_fails = o.out_of_range_fails != 0;
   const i64 rows = cx.rows;
   check_ptr(target, rows, "target");
+  {
+    const i64 ts = target_stride < 0 ? -target_stride : target_stride;
+    const i64 tn = rows > 0 ? (rows - 1) * ts + 1 : 0;
+    const Checked ct = span_of<double>(target_stride < 0 && rows > 0 ? target + (rows - 1) * target_stride : target, tn);
+    check_disjoint(co, "out", ct, "target");
+    if (info_in) {
+      const logitcore_en_info& in = *info_in;
+      const Checked arrays[8] = {span_of<double>(in.gamma, rows),       span_of<std::int32_t>(in.n_iter, rows),
+                                 span_of<std::uint8_t>(in.converged, rows), span_of<std::uint8_t>(in.clipped, rows),
+                                 span_of<std::int8_t>(in.status, rows),  span_of<double>(in.h_min, rows),
+                                 span_of<double>(in.h_max, rows),        span_of<double>(in.entropy, rows)};
+      static const char* names[8] = {"info.gamma", "info.n_iter", "info.converged", "info.clipped",
+                                     "info.status", "info.h_min", "info.h_max", "info.entropy"};
+      for (int a = 0; a < 8; ++a) {
+        check_disjoint(arrays[a], names[a], cx, "x");
+        check_disjoint(arrays[a], names[a], co, "out");
+        check_disjoint(arrays[a], names[a], ct, "target");
+        for (int b = 0; b < a; ++b) check_disjoint(arrays[a], names[a], arrays[b], names[b]);
+      }
+    }
+  }
   for (i64 r = 0; r < rows; ++r) {
     if (isnan(target[r * target_stride])) fail("target entropy is NaN (row " + str(r) + ")");
   }
@@ -457,6 +500,22 @@ void loss_impl(const logitcore_matrix* x, const std::int64_t* target, const logi
   }
   const i64 rows = cx.rows, ncls = cx.cols;
   check_ptr(target, rows, "target");
+  {
+    const Checked ct = span_of<std::int64_t>(target, rows), cw = span_of<double>(o.class_weight, o.class_weight ? ncls : 0);
+    const Checked cl = span_of<double>(row_loss, row_loss ? rows : 0), cr = span_of<double>(reduced, reduced ? 1 : 0);
+    const std::pair<const Checked*, const char*> outs[2] = {{&cl, "row_loss"}, {&cr, "reduced"}};
+    for (const auto& out : outs) {
+      check_disjoint(*out.first, out.second, cx, "logits");
+      check_disjoint(*out.first, out.second, ct, "target");
+      check_disjoint(*out.first, out.second, cw, "class_weight");
+      if (grad) check_disjoint(*out.first, out.second, cg, "grad");
+    }
+    check_disjoint(cr, "reduced", cl, "row_loss");
+    if (grad) {
+      check_disjoint(cg, "grad", ct, "target");
+      check_disjoint(cg, "grad", cw, "class_weight");
+    }
+  }
   for (i64 r = 0; r < rows; ++r) {
     const std::int64_t t = target[r];
     if (t != o.ignore_index && (t < 0 || t >= ncls))
@@ -626,8 +685,19 @@ logitcore_status logitcore_lse_state_init(double* max, double* excess, int64_t n
 logitcore_status logitcore_lse_state_merge(double* max, double* excess, const double* max2, const double* excess2,
                                            int64_t n) {
   return guard([&] {
-    for (auto p : {max, excess}) check_ptr(p, n, "state array");
-    for (auto p : {max2, excess2}) check_ptr(p, n, "state array");
+    check_ptr(max, n, "max");
+    check_ptr(excess, n, "excess");
+    check_ptr(max2, n, "max2");
+    check_ptr(excess2, n, "excess2");
+    const Checked cm = span_of<double>(max, n), cu = span_of<double>(excess, n);
+    const Checked cm2 = span_of<double>(max2, n), cu2 = span_of<double>(excess2, n);
+    check_disjoint(cu, "excess", cm, "max");
+    // merging a state into itself reads each entry before writing it: the same arrays are fine
+    for (const Checked* out : {&cm, &cu}) {
+      const char* name = out == &cm ? "max" : "excess";
+      check_same_or_disjoint(*out, name, cm2, "max2");
+      check_same_or_disjoint(*out, name, cu2, "excess2");
+    }
     merge_excess_arrays(n, max, excess, max2, excess2);
   });
 }
@@ -637,6 +707,9 @@ logitcore_status logitcore_lse_state_result(const double* max, const double* exc
     check_ptr(max, n, "max");
     check_ptr(excess, n, "excess");
     check_ptr(out, n, "out");
+    const Checked co = span_of<double>(out, n);
+    check_same_or_disjoint(co, "out", span_of<double>(max, n), "max");
+    check_same_or_disjoint(co, "out", span_of<double>(excess, n), "excess");
     for (int64_t i = 0; i < n; ++i) out[i] = max[i] + ::log1p(excess[i]);
   });
 }
