@@ -159,12 +159,16 @@ def entropy_normalize(
             raise ValueError("perplexity must be >= 1 (it is exp of an entropy)")
         tgt = np.log(perp)
     elif type(target) is float or type(target) is int:  # the common scalar target, cheaply
+        if target != target:  # (the library checks every row's target; this also covers no rows)
+            raise ValueError("target entropy is NaN")
         tgt = np.float64(target)
     else:
         try:
             tgt = np.asarray(target, dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"target must be a number or an array of numbers, got {type(target).__name__}") from None
+        if np.isnan(tgt).any():
+            raise ValueError("target entropy is NaN")
     if out_of_range not in ("clip", "raise"):
         raise ValueError(f"out_of_range must be 'clip' or 'raise', got {out_of_range!r}")
     try:
