@@ -27,6 +27,10 @@ py::dict entropy_normalize(const py::array& x, const py::array& out, const py::a
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     py::gil_scoped_release nogil;
+    if (rows == 0) {  // no rows: the library still checks the options
+      const logitcore::Matrix<const T> none(nullptr, 0, batch.cols());
+      logitcore::entropy_normalize(none, logitcore::Matrix<T>(nullptr, 0, batch.cols()), tp, 1, opt);
+    }
     batch.for_each([&](const Batch::Chunk& c) {
       const auto r0 = static_cast<size_t>(c.row0);
       const logitcore_en_info info{all.gamma + r0, all.n_iter + r0, all.converged + r0, all.clipped + r0,

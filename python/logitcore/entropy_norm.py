@@ -211,14 +211,9 @@ def entropy_normalize(
     opt.sum_tol = max(_core.EN_MIN_SUM_TOL, float(np.finfo(x.dtype).eps)) if x.dtype.kind == "f" else -1.0
     opt.out_of_range_fails = out_of_range == "raise"
     sum_tol = opt.effective_sum_tol(cdt == np.float64)
-    if nrows:
-        info = _core._entropy_normalize(rows, buf, tgt_rows, opt)
-        if info["status"].any():
-            _raise_for_status(info, tgt_rows, batch, logits, out_of_range, sum_tol)
-    else:
-        info = {k: np.empty(0, dtype=d) for k, d in (("gamma", np.float64), ("n_iter", np.int32),
-                ("converged", np.uint8), ("clipped", np.uint8), ("entropy", np.float64),
-                ("h_min", np.float64), ("h_max", np.float64))}
+    info = _core._entropy_normalize(rows, buf, tgt_rows, opt)  # (no rows: checks the options)
+    if info["status"].any():
+        _raise_for_status(info, tgt_rows, batch, logits, out_of_range, sum_tol)
 
     if target_view is not None:
         res = out
