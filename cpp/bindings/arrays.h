@@ -62,85 +62,84 @@ inline std::vector<i64> elem_strides(const py::array& a, const char* what) {
 
 // The batch of a row-wise operation: rows of x along its last axis, batch shape x.shape[:-1].
 // Operands are row arrays (the batch shape plus the row axis) or per-row arrays (the batch
-// shape). The batch axes are merged wherever every operand allows, leaving `chunks` 2-D calls.
+// shape). The batch axes are merged wherever every operand allows, leaving one 2-D call in
+// the common case. Fixed-size storage: no allocation per call.
 class Batch {
  public:
-  explicit Batch(const py::array& x) : x_(x) {
+  static constexpr int kMaxOps = 4;
+  static constexpr int kMaxDims = 64;  // NumPy's limit
+
+  explicit Batch(const py::array& x) {
     require(x.ndim() >= 1, "input must have at least one dimension");
-    for (py::ssize_t d = 0; d + 1 < x.ndim(); ++d) shape_.push_back(x.shape(d));
-    n_ = x.shape(x.ndim() - 1);
+    require(x.ndim() <= kMaxDims, "input has too many dimensions");
+    bnd_ = static_cast<int>(x.ndim()) - 1;
     rows_ = 1;
-    for (i64 v : shape_) rows_ *= v;
+    for (int d = 0; d < bnd_; ++d) rows_ *= (shape_[d] = x.shape(d));
+    n_ = x.shape(bnd_);
   }
   i64 rows() const { return rows_; }
   i64 cols() const { return n_; }
 
   // Adds an operand, returning its index. row: the array has the row axis (x's shape).
   int add(const py::array& a, bool row, const char* what) {
-    const size_t bnd = shape_.size();
-    bool ok = static_cast<size_t>(a.ndim()) == bnd + (row ? 1 : 0);
-    for (size_t d = 0; ok && d < bnd; ++d) ok = a.shape(static_cast<py::ssize_t>(d)) == shape_[d];
-    if (ok && row) ok = a.shape(static_cast<py::ssize_t>(bnd)) == n_;
+    bool ok = a.ndim() == bnd_ + (row ? 1 : 0) && nops_ < kMaxOps;
+    for (int d = 0; ok && d < bnd_; ++d) ok = a.shape(d) == shape_[d];
+    if (ok && row) ok = a.shape(bnd_) == n_;
     require(ok, std::string(what) + (row ? ": shape does not match the input's shape"
                                          : ": shape does not match the input's batch shape"));
-    std::vector<i64> s = elem_strides(a, what);
-    Op op;
+    Op& op = ops_[nops_];
+    const py::ssize_t item = a.itemsize();
+    for (int d = 0; d < a.ndim(); ++d)
+      require(a.strides(d) % item == 0, std::string(what) + ": strides are not a multiple of the item size");
     op.data = static_cast<char*>(const_cast<void*>(a.data()));
-    op.item = a.itemsize();
-    op.col_stride = row ? s[bnd] : 0;
-    s.resize(bnd);
-    op.batch = std::move(s);
-    ops_.push_back(std::move(op));
-    return static_cast<int>(ops_.size()) - 1;
+    op.col_stride = row ? a.strides(bnd_) / item : 0;
+    for (int d = 0; d < bnd_; ++d) op.batch[d] = a.strides(d) / item;
+    return nops_++;
   }
 
   struct Chunk {
-    i64 rows;   // rows in this chunk
-    i64 row0;   // C-order index of its first row in the batch
-    const std::vector<i64>* offs;        // element offset of each operand's first row
-    const std::vector<i64>* row_stride;  // each operand's stride between rows
+    i64 rows;              // rows in this chunk
+    i64 row0;              // C-order index of its first row in the batch
+    const i64* offs;       // element offset of each operand's first row
+    const i64* row_stride; // each operand's stride between rows
   };
 
   // fn(const Chunk&) for every 2-D piece of the batch, in C order of the rows.
   template <class F>
   void for_each(F&& fn) const {
-    const size_t nops = ops_.size();
-    // merged dims, innermost last: extent and per-operand stride
-    std::vector<i64> ext;
-    std::vector<std::vector<i64>> st;
-    for (size_t d = 0; d < shape_.size(); ++d) {
-      if (shape_[d] == 1) continue;
-      std::vector<i64> s(nops);
-      for (size_t o = 0; o < nops; ++o) s[o] = ops_[o].batch[d];
-      if (!ext.empty()) {
-        bool merge = true;
-        for (size_t o = 0; merge && o < nops; ++o) merge = st.back()[o] == s[o] * shape_[d];
-        if (merge) {
-          ext.back() *= shape_[d];
-          st.back() = s;
-          continue;
-        }
-      }
-      ext.push_back(shape_[d]);
-      st.push_back(std::move(s));
-    }
-    std::vector<i64> offs(nops, 0), rs(nops, 0);
     if (rows_ == 0) return;
-    if (ext.empty()) {
-      fn(Chunk{1, 0, &offs, &rs});
+    // merged dims, innermost last: extent and per-operand stride
+    i64 ext[kMaxDims];
+    i64 st[kMaxDims][kMaxOps];
+    int nm = 0;
+    for (int d = 0; d < bnd_; ++d) {
+      if (shape_[d] == 1) continue;
+      bool merge = nm > 0;
+      for (int o = 0; merge && o < nops_; ++o) merge = st[nm - 1][o] == ops_[o].batch[d] * shape_[d];
+      if (merge) {
+        ext[nm - 1] *= shape_[d];
+      } else {
+        ext[nm] = shape_[d];
+        ++nm;
+      }
+      for (int o = 0; o < nops_; ++o) st[nm - 1][o] = ops_[o].batch[d];
+    }
+    i64 offs[kMaxOps] = {}, rs[kMaxOps] = {};
+    if (nm == 0) {
+      fn(Chunk{1, 0, offs, rs});
       return;
     }
-    const size_t inner = ext.size() - 1;
-    rs = st[inner];
-    std::vector<i64> idx(inner, 0);
+    const int inner = nm - 1;
+    for (int o = 0; o < nops_; ++o) rs[o] = st[inner][o];
+    i64 idx[kMaxDims] = {};
     for (i64 row0 = 0; row0 < rows_; row0 += ext[inner]) {
-      for (size_t o = 0; o < nops; ++o) {
+      for (int o = 0; o < nops_; ++o) {
         i64 off = 0;
-        for (size_t d = 0; d < inner; ++d) off += idx[d] * st[d][o];
+        for (int d = 0; d < inner; ++d) off += idx[d] * st[d][o];
         offs[o] = off;
       }
-      fn(Chunk{ext[inner], row0, &offs, &rs});
-      for (size_t d = inner; d-- > 0;) {  // odometer over the outer dims
+      fn(Chunk{ext[inner], row0, offs, rs});
+      for (int d = inner; d-- > 0;) {  // odometer over the outer dims
         if (++idx[d] < ext[d]) break;
         idx[d] = 0;
       }
@@ -150,15 +149,12 @@ class Batch {
   // The operand's matrix (row operands) or vector (per-row operands) of a chunk.
   template <class T>
   logitcore::Matrix<T> matrix(int op, const Chunk& c) const {
-    const Op& o = ops_[static_cast<size_t>(op)];
-    return logitcore::Matrix<T>(reinterpret_cast<T*>(o.data) + (*c.offs)[static_cast<size_t>(op)], c.rows, n_,
-                                (*c.row_stride)[static_cast<size_t>(op)], o.col_stride);
+    return logitcore::Matrix<T>(reinterpret_cast<T*>(ops_[op].data) + c.offs[op], c.rows, n_, c.row_stride[op],
+                                ops_[op].col_stride);
   }
   template <class T>
   logitcore::Vector<T> vector(int op, const Chunk& c) const {
-    const Op& o = ops_[static_cast<size_t>(op)];
-    return logitcore::Vector<T>(reinterpret_cast<T*>(o.data) + (*c.offs)[static_cast<size_t>(op)], c.rows,
-                                (*c.row_stride)[static_cast<size_t>(op)]);
+    return logitcore::Vector<T>(reinterpret_cast<T*>(ops_[op].data) + c.offs[op], c.rows, c.row_stride[op]);
   }
   // Whether the whole batch is one chunk (one call).
   bool single() const {
@@ -169,15 +165,14 @@ class Batch {
 
  private:
   struct Op {
-    char* data;
-    py::ssize_t item;
-    i64 col_stride;
-    std::vector<i64> batch;
+    char* data = nullptr;
+    i64 col_stride = 0;
+    i64 batch[kMaxDims] = {};
   };
-  const py::array& x_;
-  std::vector<i64> shape_;
+  int bnd_ = 0, nops_ = 0;
+  i64 shape_[kMaxDims] = {};
   i64 n_ = 0, rows_ = 0;
-  std::vector<Op> ops_;
+  Op ops_[kMaxOps];
 };
 
 // a contiguous 1-D array of `n` entries of type T

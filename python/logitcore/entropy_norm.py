@@ -20,6 +20,9 @@ from ._arrays import (
 
 __all__ = ["entropy_normalize", "EntropyNormalizeInfo", "default_tol"]
 
+# the default sum tolerance of each float input dtype: max(library floor, the dtype's epsilon)
+_SUM_TOL = {np.dtype(t): max(_core.EN_MIN_SUM_TOL, float(np.finfo(t).eps)) for t in (np.float16, np.float32, np.float64)}
+
 _STATUS_ABOVE, _STATUS_BELOW, _STATUS_INVALID, _STATUS_BAD_SUM, _STATUS_NO_SUPPORT = (
     _core.EN_ABOVE_RANGE, _core.EN_BELOW_RANGE, _core.EN_INVALID, _core.EN_BAD_SUM, _core.EN_NO_SUPPORT)
 
@@ -208,7 +211,7 @@ def entropy_normalize(
     opt.check_sum = not renormalize and not logits
     # the sum tolerance of the INPUT dtype (float16 rows are computed in float32 but were
     # rounded to float16): set once here, used by the library and quoted by the error message
-    opt.sum_tol = max(_core.EN_MIN_SUM_TOL, float(np.finfo(x.dtype).eps)) if x.dtype.kind == "f" else -1.0
+    opt.sum_tol = _SUM_TOL.get(x.dtype, -1.0)
     opt.out_of_range_fails = out_of_range == "raise"
     sum_tol = opt.effective_sum_tol(cdt == np.float64)
     info = _core._entropy_normalize(rows, buf, tgt_rows, opt)  # (no rows: checks the options)
