@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build logitcore with AddressSanitizer + UndefinedBehaviorSanitizer (GCC) and run the test
-# suite's default selection under it.
+# suite's default selection under it, then the C and C++ API's GoogleTest suite (ctest).
 #
 #   tools/sanitize.sh [pytest arguments]     (default: the default selection, -q)
 #
@@ -140,6 +140,28 @@ log "python -m pytest --capture=sys $*"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 unset LOGITCORE_TEST_REQUIRE  # PyTorch is not installed here: its tests are skipped
 { sanitized python -m pytest --capture=sys "$@" 2>&1 | tee "$LOG_DIR/pytest.log"; } || status=$?
+
+# the C and C++ API's GoogleTest suite, built with the same flags (executables linked with the
+# sanitizers need no preloading); allocator_may_return_null: the out-of-memory tests ask for
+# impossible scratch and expect LOGITCORE_OUT_OF_MEMORY, not an ASan abort
+if [ -e /usr/include/gtest/gtest.h ]; then
+  log "ctest: the GoogleTest suite of the C and C++ API"
+  if cmake -S . -B "$BUILD_DIR-ctest" -DLOGITCORE_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+       -DCMAKE_CXX_FLAGS="$FLAGS" -DCMAKE_C_FLAGS="$FLAGS" \
+       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+       -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined" > "$LOG_DIR/ctest-build.txt" 2>&1 \
+     && cmake --build "$BUILD_DIR-ctest" -j2 >> "$LOG_DIR/ctest-build.txt" 2>&1; then
+    { ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:allocator_may_return_null=1" \
+        UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+        ctest --test-dir "$BUILD_DIR-ctest" --output-on-failure 2>&1 | tee "$LOG_DIR/ctest.log"; } || status=$?
+  else
+    log "the sanitizer build of the C/C++ tests failed:"
+    tail -n 30 "$LOG_DIR/ctest-build.txt"
+    status=1
+  fi
+else
+  log "GoogleTest is not installed (Debian: libgtest-dev): the C/C++ API suite is not run here"
+fi
 
 if grep -qE "$REPORT" "$LOG_DIR"/*.log; then
   log "sanitizer reports found:"
