@@ -19,8 +19,13 @@ namespace lcpy {
 namespace py = pybind11;
 using i64 = std::int64_t;
 
-inline void require(bool ok, const std::string& msg) {
+// ValueError(what + rest) unless ok (the message is built only on failure: these checks run on
+// every call)
+inline void require(bool ok, const char* msg) {
   if (!ok) throw py::value_error(msg);
+}
+inline void require(bool ok, const char* what, const char* rest) {
+  if (!ok) throw py::value_error(std::string(what) + rest);
 }
 
 enum class DType { f32, f64 };
@@ -41,12 +46,12 @@ auto with_dtype(DType dt, F&& f) {
 }
 
 inline void check_same_dtype(const py::array& a, const py::array& b, const char* what) {
-  require(a.dtype().num() == b.dtype().num() && b.dtype().byteorder() != '>',
-          std::string(what) + ": dtype differs from the input's");
+  require(a.dtype().num() == b.dtype().num() && b.dtype().byteorder() != '>', what,
+          ": dtype differs from the input's");
 }
 
 inline void check_writeable(const py::array& a, const char* what) {
-  require(a.writeable(), std::string(what) + ": array is read-only");
+  require(a.writeable(), what, ": array is read-only");
 }
 
 // element strides of an array (byte strides must be multiples of the item size)
@@ -54,7 +59,7 @@ inline std::vector<i64> elem_strides(const py::array& a, const char* what) {
   std::vector<i64> s(static_cast<size_t>(a.ndim()));
   const py::ssize_t item = a.itemsize();
   for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-    require(a.strides(d) % item == 0, std::string(what) + ": strides are not a multiple of the item size");
+    require(a.strides(d) % item == 0, what, ": strides are not a multiple of the item size");
     s[static_cast<size_t>(d)] = a.strides(d) / item;
   }
   return s;
@@ -85,12 +90,11 @@ class Batch {
     bool ok = a.ndim() == bnd_ + (row ? 1 : 0) && nops_ < kMaxOps;
     for (int d = 0; ok && d < bnd_; ++d) ok = a.shape(d) == shape_[d];
     if (ok && row) ok = a.shape(bnd_) == n_;
-    require(ok, std::string(what) + (row ? ": shape does not match the input's shape"
-                                         : ": shape does not match the input's batch shape"));
+    require(ok, what, row ? ": shape does not match the input's shape" : ": shape does not match the input's batch shape");
     Op& op = ops_[nops_];
     const py::ssize_t item = a.itemsize();
     for (int d = 0; d < a.ndim(); ++d)
-      require(a.strides(d) % item == 0, std::string(what) + ": strides are not a multiple of the item size");
+      require(a.strides(d) % item == 0, what, ": strides are not a multiple of the item size");
     op.data = static_cast<char*>(const_cast<void*>(a.data()));
     op.col_stride = row ? a.strides(bnd_) / item : 0;
     for (int d = 0; d < bnd_; ++d) op.batch[d] = a.strides(d) / item;
@@ -178,10 +182,10 @@ class Batch {
 // a contiguous 1-D array of `n` entries of type T
 template <class T>
 T* vector_data(const py::array& a, i64 n, bool writeable, const char* what) {
-  require(py::isinstance<py::array_t<T>>(a) && a.ndim() == 1 && a.shape(0) == n &&
-              (n <= 1 || a.strides(0) == static_cast<py::ssize_t>(sizeof(T))),
-          std::string(what) + ": expected a contiguous " + std::string(py::str(py::dtype::of<T>())) +
-              " vector with one entry per row");
+  if (!(py::isinstance<py::array_t<T>>(a) && a.ndim() == 1 && a.shape(0) == n &&
+        (n <= 1 || a.strides(0) == static_cast<py::ssize_t>(sizeof(T)))))
+    throw py::value_error(std::string(what) + ": expected a contiguous " + std::string(py::str(py::dtype::of<T>())) +
+                          " vector with one entry per row");
   if (writeable) check_writeable(a, what);
   return static_cast<T*>(const_cast<void*>(a.data()));
 }

@@ -38,7 +38,7 @@ void map_array(const py::array& x, const py::array& out, Map f, const char* what
   check_writeable(out, "out");
   require(x.ndim() == 1 && out.ndim() == 1 && x.shape(0) == out.shape(0) &&
               (x.shape(0) <= 1 || (x.strides(0) == x.itemsize() && out.strides(0) == out.itemsize())),
-          std::string(what) + ": x and out must be contiguous vectors of one length");
+          what, ": x and out must be contiguous vectors of one length");
   const i64 n = x.shape(0);
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);

@@ -62,6 +62,18 @@ void bind_entropy_norm(py::module_& m) {
   using Opt = logitcore::EntropyNormalizeOptions;
   py::class_<Opt>(m, "EntropyNormalizeOptions", "Options of entropy normalization (logitcore.h: logitcore_en_options)")
       .def(py::init<>())
+      .def(py::init([](int input, double tol, int max_iter, bool check_sum, double sum_tol, bool out_of_range_fails) {
+             Opt o;
+             o.input = input;
+             o.tol = tol;
+             o.max_iter = max_iter;
+             o.check_sum = check_sum;
+             o.sum_tol = sum_tol;
+             o.out_of_range_fails = out_of_range_fails;
+             return o;
+           }),
+           py::arg("input"), py::arg("tol"), py::arg("max_iter"), py::arg("check_sum"), py::arg("sum_tol"),
+           py::arg("out_of_range_fails"))
       .def_readwrite("input", &Opt::input)
       .def_readwrite("tol", &Opt::tol)
       .def_readwrite("max_iter", &Opt::max_iter)

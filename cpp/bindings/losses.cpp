@@ -54,6 +54,16 @@ void bind_losses(py::module_& m) {
   using Opt = logitcore::LossOptions;
   py::class_<Opt>(m, "LossOptions", "Options of the fused losses (logitcore.h: logitcore_loss_options)")
       .def(py::init<>())
+      .def(py::init([](int kind, double param, double threshold, std::int64_t ignore_index, int reduction) {
+             Opt o;
+             o.kind = kind;
+             o.param = param;
+             o.threshold = threshold;
+             o.ignore_index = ignore_index;
+             o.reduction = reduction;
+             return o;
+           }),
+           py::arg("kind"), py::arg("param"), py::arg("threshold"), py::arg("ignore_index"), py::arg("reduction"))
       .def_readwrite("kind", &Opt::kind)
       .def_readwrite("param", &Opt::param)
       .def_readwrite("threshold", &Opt::threshold)

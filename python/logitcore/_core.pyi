@@ -11,7 +11,7 @@ read-only outputs raise ValueError or TypeError; the library's own argument chec
 ValueError (invalid argument) and IndexError (a target out of range). Entropies are in nats.
 Enums and defaults are the library's (logitcore.h), exposed here as module constants.
 """
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -116,7 +116,11 @@ class EntropyNormalizeOptions:
     check_sum: int
     sum_tol: float
     out_of_range_fails: int
+    @overload
     def __init__(self) -> None: ...
+    @overload
+    def __init__(self, input: int, tol: float, max_iter: int, check_sum: bool, sum_tol: float,
+                 out_of_range_fails: bool) -> None: ...
     def effective_tol(self, f64: bool) -> float: ...
     def effective_sum_tol(self, f64: bool) -> float: ...
 
@@ -147,7 +151,10 @@ class LossOptions:
     threshold: float
     ignore_index: int
     reduction: int
+    @overload
     def __init__(self) -> None: ...
+    @overload
+    def __init__(self, kind: int, param: float, threshold: float, ignore_index: int, reduction: int) -> None: ...
 
 def _loss(
     x: _FloatArray,

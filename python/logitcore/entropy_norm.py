@@ -204,15 +204,11 @@ def entropy_normalize(
     if out is not None and rdt == cdt and out.flags.aligned and not np.may_share_memory(out, xc):
         target_view = writable_rows_view(out.reshape(x.shape) if out.ndim == 0 else out, (ax,))
     buf = target_view if target_view is not None else np.empty(rows.shape, dtype=cdt)
-    opt = _core.EntropyNormalizeOptions()
-    opt.input = _core.EN_LOGITS if logits else _core.EN_PROBABILITIES
-    opt.tol = tol
-    opt.max_iter = max_iter
-    opt.check_sum = not renormalize and not logits
-    # the sum tolerance of the INPUT dtype (float16 rows are computed in float32 but were
-    # rounded to float16): set once here, used by the library and quoted by the error message
-    opt.sum_tol = _SUM_TOL.get(x.dtype, -1.0)
-    opt.out_of_range_fails = out_of_range == "raise"
+    # the sum tolerance is that of the INPUT dtype (float16 rows are computed in float32 but
+    # were rounded to float16): set once here, used by the library and quoted by the errors
+    opt = _core.EntropyNormalizeOptions(
+        _core.EN_LOGITS if logits else _core.EN_PROBABILITIES, tol, max_iter,
+        not renormalize and not logits, _SUM_TOL.get(x.dtype, -1.0), out_of_range == "raise")
     sum_tol = opt.effective_sum_tol(cdt == np.float64)
     info = _core._entropy_normalize(rows, buf, tgt_rows, opt)  # (no rows: checks the options)
     if info["status"].any():

@@ -118,10 +118,7 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
             raise ValueError(f"weight has shape {cw.shape}, expected ({n_classes},): one weight per class")
         cw = np.ascontiguousarray(cw, dtype=np.float64)
 
-    opt = _core.LossOptions()
-    opt.kind, opt.param, opt.threshold = kind, param, threshold
-    opt.ignore_index = ignore_index
-    opt.reduction = _REDUCTIONS[reduction]
+    opt = _core.LossOptions(kind, param, threshold, ignore_index, _REDUCTIONS[reduction])
     # the kernel takes one strided (rows, classes) matrix: a view when the batch axes allow it
     shape2 = (t.shape[0], n_classes)
     x2 = _view_2d(x, shape2)

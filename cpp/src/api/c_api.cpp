@@ -85,7 +85,7 @@ struct Dim {
 };
 
 // [lo, hi] element offsets touched by the dims (nothing touched: lo > hi).
-std::pair<i64, i64> extent(const Dim* d, int nd, const std::string& name) {
+std::pair<i64, i64> extent(const Dim* d, int nd, const char* name) {
   i64 lo = 0, hi = 0;
   for (int k = 0; k < nd; ++k) {
     if (d[k].n == 0) return {1, 0};
@@ -93,9 +93,9 @@ std::pair<i64, i64> extent(const Dim* d, int nd, const std::string& name) {
   for (int k = 0; k < nd; ++k) {
     i64 span;
     if (!mul_ok(d[k].n - 1, d[k].s, &span) || span == std::numeric_limits<i64>::min())
-      fail(name + ": strides too large (the view spans more than 2^63 elements)");
+      fail(std::string(name) + ": strides too large (the view spans more than 2^63 elements)");
     if (__builtin_add_overflow(span < 0 ? lo : hi, span, span < 0 ? &lo : &hi))
-      fail(name + ": strides too large (the view spans more than 2^63 elements)");
+      fail(std::string(name) + ": strides too large (the view spans more than 2^63 elements)");
   }
   return {lo, hi};
 }
@@ -117,17 +117,17 @@ void set_bytes(Checked& c, const void* data, std::pair<i64, i64> ex) {
 
 template <class T>
 Checked check_matrix(const logitcore_matrix* m, const char* what) {
-  const std::string name(what);
-  if (!m) fail(name + " is NULL");
+  const char* const name = what;  // (messages are built only on failure)
+  if (!m) fail(std::string(name) + " is NULL");
   if (m->rows < 0 || m->cols < 0)
-    fail(name + ": rows and cols must be >= 0, got " + str(m->rows) + " x " + str(m->cols));
+    fail(std::string(name) + ": rows and cols must be >= 0, got " + str(m->rows) + " x " + str(m->cols));
   const Dim d[2] = {{m->rows, m->row_stride}, {m->cols, m->col_stride}};
   const auto ex = extent(d, 2, name);
-  if (ex.first <= ex.second && m->data == nullptr) fail(name + ": data is NULL for a non-empty matrix");
+  if (ex.first <= ex.second && m->data == nullptr) fail(std::string(name) + ": data is NULL for a non-empty matrix");
   i64 bytes;
   if (ex.first <= ex.second &&
       (!mul_ok(ex.second - ex.first + 1, static_cast<i64>(sizeof(T)), &bytes)))
-    fail(name + ": strides too large");
+    fail(std::string(name) + ": strides too large");
   Checked c;
   c.rows = m->rows;
   c.cols = m->cols;
@@ -143,12 +143,12 @@ Checked check_matrix(const logitcore_matrix* m, const char* what) {
 
 template <class T>
 Checked check_vector(const logitcore_vector* v, const char* what, i64 want) {
-  const std::string name(what);
-  if (!v) fail(name + " is NULL");
-  if (v->size != want) fail(name + ": size " + str(v->size) + " does not match the " + str(want) + " rows of the input");
+  const char* const name = what;  // (messages are built only on failure)
+  if (!v) fail(std::string(name) + " is NULL");
+  if (v->size != want) fail(std::string(name) + ": size " + str(v->size) + " does not match the " + str(want) + " rows of the input");
   const Dim d[1] = {{v->size, v->stride}};
   const auto ex = extent(d, 1, name);
-  if (ex.first <= ex.second && v->data == nullptr) fail(name + ": data is NULL for a non-empty vector");
+  if (ex.first <= ex.second && v->data == nullptr) fail(std::string(name) + ": data is NULL for a non-empty vector");
   Checked c;
   c.rows = v->size;
   c.v.data = v->data;
