@@ -229,6 +229,33 @@ def test_far_logits_give_a_distribution_with_its_reported_entropy(isa, row, targ
         assert info.clipped or abs(h - target) > 0
 
 
+# Entries outside the support (-inf logits, or logits beyond |kWMin| ln 2 below the maximum)
+# must get exactly zero mass even when the support's own spread asks for a gamma so small that
+# the kernels' 2^(gamma kWMin) no longer underflows (gamma < 1.6e-16 in float32, 1.1e-147 in
+# float64): e.g. a float32 row [-inf, 0, -1e17] at perplexity sqrt(2) needs gamma 2e-17, where
+# 2^(gamma kWMin) is 2^-21.
+@pytest.mark.parametrize(
+    "row,dtype,max_iter",
+    [
+        ([-np.inf, 0.0, -1e17], np.float32, 50),
+        ([0.0, -1e17, -np.inf, -np.inf, -2e18], np.float32, 50),
+        ([-np.inf, 0.0, -4e147], np.float64, 400),
+    ],
+)
+@pytest.mark.parametrize("layout", ["row", "block_tail"])
+def test_entries_outside_the_support_stay_zero_at_tiny_gamma(isa, row, dtype, max_iter, layout):
+    x = np.array(row, dtype)
+    if layout == "block_tail":  # the same row across a block boundary, after other -inf entries
+        x = np.concatenate([np.full(BLOCK - 1, -np.inf, dtype), x])
+    # outside the support: -inf, and logits more than |kWMin| ln 2 below the maximum (0 here)
+    outside = ~np.isfinite(x) | (x < -6.9e17 if dtype == np.float32 else x < -6.9e149)
+    q, info = lc.entropy_normalize(x, perplexity=np.sqrt(2), logits=True, max_iter=max_iter, return_info=True)
+    assert info.converged and float(info.gamma) < (1.6e-16 if dtype == np.float32 else 1.1e-147)
+    assert np.all(q[outside] == 0), q[outside]
+    assert abs(float(q.astype(np.float64).sum()) - 1) <= 4 * np.finfo(dtype).eps
+    assert abs(true_entropy(q) - np.log(np.sqrt(2))) <= (2e-5 if dtype == np.float32 else 1e-9)
+
+
 @pytest.mark.parametrize("logits", [False, True])
 @pytest.mark.parametrize("n,rows", [(10, 80000), (30, 30000), (200, 4096)])
 def test_float32_converged_rows_are_within_tol_after_rounding(logits, n, rows):

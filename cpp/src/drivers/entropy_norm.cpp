@@ -51,7 +51,36 @@ struct OutPlan {
   OutMode mode = OutMode::skip;
   T g = 0, scale = 0, val = 0;
   bool stream = false;
+  bool masked = false;  // exp_w below the masking gamma (see needs_mask)
 };
+
+// Entries outside the support hold w = kWMin, where the kernels' 2^(g w) is exactly 0 only while
+// g kWMin is at or below the exp2 core's lower clamp (2^-160 / 2^-1100 round to 0), i.e. for
+// g >= 1.6e-16 (float) / 1.1e-147 (double). A row whose support spans more than that in log2
+// units (finite logits 1e16 apart next to -inf ones) can need a smaller gamma: its passes then
+// zero the entries outside the support explicitly (a scalar loop; such rows are rare).
+template <class T>
+bool needs_mask(T g) {
+  constexpr double kClamp = sizeof(T) == 4 ? -160.0 : -1100.0;
+  return static_cast<double>(g) * static_cast<double>(kWMin<T>) > kClamp;
+}
+
+// e = 2^(g w) for w > kWMin, else 0, stored into e; the moments of w (log2 units) in double.
+template <class T>
+Moments masked_moments(const T* w, i64 n, T g, T* e) {
+  Moments m{0.0, 0.0, 0.0, 0.0, 0.0};
+  for (i64 i = 0; i < n; ++i) {
+    const double wi = static_cast<double>(w[i]);
+    const T ei = w[i] > kWMin<T> ? static_cast<T>(::exp2(static_cast<double>(g) * wi)) : T(0);
+    if (e) e[i] = ei;
+    const double ed = static_cast<double>(ei);
+    m.s0 += ed;
+    m.s1 += ed * wi;
+    m.s2 += ed * wi * wi;
+    m.s3 += ed * wi * wi * wi;
+  }
+  return m;
+}
 
 struct SearchResult {
   double gamma, s0, h;
@@ -246,6 +275,7 @@ class RowSolver {
     // the support is what the log-weights keep (w > kWMin): logits clamped at kWMin are
     // outside it, consistently for the range, the search and the output
     const double h_max = ::log(support), h_min = ::log(m1.ties);
+    const bool masked_row = support < static_cast<double>(n_);  // entries outside the support
     info_.h_min[r] = h_min;
     info_.h_max[r] = h_max;
     double gamma, s0 = m1.s0, h;
@@ -273,9 +303,10 @@ class RowSolver {
       auto eval = [&](double g) {
         // keep e = 2^(g w) of every evaluation: if it is the last, q = e / s0 needs no exp
         const T gt = static_cast<T>(g);
+        const bool mask = masked_row && needs_mask(gt);
         return to_nats(pass([&](i64 j) {
           const auto [off, len] = block_range(j, n_);
-          return k_.moments(B.w + off, len, gt, B.e + off);
+          return mask ? masked_moments<T>(B.w + off, len, gt, B.e + off) : k_.moments(B.w + off, len, gt, B.e + off);
         }));
       };
       const double tol_eff = opt_.tol - margin;
@@ -310,6 +341,7 @@ class RowSolver {
       plan.mode = have_e ? OutMode::scaled_e : OutMode::exp_w;
       plan.g = static_cast<T>(gamma);
       plan.scale = static_cast<T>(1.0 / s0);
+      plan.masked = masked_row && needs_mask(plan.g);
     }
     info_.gamma[r] = gamma;
     info_.n_iter[r] = iters;
@@ -329,7 +361,12 @@ class RowSolver {
         k_.scale_store(B.e + off, len, plan.scale, dst, direct && plan.stream);
         break;
       case OutMode::exp_w:
-        k_.exp_gamma_scale(w, len, plan.g, plan.scale, dst);
+        if (plan.masked) {
+          masked_moments<T>(w, len, plan.g, dst);
+          for (i64 i = 0; i < len; ++i) dst[i] *= plan.scale;
+        } else {
+          k_.exp_gamma_scale(w, len, plan.g, plan.scale, dst);
+        }
         break;
       case OutMode::uniform_support:
         for (i64 i = 0; i < len; ++i) dst[i] = w[i] > kWMin<T> ? plan.val : T(0);
