@@ -81,7 +81,10 @@ def _find_cmake():
     try:
         import cmake  # the pip package (a build dependency of scikit-build-core)
 
-        candidates.append(os.path.join(cmake.CMAKE_BIN_DIR, "cmake"))
+        # (run from the repository, "cmake" may also name its cmake/ folder of package files)
+        bin_dir = getattr(cmake, "CMAKE_BIN_DIR", None)
+        if bin_dir:
+            candidates.append(os.path.join(bin_dir, "cmake"))
     except ImportError:
         pass
     return next((c for c in candidates if c and _works(c)), None)
