@@ -1,42 +1,28 @@
-// google-benchmark suite for the native core: the row drivers (driver.h), entropy
-// normalization (entropy_norm.h) and the raw exp kernel, once per ISA this CPU supports, at
-// one thread and at all threads.
+// google-benchmark suite of the logsumexp family, entropy normalization and the elementwise exp,
+// through the public C++ API (logitcore.hpp over the C ABI of the shared library), once per ISA
+// this CPU supports, at one thread and at all threads.
 //
 // Benchmark names read  <op>/<isa>/rows:<R>/n:<N>/threads:<T>  (see bench/README.md).
 // items_per_second counts input elements; bytes_per_second counts the algorithmic minimum
 // traffic (input read once, plus the output written), not what the caches actually move.
-// This file is compiled for the baseline target: ISA code is reached only through the
-// kernel tables, and only tables the CPU supports are ever called.
-#include <benchmark/benchmark.h>
-
+// Every timed call is a full API call: argument checks, the thread-count choice, the driver
+// and the kernels.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <limits>
 #include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "runtime/runtime.h"
-#include "drivers/drivers.h"
-#include "drivers/entropy_norm.h"
-#include "kernels/kernels.h"
 #include "bench_common.h"
 
 namespace {
 
-using logitcore::Isa;
-using logitcore::KernelTable;
-using logitcore::NdView;
-using i64 = std::int64_t;
-
-using bench::aligned_buffer;
-using bench::batch_vector;
-using bench::matrix;
+using bench::i64;
+using logitcore::Matrix;
+using logitcore::Vector;
 
 // Inputs: standard normal values, generated once per (type, element count) and shared.
 template <class T>
@@ -51,41 +37,43 @@ std::shared_ptr<T> input(i64 count) {
 
 enum class Op { lse, softmax, softmax_entropy, exp };
 
-const char* op_name(Op op, bool f64) {
+template <class T>
+std::string op_name(Op op) {
+  const std::string t = sizeof(T) == 8 ? "<f64>" : "<f32>";
   switch (op) {
-    case Op::lse: return f64 ? "lse_rows<f64>" : "lse_rows<f32>";
-    case Op::softmax: return f64 ? "softmax_rows<f64>" : "softmax_rows<f32>";
-    case Op::softmax_entropy: return f64 ? "softmax_entropy_rows<f64>" : "softmax_entropy_rows<f32>";
-    case Op::exp: return f64 ? "exp<f64>" : "exp<f32>";
+    case Op::lse: return "logsumexp" + t;
+    case Op::softmax: return "softmax" + t;
+    case Op::softmax_entropy: return "softmax_entropy" + t;
+    case Op::exp: return "exp" + t;
   }
   return "?";
 }
 
 template <class T>
-void run(benchmark::State& state, Op op, const KernelTable* k, i64 rows, i64 n, int nthreads) {
+void run(benchmark::State& state, Op op, const std::string& isa, i64 rows, i64 n, int nthreads) {
+  if (!bench::use_isa(state, isa)) return;
   const i64 count = rows * n;
   std::shared_ptr<T> x = input<T>(count);
   const bool elementwise = op == Op::softmax || op == Op::exp;
-  std::shared_ptr<T> y = aligned_buffer<T>(elementwise ? count : rows);
-  // touch the output once so page faults stay out of the timing
-  for (i64 i = 0, m = elementwise ? count : rows; i < m; ++i) y.get()[i] = T(0);
-  const NdView xv = matrix(x.get(), rows, n);
-  const NdView rv = batch_vector(y.get(), rows);
-  const NdView yv = matrix(y.get(), rows, n);
-  for (auto _ : state) {
+  const i64 out_count = elementwise ? count : rows;
+  std::shared_ptr<T> y = bench::zero_buffer<T>(out_count);
+  const Matrix<const T> xm(x.get(), rows, n);
+  const Matrix<T> ym(y.get(), rows, n);
+  const Vector<T> rv(y.get(), rows);
+  auto call = [&] {
     switch (op) {
-      case Op::lse: logitcore::lse_rows<T>(*k, xv, nullptr, rv, nullptr, nthreads); break;
-      case Op::softmax: logitcore::softmax_rows<T>(*k, xv, yv, false, nthreads); break;
-      case Op::softmax_entropy: logitcore::softmax_entropy_rows<T>(*k, xv, rv, nthreads); break;
-      case Op::exp:
-        if constexpr (sizeof(T) == 4) logitcore::exp_f32(*k, x.get(), count, y.get());
-        else logitcore::exp_f64(*k, x.get(), count, y.get());
-        break;
+      case Op::lse: logitcore::logsumexp(xm, rv, nthreads); break;
+      case Op::softmax: logitcore::softmax(xm, ym, nthreads); break;
+      case Op::softmax_entropy: logitcore::softmax_entropy(xm, rv, nthreads); break;
+      case Op::exp: logitcore::exp(x.get(), count, y.get()); break;  // always one thread
     }
+  };
+  if (!bench::first_call(state, call)) return;
+  for (auto _ : state) {
+    call();
     benchmark::DoNotOptimize(y.get());
     benchmark::ClobberMemory();
   }
-  const i64 out_count = elementwise ? count : rows;
   state.SetItemsProcessed(state.iterations() * count);
   state.SetBytesProcessed(state.iterations() * (count + out_count) * static_cast<i64>(sizeof(T)));
   state.counters["elements"] = static_cast<double>(count);
@@ -96,64 +84,52 @@ void run(benchmark::State& state, Op op, const KernelTable* k, i64 rows, i64 n, 
 // Rows p = softmax(2 z), z ~ N(0, 1) (the input<float> values), computed in double and
 // rounded to float, generated once per shape; every row is brought to entropy log(30) nats
 // with tol 1e-5 (the Python default for float32), max_iter 50, probability rows checked to
-// sum to 1 within 1e-6, the result written to a second array. Counters from the last call:
-// n_iter_mean / n_iter_max (passes over a row spent by the search) and converged (fraction of
-// rows). A row the driver rejects (bad input) turns the benchmark into an error.
+// sum to 1 within 1e-6, the result written to a second array, every per-row result reported.
+// Counters from the last call: n_iter_mean / n_iter_max (passes over a row spent by the
+// search) and converged (fraction of rows). A row the library rejects (bad input) turns the
+// benchmark into an error.
 
 std::shared_ptr<float> probabilities(i64 rows, i64 n) {
   static std::map<std::pair<i64, i64>, std::shared_ptr<float>> cache;
   const auto key = std::make_pair(rows, n);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  const float* z = input<float>(rows * n).get();
-  auto buf = aligned_buffer<float>(rows * n);
-  std::vector<double> e(static_cast<size_t>(n));
-  for (i64 r = 0; r < rows; ++r) {
-    const float* zr = z + r * n;
-    double m = -std::numeric_limits<double>::infinity();
-    for (i64 i = 0; i < n; ++i) m = std::max(m, 2.0 * zr[i]);
-    double s = 0;
-    for (i64 i = 0; i < n; ++i) s += (e[static_cast<size_t>(i)] = std::exp(2.0 * zr[i] - m));
-    for (i64 i = 0; i < n; ++i) buf.get()[r * n + i] = static_cast<float>(e[static_cast<size_t>(i)] / s);
-  }
+  auto buf = bench::softmax2_rows(input<float>(rows * n).get(), rows, n);
   cache.emplace(key, buf);
   return buf;
 }
 
-void run_entropy_normalize(benchmark::State& state, const KernelTable* k, i64 rows, i64 n, int nthreads) {
+void run_entropy_normalize(benchmark::State& state, const std::string& isa, i64 rows, i64 n, int nthreads) {
+  if (!bench::use_isa(state, isa)) return;
   const i64 count = rows * n;
   std::shared_ptr<float> p = probabilities(rows, n);
-  std::shared_ptr<float> q = aligned_buffer<float>(count);
-  for (i64 i = 0; i < count; ++i) q.get()[i] = 0.0f;  // page faults stay out of the timing
-  const size_t nr = static_cast<size_t>(rows);
-  std::vector<double> target(nr, std::log(30.0)), gamma(nr), h_min(nr), h_max(nr), entropy(nr);
-  std::vector<std::int32_t> n_iter(nr);
-  std::vector<std::uint8_t> converged(nr), clipped(nr);
-  std::vector<std::int8_t> status(nr);
-  logitcore::EnOptions opt;
-  opt.is_prob = true;
+  std::shared_ptr<float> q = bench::zero_buffer<float>(count);
+  const std::vector<double> target(static_cast<size_t>(rows), std::log(30.0));
+  logitcore::EntropyNormalizeOptions opt;  // probabilities, sums checked
   opt.tol = 1e-5;
   opt.max_iter = 50;
-  opt.check_sum = true;
+  opt.check_sum = 1;
   opt.sum_tol = 1e-6;
-  const logitcore::EnInfo info{gamma.data(), n_iter.data(), converged.data(), clipped.data(),
-                               status.data(), h_min.data(),  h_max.data(),  entropy.data()};
-  const NdView pv = matrix(p.get(), rows, n);
-  const NdView qv = matrix(q.get(), rows, n);
+  logitcore::EntropyNormalizeInfo info;
+  info.resize(rows);  // the call resizes to the same size: no allocation in the loop
+  const Matrix<const float> pm(p.get(), rows, n);
+  const Matrix<float> qm(q.get(), rows, n);
+  auto call = [&] { logitcore::entropy_normalize(pm, qm, target.data(), 1, opt, &info, nthreads); };
+  if (!bench::first_call(state, call)) return;
   for (auto _ : state) {
-    logitcore::entropy_normalize_rows<float>(*k, pv, qv, target.data(), opt, info, nthreads);
+    call();
     benchmark::DoNotOptimize(q.get());
     benchmark::ClobberMemory();
   }
   double sum_iter = 0, max_iter = 0, ok = 0;
-  for (size_t r = 0; r < nr; ++r) {
-    if (status[r] >= logitcore::kEnInvalid) {
-      state.SkipWithError("entropy_normalize_rows rejected a row (bad benchmark input)");
+  for (size_t r = 0; r < static_cast<size_t>(rows); ++r) {
+    if (info.status[r] >= LOGITCORE_EN_INVALID) {
+      state.SkipWithError("entropy_normalize rejected a row (bad benchmark input)");
       return;
     }
-    sum_iter += n_iter[r];
-    max_iter = std::max(max_iter, static_cast<double>(n_iter[r]));
-    ok += converged[r] ? 1 : 0;
+    sum_iter += info.n_iter[r];
+    max_iter = std::max(max_iter, static_cast<double>(info.n_iter[r]));
+    ok += info.converged[r] ? 1 : 0;
   }
   state.SetItemsProcessed(state.iterations() * count);
   state.SetBytesProcessed(state.iterations() * 2 * count * static_cast<i64>(sizeof(float)));
@@ -163,56 +139,46 @@ void run_entropy_normalize(benchmark::State& state, const KernelTable* k, i64 ro
   state.counters["converged"] = ok / static_cast<double>(rows);
 }
 
-void add_entropy_normalize(Isa isa, i64 rows, i64 n, int nthreads) {
-  const KernelTable* k = logitcore::table_for(isa);
-  const std::string name = std::string("entropy_normalize_rows<f32>/") + k->name + "/rows:" + std::to_string(rows) +
-                           "/n:" + std::to_string(n) + "/threads:" + std::to_string(nthreads);
+void add_entropy_normalize(const std::string& isa, i64 rows, i64 n, int nthreads) {
+  const std::string name = bench::case_name("entropy_normalize<f32>", isa, rows, n, nthreads);
   benchmark::RegisterBenchmark(name.c_str(),
-                               [=](benchmark::State& s) { run_entropy_normalize(s, k, rows, n, nthreads); })
+                               [=](benchmark::State& s) { run_entropy_normalize(s, isa, rows, n, nthreads); })
       ->UseRealTime()
       ->Unit(benchmark::kMicrosecond);
 }
 
-void add(Op op, bool f64, Isa isa, i64 rows, i64 n, int nthreads) {
-  const KernelTable* k = logitcore::table_for(isa);
-  std::string name = std::string(op_name(op, f64)) + "/" + k->name + "/rows:" + std::to_string(rows) +
-                     "/n:" + std::to_string(n) + "/threads:" + std::to_string(nthreads);
-  benchmark::internal::Benchmark* b;
-  if (f64)
-    b = benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run<double>(s, op, k, rows, n, nthreads); });
-  else
-    b = benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run<float>(s, op, k, rows, n, nthreads); });
-  // OpenMP threads do the work: wall-clock time is the meaningful figure.
-  b->UseRealTime()->Unit(benchmark::kMicrosecond);
+template <class T>
+void add(Op op, const std::string& isa, i64 rows, i64 n, int nthreads) {
+  const std::string name = bench::case_name(op_name<T>(op), isa, rows, n, nthreads);
+  benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run<T>(s, op, isa, rows, n, nthreads); })
+      ->UseRealTime()  // OpenMP threads do the work: wall-clock time is the meaningful figure
+      ->Unit(benchmark::kMicrosecond);
 }
 
 void register_all() {
-  const int all = logitcore::get_num_threads();
-  std::vector<int> threads{1};
-  if (all > 1) threads.push_back(all);
+  const std::vector<int> threads = bench::thread_counts();
   // single rows from L1-sized (4 KiB of float32) to beyond a 32 MiB L3 (64 MiB), and the
   // (64, 32000) batch of a language-model vocabulary
   std::vector<std::pair<i64, i64>> shapes;
   for (int lg = 10; lg <= 24; lg += 2) shapes.emplace_back(1, i64{1} << lg);
   shapes.emplace_back(64, 32000);
 
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
-    if (!logitcore::cpu_supports(isa)) continue;  // never call a table the CPU cannot run
+  for (const std::string& isa : bench::isas_to_run()) {
     for (const auto& rn : shapes)
       for (int t : threads) {
-        add(Op::lse, false, isa, rn.first, rn.second, t);
-        add(Op::lse, true, isa, rn.first, rn.second, t);
-        add(Op::softmax, false, isa, rn.first, rn.second, t);
-        add(Op::softmax_entropy, false, isa, rn.first, rn.second, t);
+        add<float>(Op::lse, isa, rn.first, rn.second, t);
+        add<double>(Op::lse, isa, rn.first, rn.second, t);
+        add<float>(Op::softmax, isa, rn.first, rn.second, t);
+        add<float>(Op::softmax_entropy, isa, rn.first, rn.second, t);
       }
     // entropy normalization: the (64, 32000) batch and one LLaMA-3 vocabulary row (128256)
     for (const auto& rn : {std::pair<i64, i64>{64, 32000}, std::pair<i64, i64>{1, 128256}})
       for (int t : threads) add_entropy_normalize(isa, rn.first, rn.second, t);
-    // the raw exp kernel is single-threaded by design (exp_f32 / exp_f64 loop the blocks)
+    // logitcore_exp_f32 / _f64 take no thread count: one thread
     for (const auto& rn : shapes) {
       if (rn.first != 1) continue;
-      add(Op::exp, false, isa, 1, rn.second, 1);
-      add(Op::exp, true, isa, 1, rn.second, 1);
+      add<float>(Op::exp, isa, 1, rn.second, 1);
+      add<double>(Op::exp, isa, 1, rn.second, 1);
     }
   }
 }
