@@ -35,12 +35,7 @@ py::dict entropy_normalize(const py::array& x, const py::array& out, const py::a
       const auto r0 = static_cast<size_t>(c.row0);
       const logitcore_en_info info{all.gamma + r0, all.n_iter + r0, all.converged + r0, all.clipped + r0,
                                    all.status + r0, all.h_min + r0, all.h_max + r0, all.entropy + r0};
-      const logitcore::Matrix<const T> xm = batch.matrix<const T>(ix, c);
-      const logitcore::Matrix<T> om = batch.matrix<T>(io, c);
-      const logitcore_matrix cx = xm.c(), co = om.c();
-      logitcore::detail::check(sizeof(T) == 4
-                                   ? logitcore_entropy_normalize_f32(&cx, &co, tp + r0, 1, &opt, &info, 0)
-                                   : logitcore_entropy_normalize_f64(&cx, &co, tp + r0, 1, &opt, &info, 0));
+      logitcore::entropy_normalize(batch.matrix<const T>(ix, c), batch.matrix<T>(io, c), tp + r0, 1, opt, info);
     });
     return 0;
   });

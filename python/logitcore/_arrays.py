@@ -24,6 +24,7 @@ __all__ = [
     "normalize_axes",
     "rows_view",
     "writable_rows_view",
+    "view_reshape",
     "check_out",
     "native",
 ]
@@ -97,7 +98,7 @@ def normalize_axes(axis, ndim: int, *, name: str = "axis") -> tuple[int, ...]:
     return tuple(out)
 
 
-def _view_reshape(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+def view_reshape(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
     """``a`` reshaped without copying, or None when the strides do not allow it."""
     try:
         return a.reshape(shape, copy=False)  # NumPy >= 2.1
@@ -128,7 +129,7 @@ def rows_view(a: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, tuple[i
     moved, batch, n, _ = _moved(a, axes)
     if len(axes) == 1:
         return moved, batch
-    v = _view_reshape(moved, batch + (n,))
+    v = view_reshape(moved, batch + (n,))
     if v is None:
         v = np.ascontiguousarray(moved).reshape(batch + (n,))
     return v, batch
@@ -139,7 +140,7 @@ def writable_rows_view(out: np.ndarray, axes: tuple[int, ...]) -> np.ndarray | N
     moved, batch, n, _ = _moved(out, axes)
     if len(axes) == 1:
         return moved
-    return _view_reshape(moved, batch + (n,))
+    return view_reshape(moved, batch + (n,))
 
 
 def check_out(out, shape: tuple[int, ...], dtype: np.dtype, name: str = "out") -> np.ndarray:

@@ -209,10 +209,9 @@ def entropy_normalize(
     opt = _core.EntropyNormalizeOptions(
         _core.EN_LOGITS if logits else _core.EN_PROBABILITIES, tol, max_iter,
         not renormalize and not logits, _SUM_TOL.get(x.dtype, -1.0), out_of_range == "raise")
-    sum_tol = opt.effective_sum_tol(cdt == np.float64)
     info = _core._entropy_normalize(rows, buf, tgt_rows, opt)  # (no rows: checks the options)
     if info["status"].any():
-        _raise_for_status(info, tgt_rows, batch, logits, out_of_range, sum_tol)
+        _raise_for_status(info, tgt_rows, batch, logits, out_of_range, opt.effective_sum_tol(cdt == np.float64))
 
     if target_view is not None:
         res = out

@@ -34,7 +34,7 @@ import operator
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_array, native, result_dtypes
+from ._arrays import as_float_array, native, result_dtypes, view_reshape
 
 __all__ = ["gamma_cross_entropy", "generalized_cross_entropy", "focal_loss"]
 
@@ -121,7 +121,7 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
     opt = _core.LossOptions(kind, param, threshold, ignore_index, _REDUCTIONS[reduction])
     # the kernel takes one strided (rows, classes) matrix: a view when the batch axes allow it
     shape2 = (t.shape[0], n_classes)
-    x2 = _view_2d(x, shape2)
+    x2 = view_reshape(x, shape2)
     rows_copied = x2 is None
     if rows_copied:
         x2 = np.ascontiguousarray(x).reshape(shape2)
@@ -145,21 +145,6 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
     if inplace:
         return loss, logits
     return loss, grad.reshape(x.shape).astype(rdt, copy=False)
-
-
-def _view_2d(x: np.ndarray, shape2: tuple):
-    """x as a (rows, classes) view, or None when its strides allow none."""
-    try:
-        return x.reshape(shape2, copy=False)
-    except TypeError:  # pragma: no cover - NumPy < 2.1
-        v = x.view()
-        try:
-            v.shape = shape2
-        except (AttributeError, ValueError):
-            return None
-        return v
-    except ValueError:
-        return None
 
 
 _COMMON_DOC = """

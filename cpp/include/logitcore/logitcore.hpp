@@ -258,18 +258,20 @@ struct EntropyNormalizeInfo {
 };
 
 #define LOGITCORE_EN_(T, S)                                                                                   \
-  /* q = entropy-normalized rows of x with entropy target[i * target_stride] (nats) */                         \
+  /* q = entropy-normalized rows of x with entropy target[i * target_stride] (nats); per-row results into the \
+     caller's arrays of info (any of them null: not wanted) */                                                 \
+  inline void entropy_normalize(Matrix<const T> x, Matrix<T> out, const double* target, std::int64_t target_stride, \
+                                const logitcore_en_options& opt, const logitcore_en_info& info,                 \
+                                int num_threads = 0) {                                                          \
+    const logitcore_matrix cx = x.c(), co = out.c();                                                          \
+    detail::check(logitcore_entropy_normalize_##S(&cx, &co, target, target_stride, &opt, &info, num_threads)); \
+  }                                                                                                           \
+  /* the same with the per-row results in an EntropyNormalizeInfo (resized to x.rows), or none */             \
   inline void entropy_normalize(Matrix<const T> x, Matrix<T> out, const double* target, std::int64_t target_stride, \
                                 const EntropyNormalizeOptions& opt = {}, EntropyNormalizeInfo* info = nullptr,  \
                                 int num_threads = 0) {                                                          \
-    const logitcore_matrix cx = x.c(), co = out.c();                                                          \
-    logitcore_en_info ci{};                                                                                   \
-    if (info) {                                                                                               \
-      info->resize(x.rows);                                                                                   \
-      ci = info->c();                                                                                         \
-    }                                                                                                         \
-    detail::check(logitcore_entropy_normalize_##S(&cx, &co, target, target_stride, &opt, info ? &ci : nullptr, \
-                                                  num_threads));                                              \
+    if (info) info->resize(x.rows); /* (throws invalid_argument for negative rows) */                          \
+    entropy_normalize(x, out, target, target_stride, opt, info ? info->c() : logitcore_en_info{}, num_threads); \
   }                                                                                                           \
   /* one target entropy (nats) for every row */                                                              \
   inline void entropy_normalize(Matrix<const T> x, Matrix<T> out, double target,                              \

@@ -221,10 +221,6 @@ Checked span_of(const void* p, i64 n) {
   return c;
 }
 
-// an output array the same as an input (same pointer) or apart from it
-void check_same_or_disjoint(const Checked& out, const char* out_name, const Checked& in, const char* in_name) {
-  if (out.v.data != in.v.data) check_disjoint(out, out_name, in, in_name);
-}
 
 // ---- operations ------------------------------------------------------------------------------
 
@@ -695,8 +691,8 @@ logitcore_status logitcore_lse_state_merge(double* max, double* excess, const do
     // merging a state into itself reads each entry before writing it: the same arrays are fine
     for (const Checked* out : {&cm, &cu}) {
       const char* name = out == &cm ? "max" : "excess";
-      check_same_or_disjoint(*out, name, cm2, "max2");
-      check_same_or_disjoint(*out, name, cu2, "excess2");
+      check_inplace_or_disjoint(*out, name, cm2, "max2");
+      check_inplace_or_disjoint(*out, name, cu2, "excess2");
     }
     merge_excess_arrays(n, max, excess, max2, excess2);
   });
@@ -708,8 +704,8 @@ logitcore_status logitcore_lse_state_result(const double* max, const double* exc
     check_ptr(excess, n, "excess");
     check_ptr(out, n, "out");
     const Checked co = span_of<double>(out, n);
-    check_same_or_disjoint(co, "out", span_of<double>(max, n), "max");
-    check_same_or_disjoint(co, "out", span_of<double>(excess, n), "excess");
+    check_inplace_or_disjoint(co, "out", span_of<double>(max, n), "max");
+    check_inplace_or_disjoint(co, "out", span_of<double>(excess, n), "excess");
     for (int64_t i = 0; i < n; ++i) out[i] = max[i] + ::log1p(excess[i]);
   });
 }

@@ -120,14 +120,14 @@ void softmax_entropy_rows(const KernelTable& kt, const NdView& x, const NdView& 
 
 namespace {
 
-// Second softmax pass over one row (or the blocks [j0, j1) of it), given its state.
+// Second softmax pass over block j of a row, given the row's state.
 template <class T>
 void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y, i64 n, const RowState& st,
-                   bool log, i64 j0, i64 j1, T* xbuf, T* ybuf) {
-  const i64 lo = block_range(j0, n).off, hi = std::min(n, j1 * kBlock);
+                   bool log, i64 j, T* xbuf, T* ybuf) {
+  const auto [off, len] = block_range(j, n);
   if (isnan(st.m) || isnan(st.s) || st.m == kInf || st.m == -kInf) {
     const double nan = kNaN;
-    for (i64 i = lo; i < hi; ++i) {
+    for (i64 i = off; i < off + len; ++i) {
       const T xi = x.p[i * x.stride];
       double v;
       if (isnan(st.m) || isnan(st.s)) v = nan;
@@ -141,14 +141,11 @@ void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y,
   const T m = static_cast<T>(st.m);
   const T scale = static_cast<T>(1.0 / st.s);
   const T logs = static_cast<T>(log_sum(st));
-  for (i64 j = j0; j < j1; ++j) {
-    const auto [off, len] = block_range(j, n);
-    const T* xp = gather<T>(x, off, len, xbuf);
-    T* yp = y.stride == 1 ? y.p + off : ybuf;
-    if (log) k.sub(xp, len, m, logs, yp);
-    else k.exp_scale(xp, len, m, scale, yp);
-    if (y.stride != 1) scatter<T>(yp, y, off, len);
-  }
+  const T* xp = gather<T>(x, off, len, xbuf);
+  T* yp = y.stride == 1 ? y.p + off : ybuf;
+  if (log) k.sub(xp, len, m, logs, yp);
+  else k.exp_scale(xp, len, m, scale, yp);
+  if (y.stride != 1) scatter<T>(yp, y, off, len);
 }
 
 }  // namespace
@@ -221,7 +218,7 @@ void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, boo
       return;
     const RowState st = row_state<T>(k, Mode::exact, xr, Row<const T>{nullptr, 1}, n, inner_nt, scratch, tid);
     for_blocks(n, inner_nt, tid, [&](i64 j, i64, i64, int t) {
-      softmax_write<T>(k, xr, yr, n, st, log, j, j + 1, scratch.x(t), scratch.y(t));
+      softmax_write<T>(k, xr, yr, n, st, log, j, scratch.x(t), scratch.y(t));
     });
   });
 }
