@@ -195,5 +195,6 @@ void bind_family(py::module_& m);
 void bind_entropy_norm(py::module_& m);
 void bind_losses(py::module_& m);
 void bind_elementwise(py::module_& m);
+void bind_sampling(py::module_& m);
 
 }  // namespace lcpy

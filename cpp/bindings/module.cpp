@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   lcpy::bind_entropy_norm(m);
   lcpy::bind_losses(m);
   lcpy::bind_elementwise(m);
+  lcpy::bind_sampling(m);
 }

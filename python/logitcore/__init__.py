@@ -14,6 +14,7 @@ from . import _core
 from ._family import entropy, log_softmax, logsumexp, softmax, softmax_entropy
 from .entropy_norm import EntropyNormalizeInfo, entropy_normalize
 from .losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
+from .sampling import apply_penalties, sample
 from .streaming import LogSumExpState
 from . import reference  # noqa: E402  (NumPy references, logitcore.reference)
 
@@ -31,6 +32,8 @@ __all__ = [
     "gamma_cross_entropy",
     "generalized_cross_entropy",
     "focal_loss",
+    "sample",
+    "apply_penalties",
     "show_config",
     "get_config",
     "set_num_threads",

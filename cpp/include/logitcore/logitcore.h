@@ -298,6 +298,90 @@ LOGITCORE_API logitcore_status logitcore_loss_f64(const logitcore_matrix* x, con
                                                   const logitcore_loss_options* opt, double* row_loss, double* reduced,
                                                   const logitcore_matrix* grad, int num_threads);
 
+/* ---- token sampling (docs/math.md §4) ------------------------------------------------------ */
+/* One token per row of logits: tempering (or a target entropy), top-k, top-p, min-p, then one
+ * draw from what is left, renormalized, with a uniform from Philox4x32-10 keyed by (seed, offset).
+ * No vocabulary sort: a selection pass, a histogram search and one walk. A row's token depends
+ * only on its logits, settings, seed and offset: not on the batch, the thread count or the ISA.
+ *
+ * Settings are per row: each is a pointer and a stride in elements (stride 0: the same value for
+ * every row; NULL pointer: the default). Valid values: temperature finite >= 0 (0: greedy,
+ * argmax with ties to the lowest index); top_k >= 0 (0: off); top_p in (0, 1] (1: off); min_p in
+ * [0, 1] (0: off); target_entropy NaN (off) or >= 0 nats (replaces the temperature; clipped to
+ * the reachable range). seed and offset: any unsigned 64-bit values. */
+typedef struct logitcore_sampling_params {
+  const double* temperature;    /* default 1 */
+  int64_t temperature_stride;
+  const int64_t* top_k;         /* default 0 (off) */
+  int64_t top_k_stride;
+  const double* top_p;          /* default 1 (off) */
+  int64_t top_p_stride;
+  const double* min_p;          /* default 0 (off) */
+  int64_t min_p_stride;
+  const double* target_entropy; /* default off (NaN) */
+  int64_t target_entropy_stride;
+  const uint64_t* seed;         /* default 0 */
+  int64_t seed_stride;
+  const uint64_t* offset;       /* default 0 (a server passes the token position) */
+  int64_t offset_stride;
+} logitcore_sampling_params;
+
+/* Every pointer NULL: temperature 1, no filter, seed 0, offset 0 for every row. */
+LOGITCORE_API logitcore_sampling_params logitcore_sampling_default_params(void);
+
+/* tokens: one int64 per row (contiguous). With n_logprobs > 0 (at most cols), top_tokens and
+ * top_logprobs (rows x n_logprobs, contiguous, each may be NULL) receive the n_logprobs largest
+ * logits' indices (ties in index order) and their log-probabilities, and token_logprob (NULL or
+ * one per row) that of the chosen token; all of log_softmax(logits) at temperature 1, in double.
+ * A NaN logit or a row without a finite logit and without +inf fails the call (the message names
+ * the row); +inf logits make the row uniform over them. Nothing is written on failure. */
+LOGITCORE_API logitcore_status logitcore_sample_f32(const logitcore_matrix* logits, const logitcore_sampling_params* params,
+                                                    int64_t* tokens, int64_t n_logprobs, double* token_logprob,
+                                                    int64_t* top_tokens, double* top_logprobs, int num_threads);
+LOGITCORE_API logitcore_status logitcore_sample_f64(const logitcore_matrix* logits, const logitcore_sampling_params* params,
+                                                    int64_t* tokens, int64_t n_logprobs, double* token_logprob,
+                                                    int64_t* top_tokens, double* top_logprobs, int num_threads);
+
+/* The distribution logitcore_sample draws from, for inspection (speculative decoding, tests):
+ * probs (NULL or logits' shape, same element type) receives the renormalized kept distribution
+ * (0 outside the kept set), kept (NULL or logits' shape, uint8_t elements) 1 on the kept set,
+ * gamma (NULL or one double per row) the inverse temperature used (1/T; the target entropy's
+ * gamma, 0 or inf at the clipped ends; inf for greedy rows). Same settings, same failures. */
+LOGITCORE_API logitcore_status logitcore_sample_filter_f32(const logitcore_matrix* logits,
+                                                           const logitcore_sampling_params* params,
+                                                           const logitcore_matrix* probs, const logitcore_matrix* kept,
+                                                           double* gamma, int num_threads);
+LOGITCORE_API logitcore_status logitcore_sample_filter_f64(const logitcore_matrix* logits,
+                                                           const logitcore_sampling_params* params,
+                                                           const logitcore_matrix* probs, const logitcore_matrix* kept,
+                                                           double* gamma, int num_threads);
+
+/* Penalties from each row's previous tokens (docs/math.md §4.4), per-row settings as pointer +
+ * stride (NULL: off): repetition rho > 0 (logits of seen tokens divided by rho when positive,
+ * multiplied when not; 1: off), frequency alpha_f (minus count * alpha_f) and presence alpha_p
+ * (minus alpha_p once), both finite. */
+typedef struct logitcore_penalty_params {
+  const double* repetition;
+  int64_t repetition_stride;
+  const double* frequency;
+  int64_t frequency_stride;
+  const double* presence;
+  int64_t presence_stride;
+} logitcore_penalty_params;
+
+/* y = x adjusted (y has x's shape and may be x itself). token_ids: a rows x L matrix of int64_t
+ * (any strides; ids < 0 are padding, -1 by convention); an id >= cols fails with
+ * LOGITCORE_OUT_OF_RANGE before anything is written. */
+LOGITCORE_API logitcore_status logitcore_apply_penalties_f32(const logitcore_matrix* x, const logitcore_matrix* y,
+                                                             const logitcore_matrix* token_ids,
+                                                             const logitcore_penalty_params* params, int num_threads);
+LOGITCORE_API logitcore_status logitcore_apply_penalties_f64(const logitcore_matrix* x, const logitcore_matrix* y,
+                                                             const logitcore_matrix* token_ids,
+                                                             const logitcore_penalty_params* params, int num_threads);
+
+/* The uniform in [0, 1) a row with this seed and offset draws (docs/math.md §4.2). */
+LOGITCORE_API double logitcore_sample_uniform(uint64_t seed, uint64_t offset);
+
 /* ---- elementwise (contiguous vectors; y may be x) ------------------------------------------ */
 
 /* y = exp(x) with the kernels' exp (float32: within 1 ulp; overflow +inf, NaN propagates). */

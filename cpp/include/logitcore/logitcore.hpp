@@ -348,6 +348,114 @@ inline LossValue loss_from_logp(const LossOptions& opt, double logp) {
   return v;
 }
 
+// ---- token sampling (docs/math.md §4) -----------------------------------------------------------
+
+// Per-row settings: each a pointer + stride (stride 0: one value for every row); setters for one
+// value shared by every row (the object must outlive the call: it holds the values).
+struct SamplingParams : logitcore_sampling_params {
+  SamplingParams() : logitcore_sampling_params(logitcore_sampling_default_params()) {}
+  SamplingParams(const SamplingParams& o) : logitcore_sampling_params(o), v_(o.v_) { rebind(o); }
+  SamplingParams& operator=(const SamplingParams& o) {
+    static_cast<logitcore_sampling_params&>(*this) = o;
+    v_ = o.v_;
+    rebind(o);
+    return *this;
+  }
+  SamplingParams& with_temperature(double t) { return set_(v_.t, t, temperature, temperature_stride); }
+  SamplingParams& with_top_k(std::int64_t k) { return set_(v_.k, k, top_k, top_k_stride); }
+  SamplingParams& with_top_p(double p) { return set_(v_.p, p, top_p, top_p_stride); }
+  SamplingParams& with_min_p(double p) { return set_(v_.mp, p, min_p, min_p_stride); }
+  SamplingParams& with_target_entropy(double h) { return set_(v_.h, h, target_entropy, target_entropy_stride); }
+  SamplingParams& with_seed(std::uint64_t s) { return set_(v_.seed, s, seed, seed_stride); }
+  SamplingParams& with_offset(std::uint64_t o) { return set_(v_.off, o, offset, offset_stride); }
+
+ private:
+  struct Values {
+    double t = 1, p = 1, mp = 0, h = 0;
+    std::int64_t k = 0;
+    std::uint64_t seed = 0, off = 0;
+  } v_;
+  template <class V, class P>
+  SamplingParams& set_(V& slot, V value, const P*& ptr, std::int64_t& stride) {
+    slot = value;
+    ptr = &slot;
+    stride = 0;
+    return *this;
+  }
+  // pointers into the source's own values move to ours
+  void rebind(const SamplingParams& o) {
+    if (o.temperature == &o.v_.t) temperature = &v_.t;
+    if (o.top_k == &o.v_.k) top_k = &v_.k;
+    if (o.top_p == &o.v_.p) top_p = &v_.p;
+    if (o.min_p == &o.v_.mp) min_p = &v_.mp;
+    if (o.target_entropy == &o.v_.h) target_entropy = &v_.h;
+    if (o.seed == &o.v_.seed) seed = &v_.seed;
+    if (o.offset == &o.v_.off) offset = &v_.off;
+  }
+};
+
+// Log-probabilities requested with a sample: n per row (row-major rows x n), and the chosen token's.
+struct SampleLogprobs {
+  std::int64_t n = 0;
+  double* token_logprob = nullptr;  // rows
+  std::int64_t* top_tokens = nullptr;  // rows x n
+  double* top_logprobs = nullptr;      // rows x n
+};
+
+// Penalties from previous tokens: per-row pointer + stride (null: off), or one value for all.
+struct PenaltyParams : logitcore_penalty_params {
+  PenaltyParams() : logitcore_penalty_params{nullptr, 0, nullptr, 0, nullptr, 0} {}
+  PenaltyParams(const PenaltyParams& o) : logitcore_penalty_params(o), r_(o.r_), f_(o.f_), p_(o.p_) { rebind(o); }
+  PenaltyParams& operator=(const PenaltyParams& o) {
+    static_cast<logitcore_penalty_params&>(*this) = o;
+    r_ = o.r_;
+    f_ = o.f_;
+    p_ = o.p_;
+    rebind(o);
+    return *this;
+  }
+  PenaltyParams& with_repetition(double rho) { r_ = rho; repetition = &r_; repetition_stride = 0; return *this; }
+  PenaltyParams& with_frequency(double a) { f_ = a; frequency = &f_; frequency_stride = 0; return *this; }
+  PenaltyParams& with_presence(double a) { p_ = a; presence = &p_; presence_stride = 0; return *this; }
+
+ private:
+  double r_ = 1, f_ = 0, p_ = 0;
+  void rebind(const PenaltyParams& o) {
+    if (o.repetition == &o.r_) repetition = &r_;
+    if (o.frequency == &o.f_) frequency = &f_;
+    if (o.presence == &o.p_) presence = &p_;
+  }
+};
+
+// The uniform of (seed, offset) (docs/math.md §4.2).
+inline double sample_uniform(std::uint64_t seed, std::uint64_t offset) { return logitcore_sample_uniform(seed, offset); }
+
+#define LOGITCORE_SAMPLE_(T, S)                                                                              \
+  /* One token per row into tokens (rows entries); log-probabilities if lp.n > 0 or lp.token_logprob. */     \
+  inline void sample(Matrix<const T> logits, const SamplingParams& params, std::int64_t* tokens,              \
+                     const SampleLogprobs& lp = {}, int num_threads = 0) {                                    \
+    const logitcore_matrix cx = logits.c();                                                                  \
+    detail::check(logitcore_sample_##S(&cx, &params, tokens, lp.n, lp.token_logprob, lp.top_tokens,           \
+                                       lp.top_logprobs, num_threads));                                       \
+  }                                                                                                          \
+  /* The distribution sample() draws from: probs / kept (each optional: data null) and gamma (optional). */  \
+  inline void sample_filter(Matrix<const T> logits, const SamplingParams& params, Matrix<T> probs,            \
+                            Matrix<std::uint8_t> kept = {}, double* gamma = nullptr, int num_threads = 0) {  \
+    const logitcore_matrix cx = logits.c(), cp = probs.c(), ck = kept.c();                                   \
+    detail::check(logitcore_sample_filter_##S(&cx, &params, probs.data ? &cp : nullptr,                       \
+                                              kept.data ? &ck : nullptr, gamma, num_threads));               \
+  }                                                                                                          \
+  /* y = x with the penalties of each row's previous tokens (token_ids: rows x L, -1 = padding). */          \
+  inline void apply_penalties(Matrix<const T> x, Matrix<T> y, Matrix<const std::int64_t> token_ids,           \
+                              const PenaltyParams& params, int num_threads = 0) {                             \
+    const logitcore_matrix cx = x.c(), cy = y.c(), ci = token_ids.c();                                       \
+    detail::check(logitcore_apply_penalties_##S(&cx, &cy, &ci, &params, num_threads));                       \
+  }
+
+LOGITCORE_SAMPLE_(float, f32)
+LOGITCORE_SAMPLE_(double, f64)
+#undef LOGITCORE_SAMPLE_
+
 // ---- elementwise (contiguous; y may be x) --------------------------------------------------------
 
 inline void exp(const float* x, std::int64_t n, float* y) { detail::check(logitcore_exp_f32(x, n, y)); }

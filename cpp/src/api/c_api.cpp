@@ -7,6 +7,9 @@
 #include <math.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <cstdio>
 #include <cstdint>
 #include <limits>
@@ -19,6 +22,7 @@
 #include "drivers/drivers.h"
 #include "drivers/entropy_norm.h"
 #include "drivers/losses.h"
+#include "drivers/sampling.h"
 #include "runtime/runtime.h"
 
 namespace logitcore_impl {
@@ -550,6 +554,192 @@ void loss_impl(const logitcore_matrix* x, const std::int64_t* target, const logi
   }
 }
 
+// -- token sampling --
+
+logitcore_sampling_params sampling_defaults() {
+  logitcore_sampling_params p;
+  std::memset(&p, 0, sizeof p);
+  return p;
+}
+
+// A per-row setting (pointer + stride): every value the rows read is checked by ok(v).
+template <class V, class Ok>
+void check_setting(const V* p, i64 stride, i64 rows, const char* name, const char* rule, Ok&& ok) {
+  if (!p) return;
+  const i64 m = stride == 0 ? std::min<i64>(rows, 1) : rows;
+  for (i64 r = 0; r < m; ++r) {
+    const V v = p[r * stride];
+    if (!ok(v)) {
+      std::string val;
+      if constexpr (std::is_floating_point<V>::value) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.17g", static_cast<double>(v));
+        val = buf;
+      } else {
+        val = std::to_string(v);
+      }
+      fail(std::string(name) + (stride == 0 ? "" : "[" + str(r) + "]") + " = " + val + ": " + rule);
+    }
+  }
+}
+
+SampleParams sampling_params(const logitcore_sampling_params* in, i64 rows) {
+  const logitcore_sampling_params o = in ? *in : sampling_defaults();
+  check_setting(o.temperature, o.temperature_stride, rows, "temperature", "must be finite and >= 0 (0: greedy)",
+                [](double v) { return v >= 0 && v < std::numeric_limits<double>::infinity(); });
+  check_setting(o.top_k, o.top_k_stride, rows, "top_k", "must be >= 0 (0: off)", [](std::int64_t v) { return v >= 0; });
+  check_setting(o.top_p, o.top_p_stride, rows, "top_p", "must be in (0, 1] (1: off)",
+                [](double v) { return v > 0 && v <= 1; });
+  check_setting(o.min_p, o.min_p_stride, rows, "min_p", "must be in [0, 1] (0: off)",
+                [](double v) { return v >= 0 && v <= 1; });
+  check_setting(o.target_entropy, o.target_entropy_stride, rows, "target_entropy",
+                "must be >= 0 and finite (nats), or NaN (off)",
+                [](double v) { return v != v || (v >= 0 && v < std::numeric_limits<double>::infinity()); });
+  SampleParams p;
+  p.temperature = o.temperature;
+  p.temperature_stride = o.temperature_stride;
+  p.top_k = o.top_k;
+  p.top_k_stride = o.top_k_stride;
+  p.top_p = o.top_p;
+  p.top_p_stride = o.top_p_stride;
+  p.min_p = o.min_p;
+  p.min_p_stride = o.min_p_stride;
+  p.target_entropy = o.target_entropy;
+  p.target_entropy_stride = o.target_entropy_stride;
+  p.seed = o.seed;
+  p.seed_stride = o.seed_stride;
+  p.offset = o.offset;
+  p.offset_stride = o.offset_stride;
+  return p;
+}
+
+void sample_failed(const SampleResult& res) {
+  switch (res.failure) {
+    case SampleFailure::none:
+      return;
+    case SampleFailure::nan:
+      fail("row " + str(res.row) + " of logits contains NaN");
+    case SampleFailure::no_finite:
+      fail("row " + str(res.row) + " of logits has no finite entry (every logit is -inf)");
+    case SampleFailure::out_of_memory:
+      fail("out of memory (scratch allocation failed)", LOGITCORE_OUT_OF_MEMORY);
+  }
+}
+
+template <class T>
+Checked sampling_logits(const logitcore_matrix* logits) {
+  const Checked cx = check_matrix<T>(logits, "logits");
+  if (cx.cols == 0 && cx.rows > 0) fail("logits has no columns (an empty vocabulary): nothing to sample from");
+  return cx;
+}
+
+template <class T>
+void sample_impl(const logitcore_matrix* logits, const logitcore_sampling_params* params, std::int64_t* tokens,
+                 std::int64_t n_logprobs, double* token_logprob, std::int64_t* top_tokens, double* top_logprobs,
+                 int num_threads) {
+  const Checked cx = sampling_logits<T>(logits);
+  const i64 rows = cx.rows;
+  if (n_logprobs < 0) fail("n_logprobs must be >= 0, got " + str(n_logprobs));
+  if (n_logprobs > cx.cols && rows > 0)
+    fail("n_logprobs = " + str(n_logprobs) + " exceeds the vocabulary size " + str(cx.cols));
+  check_ptr(tokens, rows, "tokens");
+  i64 nl;
+  if (!mul_ok(rows, n_logprobs, &nl)) fail("rows x n_logprobs overflows");
+  const Checked ct = span_of<std::int64_t>(tokens, rows), cl = span_of<double>(token_logprob, token_logprob ? rows : 0);
+  const Checked ci = span_of<std::int64_t>(top_tokens, top_tokens ? nl : 0), cp = span_of<double>(top_logprobs, top_logprobs ? nl : 0);
+  const std::pair<const Checked*, const char*> outs[4] = {
+      {&ct, "tokens"}, {&cl, "token_logprob"}, {&ci, "top_tokens"}, {&cp, "top_logprobs"}};
+  for (int a = 0; a < 4; ++a) {
+    check_disjoint(*outs[a].first, outs[a].second, cx, "logits");
+    for (int b = 0; b < a; ++b) check_disjoint(*outs[a].first, outs[a].second, *outs[b].first, outs[b].second);
+  }
+  const SampleParams p = sampling_params(params, rows);
+  const int nt = threads(num_threads);
+  if (rows == 0) return;
+  SampleOutputs<T> o;
+  o.tokens = tokens;
+  o.n_logprobs = n_logprobs;
+  o.token_logprob = token_logprob;
+  o.top_tokens = top_tokens;
+  o.top_logprobs = top_logprobs;
+  sample_failed(sample_rows<T>(active_table(), cx.v, p, o, nt));
+}
+
+template <class T>
+void sample_filter_impl(const logitcore_matrix* logits, const logitcore_sampling_params* params,
+                        const logitcore_matrix* probs, const logitcore_matrix* kept, double* gamma, int num_threads) {
+  const Checked cx = sampling_logits<T>(logits);
+  const i64 rows = cx.rows;
+  Checked cp, ck;
+  if (probs) {
+    cp = check_matrix<T>(probs, "probs");
+    check_same_shape(cx, "logits", cp, "probs");
+    check_distinct(cp, "probs");
+    check_disjoint(cp, "probs", cx, "logits");
+  }
+  if (kept) {
+    ck = check_matrix<std::uint8_t>(kept, "kept");
+    check_same_shape(cx, "logits", ck, "kept");
+    check_distinct(ck, "kept");
+    check_disjoint(ck, "kept", cx, "logits");
+    if (probs) check_disjoint(ck, "kept", cp, "probs");
+  }
+  const Checked cg = span_of<double>(gamma, gamma ? rows : 0);
+  check_disjoint(cg, "gamma", cx, "logits");
+  if (probs) check_disjoint(cg, "gamma", cp, "probs");
+  if (kept) check_disjoint(cg, "gamma", ck, "kept");
+  const SampleParams p = sampling_params(params, rows);
+  const int nt = threads(num_threads);
+  if (rows == 0) return;
+  SampleOutputs<T> o;
+  o.probs = probs ? &cp.v : nullptr;
+  o.kept = kept ? &ck.v : nullptr;
+  o.gamma = gamma;
+  sample_failed(sample_rows<T>(active_table(), cx.v, p, o, nt));
+}
+
+template <class T>
+void penalties_impl(const logitcore_matrix* x, const logitcore_matrix* y, const logitcore_matrix* token_ids,
+                    const logitcore_penalty_params* params, int num_threads) {
+  const Checked cx = check_matrix<T>(x, "logits");
+  const Checked cy = check_matrix<T>(y, "out");
+  check_same_shape(cx, "logits", cy, "out");
+  check_distinct(cy, "out");
+  check_inplace_or_disjoint(cy, "out", cx, "logits");
+  const Checked ci = check_matrix<std::int64_t>(token_ids, "token_ids");
+  if (ci.rows != cx.rows)
+    fail("token_ids has " + str(ci.rows) + " rows, logits has " + str(cx.rows));
+  check_disjoint(cy, "out", ci, "token_ids");
+  logitcore_penalty_params o;
+  std::memset(&o, 0, sizeof o);
+  if (params) o = *params;
+  const i64 rows = cx.rows;
+  check_setting(o.repetition, o.repetition_stride, rows, "repetition_penalty", "must be finite and > 0 (1: off)",
+                [](double v) { return v > 0 && v < std::numeric_limits<double>::infinity(); });
+  check_setting(o.frequency, o.frequency_stride, rows, "frequency_penalty", "must be finite (0: off)",
+                [](double v) { return std::isfinite(v); });
+  check_setting(o.presence, o.presence_stride, rows, "presence_penalty", "must be finite (0: off)",
+                [](double v) { return std::isfinite(v); });
+  for (i64 r = 0; r < rows; ++r)
+    for (i64 j = 0; j < ci.cols; ++j) {
+      const std::int64_t id = static_cast<const std::int64_t*>(ci.v.data)[r * ci.v.strides[0] + j * ci.v.strides[1]];
+      if (id >= cx.cols || id < -1)
+        fail("token_ids[" + str(r) + ", " + str(j) + "] = " + str(id) + " is out of range for a vocabulary of " +
+                 str(cx.cols) + " (valid: 0.." + str(cx.cols - 1) + ", or -1 for padding)",
+             LOGITCORE_OUT_OF_RANGE);
+    }
+  const int nt = threads(num_threads);
+  if (rows == 0 || cx.cols == 0) return;
+  PenaltyParams pp;
+  pp.rho = o.repetition;
+  pp.rho_stride = o.repetition_stride;
+  pp.freq = o.frequency;
+  pp.freq_stride = o.frequency_stride;
+  pp.pres = o.presence;
+  pp.pres_stride = o.presence_stride;
+  penalty_rows<T>(cx.v, cy.v, ci.v, pp, nt);
+}
+
 // -- elementwise --
 
 template <class T>
@@ -650,6 +840,21 @@ int64_t logitcore_block_size(void) { return kBlock; }
                                       const logitcore_matrix* grad, int nt) {                                   \
     return guard([&] { loss_impl<T>(x, target, opt, row_loss, reduced, grad, nt); });                           \
   }                                                                                                              \
+  logitcore_status logitcore_sample_##S(const logitcore_matrix* x, const logitcore_sampling_params* params,       \
+                                        int64_t* tokens, int64_t n_logprobs, double* token_logprob,             \
+                                        int64_t* top_tokens, double* top_logprobs, int nt) {                    \
+    return guard([&] { sample_impl<T>(x, params, tokens, n_logprobs, token_logprob, top_tokens, top_logprobs, nt); }); \
+  }                                                                                                              \
+  logitcore_status logitcore_sample_filter_##S(const logitcore_matrix* x, const logitcore_sampling_params* params, \
+                                               const logitcore_matrix* probs, const logitcore_matrix* kept,     \
+                                               double* gamma, int nt) {                                         \
+    return guard([&] { sample_filter_impl<T>(x, params, probs, kept, gamma, nt); });                            \
+  }                                                                                                              \
+  logitcore_status logitcore_apply_penalties_##S(const logitcore_matrix* x, const logitcore_matrix* y,          \
+                                                 const logitcore_matrix* ids, const logitcore_penalty_params* p, \
+                                                 int nt) {                                                       \
+    return guard([&] { penalties_impl<T>(x, y, ids, p, nt); });                                                 \
+  }                                                                                                              \
   logitcore_status logitcore_exp_##S(const T* x, int64_t n, T* y) {                                             \
     return guard([&] { map_impl<T>(x, n, y, Elementwise::exp); });                                             \
   }                                                                                                              \
@@ -666,6 +871,10 @@ int64_t logitcore_block_size(void) { return kBlock; }
 LOGITCORE_TYPED_(float, f32)
 LOGITCORE_TYPED_(double, f64)
 #undef LOGITCORE_TYPED_
+
+logitcore_sampling_params logitcore_sampling_default_params(void) { return sampling_defaults(); }
+
+double logitcore_sample_uniform(uint64_t seed, uint64_t offset) { return philox_uniform(seed, offset); }
 
 logitcore_status logitcore_lse_state_init(double* max, double* excess, int64_t n) {
   return guard([&] {

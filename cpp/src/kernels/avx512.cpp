@@ -1,5 +1,16 @@
 // AVX-512 (F, DQ, BW, VL) kernels (this file alone is compiled with -mavx512*).
+// GCC 12 reports its own AVX-512 intrinsics (which start from _mm512_undefined_*(), a
+// self-initialized variable) as using uninitialized values once they are inlined deeply; the
+// diagnostic is located in the intrinsics headers, so it is silenced for them only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #include <math.h>
 
 #include <cstdint>
@@ -8,6 +19,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/exp_constants.h"
+#include "kernels/exp2_repro.h"
 
 namespace logitcore_impl {
 namespace {
@@ -16,6 +28,7 @@ struct VF {
   using T = float;
   using R = __m512;
   static constexpr std::int64_t W = 16;
+  static constexpr bool kPortable = false;
   static constexpr T kLow = -110.0f;
   static constexpr T kHigh = 89.0f;
   static __mmask16 mask(std::int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
@@ -25,6 +38,8 @@ struct VF {
   }
   static void storeu(T* p, R r) { _mm512_storeu_ps(p, r); }
   static void store_tail(T* p, R r, std::int64_t n) { _mm512_mask_storeu_ps(p, mask(n), r); }
+  static unsigned mask_ge(R a, R b) { return static_cast<unsigned>(_mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)); }
+  static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)); }
   static R set1(T v) { return _mm512_set1_ps(v); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
@@ -122,6 +137,7 @@ struct VD {
   using T = double;
   using R = __m512d;
   static constexpr std::int64_t W = 8;
+  static constexpr bool kPortable = false;
   static constexpr T kLow = -760.0;
   static constexpr T kHigh = 710.0;
   static __mmask8 mask(std::int64_t n) { return static_cast<__mmask8>((1u << n) - 1u); }
@@ -131,6 +147,8 @@ struct VD {
   }
   static void storeu(T* p, R r) { _mm512_storeu_pd(p, r); }
   static void store_tail(T* p, R r, std::int64_t n) { _mm512_mask_storeu_pd(p, mask(n), r); }
+  static unsigned mask_ge(R a, R b) { return static_cast<unsigned>(_mm512_cmp_pd_mask(a, b, _CMP_GE_OQ)); }
+  static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q)); }
   static R set1(T v) { return _mm512_set1_pd(v); }
   static R add(R a, R b) { return _mm512_add_pd(a, b); }
   static R sub(R a, R b) { return _mm512_sub_pd(a, b); }
@@ -207,6 +225,7 @@ struct VD {
 #include "kernels/math.inl"
 #include "kernels/logsumexp.inl"
 #include "kernels/entropy_norm.inl"
+#include "kernels/sampling.inl"
 #include "kernels/table.inl"
 
 }  // namespace

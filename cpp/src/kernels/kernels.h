@@ -137,6 +137,15 @@ struct KernelsT {
   // finite x > 0, subnormals included; x = 0 gives -inf or a finite value below
   // log2(smallest subnormal of T); negative, infinite and NaN x are outside the contract.
   void (*log2)(const T* x, std::int64_t n, T* y);
+
+  // --- token sampling (docs/math.md §4) ---
+  // The entries x >= thr of a block, in order: offsets base + i into idx, values into val
+  // (room for n entries); returns how many. Sets *nan to 1 if the block holds a NaN.
+  std::int64_t (*select_ge)(const T* x, std::int64_t n, T thr, std::int64_t base, std::int64_t* idx, T* val,
+                            int* nan);
+  // e = 2^max(kExp2Low, (x - zmax) c), 0 where x = -inf (x <= zmax, zmax finite, c >= 0
+  // finite): bitwise equal to tempered_weight() (exp2_repro.h) on every ISA.
+  void (*tempered_exp)(const T* x, std::int64_t n, T zmax, T c, T* e);
 };
 
 struct KernelTable {

@@ -8,6 +8,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/exp_constants.h"
+#include "kernels/exp2_repro.h"
 
 namespace logitcore_impl {
 namespace {
@@ -32,6 +33,7 @@ struct VScalar {
   using T = TT;
   using R = R4;
   static constexpr std::int64_t W = 4;
+  static constexpr bool kPortable = true;  // the sampler uses its plain C++ loops (exp2_repro.h)
   static constexpr T kLow = T(-760);    // exp(-760) == 0 in double
   static constexpr T kHigh = T(710);    // exp(710) == inf in double
   static constexpr T kLow2 = T(-1100);  // 2^-1100 == 0 in double
@@ -80,6 +82,7 @@ using VD = VScalar<double>;
 #include "kernels/math.inl"
 #include "kernels/logsumexp.inl"
 #include "kernels/entropy_norm.inl"
+#include "kernels/sampling.inl"
 #include "kernels/table.inl"
 
 }  // namespace

@@ -1,5 +1,6 @@
 // Fills the KernelTable entries (kernels.h) from the family headers: math.inl (shared),
-// logsumexp.inl (docs/math.md §1, and the losses of §3) and entropy_norm.inl (docs/math.md §2).
+// logsumexp.inl (docs/math.md §1, and the losses of §3), entropy_norm.inl (docs/math.md §2) and
+// sampling.inl (docs/math.md §4).
 // Included last by each ISA unit inside its anonymous namespace; make_kernels<VF> and
 // make_kernels<VD> are the only things the unit hands out, as plain function pointers.
 
@@ -25,5 +26,7 @@ KernelsT<typename V::T> make_kernels() {
   k.exp_gamma_scale = &exp_gamma_scale_impl<V>;
   k.exp2 = &exp2_impl<V>;
   k.log2 = &log2_impl<V>;
+  k.select_ge = &select_ge_impl<V>;
+  k.tempered_exp = &tempered_exp_impl<V>;
   return k;
 }

@@ -1,0 +1,702 @@
+// The token sampler (docs/math.md §4) over the kernels' two sampling primitives (select_ge,
+// tempered_exp). Everything that decides a token (sums, the top-p search, the draw) is written
+// once here, in plain C++ compiled for the baseline target, over weights that are bitwise the
+// same on every ISA: the token depends only on the row, its settings, seed and offset.
+//
+// A row goes through:
+//   1. select: one pass keeping the entries >= a rising threshold in a small candidate buffer
+//      (the largest K = max(top_k, logprobs, 1) entries and their ties survive), which also
+//      finds the maximum and any NaN;
+//   2. the inverse temperature: 1/T, or the gamma of the target entropy (entropy
+//      normalization of logits, docs/math.md §2);
+//   3a. small top_k: everything else happens on the candidates (sorted; at most a few
+//      thousand entries);
+//   3b. otherwise over the row in blocks of kBlock: one pass of weights summed per block (in a
+//      fixed order) with a histogram of the mass by the weights' exponent bits when top-p is
+//      on; the top-p threshold from the histogram and a weighted selection inside the one
+//      bin that holds it; one more pass for the block sums of what min-p / top-p kept; the
+//      draw walks the one block where the running sum crosses u * sum.
+#include "drivers/sampling.h"
+
+#include <math.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <numeric>
+#include <vector>
+
+#include "drivers/entropy_norm.h"
+#include "drivers/scaffold.h"
+#include "kernels/exp2_repro.h"
+
+namespace logitcore_impl {
+
+namespace {
+
+using detail::i64;
+using detail::kInf;
+
+// top_k up to this is handled on the candidate buffer; larger k through a selection over the row.
+constexpr i64 kCandidateTopK = 4096;
+// Histogram of the top-p search: 4 bins per octave of the weight, 128 bins (weights down to
+// 2^-32 of the maximum's; all smaller ones share the last bin), 4 interleaved copies per block.
+constexpr int kBins = 128;
+constexpr int kCopies = 4;
+// Partial sums per block: entry i of a block goes to partial i mod kLanes.
+constexpr int kLanes = 16;
+
+template <class T>
+struct Bits;
+template <>
+struct Bits<float> {
+  using U = std::uint32_t;
+  static constexpr U kOne = 0x3F800000u;
+  static constexpr int kShift = 21;  // 23 mantissa bits - 2: four bins per octave
+};
+template <>
+struct Bits<double> {
+  using U = std::uint64_t;
+  static constexpr U kOne = 0x3FF0000000000000ull;
+  static constexpr int kShift = 50;
+};
+
+// Histogram bin of a weight 0 <= e <= 1: monotone non-increasing in e.
+template <class T>
+inline int bin_of(T e) {
+  typename Bits<T>::U u;
+  std::memcpy(&u, &e, sizeof u);
+  const typename Bits<T>::U key = (Bits<T>::kOne - u) >> Bits<T>::kShift;
+  return key < static_cast<typename Bits<T>::U>(kBins) ? static_cast<int>(key) : kBins - 1;
+}
+
+// The fixed-order sum of a block of weights, entries masked out by keep(i) counting 0.
+template <class T, class Keep>
+double block_sum(const T* e, i64 n, Keep&& keep) {
+  double p[kLanes] = {0};
+  for (i64 i = 0; i < n; ++i)
+    if (keep(i)) p[i % kLanes] += static_cast<double>(e[i]);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) p[l] = p[l] + p[l + w];
+  return p[0];
+}
+
+template <class T>
+double block_sum_all(const T* e, i64 n) {
+  double p[kLanes] = {0};
+  i64 i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) p[l] += static_cast<double>(e[i + l]);
+  for (int l = 0; i < n; ++i, ++l) p[l] += static_cast<double>(e[i]);
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) p[l] = p[l] + p[l + w];
+  return p[0];
+}
+
+// The weighted selection of top-p inside a set G of (value, weight): the largest value t such
+// that the weight of the entries >= t reaches `need` (> 0). Expected linear time (median
+// pivots, no sort beyond 32 entries). Deterministic for a given G order. If rounding leaves
+// `need` unreached, the smallest value (everything kept).
+template <class T>
+T weighted_threshold(std::vector<T>& v, std::vector<T>& w, double need) {
+  i64 lo = 0, hi = static_cast<i64>(v.size());  // the live range [lo, hi)
+  std::vector<i64> ord;
+  std::vector<T> tv, tw;
+  T last = v.empty() ? -std::numeric_limits<T>::infinity() : *std::min_element(v.begin(), v.end());
+  while (hi > lo) {
+    const i64 m = hi - lo;
+    if (m <= 32) {
+      ord.resize(static_cast<size_t>(m));
+      std::iota(ord.begin(), ord.end(), lo);
+      std::sort(ord.begin(), ord.end(), [&](i64 a, i64 b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
+      double cum = 0;
+      for (size_t i = 0; i < ord.size();) {
+        const T g = v[ord[i]];
+        for (; i < ord.size() && v[ord[i]] == g; ++i) cum += static_cast<double>(w[ord[i]]);
+        if (cum >= need) return g;
+      }
+      return last;
+    }
+    // pivot: the median value of the live range
+    tv.assign(v.begin() + lo, v.begin() + hi);
+    std::nth_element(tv.begin(), tv.begin() + m / 2, tv.end());
+    const T p = tv[static_cast<size_t>(m / 2)];
+    // three-way partition of [lo, hi) by value (stable: a fixed order for the sums)
+    tv.clear();
+    tw.clear();
+    double ma = 0, me = 0;
+    for (i64 i = lo; i < hi; ++i)
+      if (v[i] > p) {
+        tv.push_back(v[i]);
+        tw.push_back(w[i]);
+        ma += static_cast<double>(w[i]);
+      }
+    const i64 na = static_cast<i64>(tv.size());
+    for (i64 i = lo; i < hi; ++i)
+      if (v[i] == p) me += static_cast<double>(w[i]);
+    if (ma >= need) {
+      std::copy(tv.begin(), tv.end(), v.begin() + lo);
+      std::copy(tw.begin(), tw.end(), w.begin() + lo);
+      hi = lo + na;
+      continue;
+    }
+    if (ma + me >= need) return p;
+    need -= ma + me;
+    i64 nb = 0;
+    for (i64 i = lo; i < hi; ++i)
+      if (v[i] < p) {
+        v[lo + nb] = v[i];
+        w[lo + nb] = w[i];
+        ++nb;
+      }
+    if (nb == 0) return p;  // rounding: the whole set
+    hi = lo + nb;
+    last = *std::min_element(v.begin() + lo, v.begin() + hi);
+  }
+  return last;
+}
+
+template <class T>
+constexpr T kMaxFinite = std::numeric_limits<T>::max();
+
+template <class T>
+struct RowSampler {
+  const KernelTable& kt;
+  const KernelsT<T>& k;
+  i64 n;
+  // scratch, grown on first use
+  std::vector<T> row;      // a strided row gathered, or a row with +inf entries rewritten
+  std::vector<T> en_out;   // entropy normalization's output row (target entropy)
+  std::vector<T> eb;       // one block of weights
+  std::vector<i64> cidx;   // candidates
+  std::vector<T> cval;
+  std::vector<T> tmp;
+  std::vector<double> bsum;  // per-block sums
+  std::vector<T> gv, gw;     // the top-p boundary bin
+
+  RowSampler(const KernelTable& kt_, i64 n_) : kt(kt_), k(detail::kern<T>(kt_)), n(n_) {}
+
+  // Pass 1: candidates >= the K-th largest (with ties); returns false on NaN.
+  bool select(const T* x, i64 K) {
+    const T ninf = -std::numeric_limits<T>::infinity();
+    const i64 cap0 = std::max<i64>(4 * K, 1024);
+    i64 cap = cap0;
+    cidx.resize(static_cast<size_t>(cap + kBlock));
+    cval.resize(static_cast<size_t>(cap + kBlock));
+    T thr = ninf;
+    i64 cnt = 0;
+    int nan = 0;
+    for (i64 off = 0; off < n; off += kBlock) {
+      const i64 len = std::min(kBlock, n - off);
+      cnt += k.select_ge(x + off, len, thr, off, cidx.data() + cnt, cval.data() + cnt, &nan);
+      if (cnt > cap) {
+        // raise the threshold to the K-th largest value seen and drop what is below it
+        tmp.assign(cval.begin(), cval.begin() + cnt);
+        std::nth_element(tmp.begin(), tmp.begin() + (K - 1), tmp.end(), std::greater<T>());
+        thr = tmp[static_cast<size_t>(K - 1)];
+        i64 c = 0;
+        for (i64 i = 0; i < cnt; ++i)
+          if (cval[i] >= thr) {
+            cidx[c] = cidx[i];
+            cval[c] = cval[i];
+            ++c;
+          }
+        cnt = c;
+        if (cnt > cap / 2) cap = 2 * cnt;  // many ties at the threshold: make room
+        cidx.resize(static_cast<size_t>(cap + kBlock));
+        cval.resize(static_cast<size_t>(cap + kBlock));
+      }
+    }
+    cidx.resize(static_cast<size_t>(cnt));
+    cval.resize(static_cast<size_t>(cnt));
+    return nan == 0;
+  }
+
+  // The K-th largest candidate value (K <= number of candidates, else the smallest).
+  T kth(i64 K) {
+    tmp.assign(cval.begin(), cval.end());
+    if (K >= static_cast<i64>(tmp.size())) return *std::min_element(tmp.begin(), tmp.end());
+    std::nth_element(tmp.begin(), tmp.begin() + (K - 1), tmp.end(), std::greater<T>());
+    return tmp[static_cast<size_t>(K - 1)];
+  }
+
+  // logsumexp of the row at temperature 1 (float64), for the log-probabilities.
+  double lse(const T* x) {
+    RowState st{-kInf, 0.0, 0.0};
+    for (i64 off = 0; off < n; off += kBlock) {
+      const BlockStats b = k.stats(x + off, std::min(kBlock, n - off));
+      merge_state(st, RowState{b.m, b.s, 0.0});
+    }
+    return st.m + ::log(st.s);
+  }
+
+  // gamma of the target entropy on the logits x (contiguous; no NaN or +inf; finite maximum).
+  double solve_gamma(const T* x, double target) {
+    en_out.resize(static_cast<size_t>(n));
+    NdView xv, ov;
+    xv.data = const_cast<T*>(x);
+    xv.ndim = ov.ndim = 2;
+    xv.shape[0] = ov.shape[0] = 1;
+    xv.shape[1] = ov.shape[1] = n;
+    xv.strides[0] = ov.strides[0] = n;
+    xv.strides[1] = ov.strides[1] = 1;
+    ov.data = en_out.data();
+    EnOptions opt;
+    opt.logits = true;
+    opt.tol = sizeof(T) == 4 ? 1e-6 : 1e-10;
+    opt.max_iter = 60;
+    opt.check_sum = false;
+    opt.sum_tol = 0;
+    opt.out_of_range_fails = false;
+    // the driver fills every field of its info
+    double gamma = kNaNd(), h_min, h_max, h;
+    std::int8_t status = 0;
+    std::int32_t iters;
+    std::uint8_t converged, clipped;
+    const EnInfo info{&gamma, &iters, &converged, &clipped, &status, &h_min, &h_max, &h};
+    entropy_normalize_rows<T>(kt, xv, ov, &target, opt, info, 1);
+    return gamma;
+  }
+  static double kNaNd() { return std::numeric_limits<double>::quiet_NaN(); }
+
+  struct Plan {
+    bool greedy = false;
+    T zmax;
+    T c = 0;            // tempered base-2 scale
+    T thr;              // logit threshold (top-k, top-p, ties of gamma = inf)
+    T emin = 0;         // weight threshold (min-p)
+    double gamma = 1;   // reported
+    double total = 0;   // sum of the kept weights
+    bool candidates = false;
+  };
+
+  // Row r: returns the failure (none on success) and fills the staged outputs.
+  SampleFailure run(const T* xin, i64 stride, const SampleSettings& s, i64 nlp, std::int64_t* token, double* tok_lp,
+                    std::int64_t* top_ids, double* top_lp, T* probs_row, i64 probs_stride, std::uint8_t* kept_row,
+                    i64 kept_stride, double* gamma_out) {
+    const T* x = xin;
+    if (stride != 1) {
+      row.resize(static_cast<size_t>(n));
+      for (i64 i = 0; i < n; ++i) row[i] = xin[i * stride];
+      x = row.data();
+    }
+    const bool small_k = s.top_k > 0 && s.top_k <= kCandidateTopK && s.top_k < n;
+    const i64 K = std::max<i64>({small_k ? s.top_k : 1, nlp, 1});
+    if (!select(x, K)) return SampleFailure::nan;
+    T zmax = *std::max_element(cval.begin(), cval.end());
+    if (zmax == -std::numeric_limits<T>::infinity()) return SampleFailure::no_finite;
+    if (zmax == std::numeric_limits<T>::infinity()) {
+      // the limit of softmax: uniform over the +inf entries (0), every other entry -inf
+      std::vector<T> z(static_cast<size_t>(n));
+      for (i64 i = 0; i < n; ++i) z[i] = x[i] == zmax ? T(0) : -std::numeric_limits<T>::infinity();
+      row.swap(z);
+      x = row.data();
+      select(x, K);
+      zmax = T(0);
+    }
+
+    Plan P;
+    P.zmax = zmax;
+    P.thr = -std::numeric_limits<T>::infinity();
+    const bool target = s.target_entropy == s.target_entropy;
+    if (!target && s.temperature == 0) {
+      P.greedy = true;
+      P.gamma = kInf;
+    } else {
+      double gamma = target ? solve_gamma(x, s.target_entropy) : 1.0 / s.temperature;
+      P.gamma = gamma;
+      if (gamma == kInf) {
+        P.thr = zmax;  // uniform over the entries equal to the maximum
+        P.c = 0;
+      } else {
+        const double c = gamma * expc::kLog2eD;
+        P.c = c < static_cast<double>(kMaxFinite<T>) ? static_cast<T>(c) : kMaxFinite<T>;
+      }
+    }
+    if (gamma_out) *gamma_out = P.gamma;
+
+    std::int64_t tok = -1;
+    if (P.greedy) {
+      tok = n;
+      for (size_t i = 0; i < cidx.size(); ++i)
+        if (cval[i] == zmax && cidx[i] < tok) tok = cidx[i];
+      if (probs_row || kept_row) write_onehot(tok, probs_row, probs_stride, kept_row, kept_stride);
+    } else if (small_k) {
+      tok = run_candidates(x, s, P, probs_row, probs_stride, kept_row, kept_stride);
+    } else {
+      tok = run_row(x, s, P, probs_row, probs_stride, kept_row, kept_stride);
+    }
+    if (token) *token = tok;
+
+    if (nlp > 0 || tok_lp) {
+      const double l = lse(x);
+      if (tok_lp) *tok_lp = static_cast<double>(x[tok]) - l;
+      if (nlp > 0) {
+        // the nlp largest logits, ties in index order
+        std::vector<i64> ord(cidx.size());
+        std::iota(ord.begin(), ord.end(), 0);
+        std::partial_sort(ord.begin(), ord.begin() + nlp, ord.end(), [&](i64 a, i64 b) {
+          return cval[a] > cval[b] || (cval[a] == cval[b] && cidx[a] < cidx[b]);
+        });
+        for (i64 i = 0; i < nlp; ++i) {
+          top_ids[i] = cidx[ord[i]];
+          top_lp[i] = static_cast<double>(cval[ord[i]]) - l;
+        }
+      }
+    }
+    return SampleFailure::none;
+  }
+
+  void write_onehot(i64 tok, T* probs_row, i64 ps, std::uint8_t* kept_row, i64 ks) {
+    for (i64 i = 0; i < n; ++i) {
+      if (probs_row) probs_row[i * ps] = i == tok ? T(1) : T(0);
+      if (kept_row) kept_row[i * ks] = i == tok ? 1 : 0;
+    }
+  }
+
+  // The draw of docs/math.md §4.1 step 5 over candidates (idx ascending, weights e): the first
+  // whose running sum exceeds u * total.
+  static i64 walk(const i64* idx, const T* e, i64 m, double target) {
+    double cum = 0;
+    i64 last = -1;
+    for (i64 i = 0; i < m; ++i) {
+      if (e[i] <= T(0)) continue;
+      cum += static_cast<double>(e[i]);
+      last = idx[i];
+      if (cum > target) return idx[i];
+    }
+    return last;
+  }
+
+  std::int64_t run_candidates(const T* x, const SampleSettings& s, Plan& P, T* probs_row, i64 ps,
+                              std::uint8_t* kept_row, i64 ks) {
+    (void)x;
+    const T tk = kth(s.top_k);
+    if (tk > P.thr) P.thr = tk;
+    // the candidates kept by top-k, by value descending (index ascending on ties)
+    std::vector<i64> ord;
+    for (size_t i = 0; i < cidx.size(); ++i)
+      if (cval[i] >= P.thr) ord.push_back(static_cast<i64>(i));
+    std::sort(ord.begin(), ord.end(),
+              [&](i64 a, i64 b) { return cval[a] > cval[b] || (cval[a] == cval[b] && cidx[a] < cidx[b]); });
+    const size_t m = ord.size();
+    std::vector<T> e(m);
+    double sk = 0;
+    for (size_t i = 0; i < m; ++i) {
+      e[i] = tempered_weight<T>(cval[ord[i]], P.zmax, P.c);
+      sk += static_cast<double>(e[i]);
+    }
+    size_t keep = m;  // top-p: a prefix of whole tie groups
+    if (s.top_p < 1.0) {
+      const double need = s.top_p * sk;
+      double cum = 0;
+      for (size_t i = 0; i < m;) {
+        const T g = cval[ord[i]];
+        for (; i < m && cval[ord[i]] == g; ++i) cum += static_cast<double>(e[i]);
+        if (cum >= need) {
+          keep = i;
+          break;
+        }
+      }
+    }
+    const T emin = static_cast<T>(s.min_p);
+    // the kept set in index order
+    std::vector<std::pair<i64, T>> kept;
+    kept.reserve(keep);
+    for (size_t i = 0; i < keep; ++i)
+      if (e[i] >= emin) kept.emplace_back(cidx[ord[i]], e[i]);
+    std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<i64> ki(kept.size());
+    std::vector<T> ke(kept.size());
+    double total = 0;
+    for (size_t i = 0; i < kept.size(); ++i) {
+      ki[i] = kept[i].first;
+      ke[i] = kept[i].second;
+      total += static_cast<double>(ke[i]);
+    }
+    P.total = total;
+    const double u = philox_uniform(s.seed, s.offset);
+    const i64 tok = walk(ki.data(), ke.data(), static_cast<i64>(ki.size()), u * total);
+    if (probs_row || kept_row) {
+      for (i64 i = 0; i < n; ++i) {
+        if (probs_row) probs_row[i * ps] = T(0);
+        if (kept_row) kept_row[i * ks] = 0;
+      }
+      for (size_t i = 0; i < ki.size(); ++i) {
+        if (probs_row) probs_row[ki[i] * ps] = static_cast<T>(static_cast<double>(ke[i]) / total);
+        if (kept_row) kept_row[ki[i] * ks] = 1;
+      }
+    }
+    return tok;
+  }
+
+  // Block sums of the weights kept by thr (logits) and emin (weights); hist (kBins) if given.
+  double row_sums(const T* x, const Plan& P, T emin, double* hist) {
+    const i64 nb = detail::num_blocks(n);
+    bsum.resize(static_cast<size_t>(nb));
+    eb.resize(static_cast<size_t>(kBlock));
+    const bool lim = P.thr > -std::numeric_limits<T>::infinity();
+    double h[kCopies][kBins];
+    double total = 0;
+    for (i64 j = 0; j < nb; ++j) {
+      const auto [off, len] = detail::block_range(j, n);
+      const T* xb = x + off;
+      T* e = eb.data();
+      k.tempered_exp(xb, len, P.zmax, P.c, e);
+      if (lim || emin > T(0)) {
+        for (i64 i = 0; i < len; ++i)
+          if (!(xb[i] >= P.thr) || e[i] < emin) e[i] = T(0);
+      }
+      bsum[j] = block_sum_all(e, len);
+      total += bsum[j];
+      if (hist) {
+        std::memset(h, 0, sizeof h);
+        for (i64 i = 0; i < len; ++i) h[i % kCopies][bin_of(e[i])] += static_cast<double>(e[i]);
+        for (int b = 0; b < kBins; ++b) hist[b] += (h[0][b] + h[1][b]) + (h[2][b] + h[3][b]);
+      }
+    }
+    return total;
+  }
+
+  std::int64_t run_row(const T* x, const SampleSettings& s, Plan& P, T* probs_row, i64 ps, std::uint8_t* kept_row,
+                       i64 ks) {
+    if (s.top_k > 0 && s.top_k < n) {
+      // large k: the k-th largest logit by selection over a copy of the row
+      tmp.assign(x, x + n);
+      std::nth_element(tmp.begin(), tmp.begin() + (s.top_k - 1), tmp.end(), std::greater<T>());
+      const T tk = tmp[static_cast<size_t>(s.top_k - 1)];
+      if (tk > P.thr) P.thr = tk;
+    }
+    const T emin = static_cast<T>(s.min_p);
+    double total;
+    if (s.top_p < 1.0) {
+      double hist[kBins] = {0};
+      const double all = row_sums(x, P, T(0), hist);
+      const double need = s.top_p * all;
+      double cum = 0;
+      int bb = -1;
+      for (int b = 0; b < kBins; ++b) {
+        if (cum + hist[b] >= need && hist[b] > 0) {
+          bb = b;
+          break;
+        }
+        cum += hist[b];
+      }
+      if (bb >= 0) {
+        // gather the boundary bin (value, weight), then the weighted selection inside it
+        gv.clear();
+        gw.clear();
+        const i64 nb = detail::num_blocks(n);
+        for (i64 j = 0; j < nb; ++j) {
+          const auto [off, len] = detail::block_range(j, n);
+          const T* xb = x + off;
+          T* e = eb.data();
+          k.tempered_exp(xb, len, P.zmax, P.c, e);
+          for (i64 i = 0; i < len; ++i)
+            if (xb[i] >= P.thr && bin_of(e[i]) == bb) {
+              gv.push_back(xb[i]);
+              gw.push_back(e[i]);
+            }
+        }
+        const T tp = weighted_threshold(gv, gw, need - cum);
+        if (tp > P.thr) P.thr = tp;
+      }
+      total = row_sums(x, P, emin, nullptr);
+    } else {
+      total = row_sums(x, P, emin, nullptr);
+    }
+    P.total = total;
+    const double u = philox_uniform(s.seed, s.offset);
+    const double target = u * total;
+    // the block where the running sum crosses the target, then the walk inside it
+    const i64 nb = detail::num_blocks(n);
+    double cum = 0;
+    i64 jb = nb - 1;
+    for (i64 j = 0; j < nb; ++j) {
+      if (bsum[j] > 0 && cum + bsum[j] > target) {
+        jb = j;
+        break;
+      }
+      cum += bsum[j];
+    }
+    while (jb > 0 && !(bsum[jb] > 0)) --jb;  // rounding at the very end: the last block with mass
+    i64 tok = -1;
+    {
+      const auto [off, len] = detail::block_range(jb, n);
+      T* e = eb.data();
+      k.tempered_exp(x + off, len, P.zmax, P.c, e);
+      double c2 = cum;
+      for (i64 i = 0; i < len; ++i) {
+        if (!(x[off + i] >= P.thr) || e[i] < emin || !(e[i] > T(0))) continue;
+        c2 += static_cast<double>(e[i]);
+        tok = off + i;
+        if (c2 > target) break;
+      }
+    }
+    if (probs_row || kept_row) {
+      const i64 nbk = detail::num_blocks(n);
+      for (i64 j = 0; j < nbk; ++j) {
+        const auto [off, len] = detail::block_range(j, n);
+        T* e = eb.data();
+        k.tempered_exp(x + off, len, P.zmax, P.c, e);
+        for (i64 i = 0; i < len; ++i) {
+          const bool kp = x[off + i] >= P.thr && e[i] >= emin;
+          if (probs_row) probs_row[(off + i) * ps] = kp ? static_cast<T>(static_cast<double>(e[i]) / total) : T(0);
+          if (kept_row) kept_row[(off + i) * ks] = kp ? 1 : 0;
+        }
+      }
+    }
+    return tok;
+  }
+};
+
+}  // namespace
+
+SampleSettings SampleParams::row(std::int64_t r) const {
+  SampleSettings s;
+  if (temperature) s.temperature = temperature[r * temperature_stride];
+  if (top_k) s.top_k = top_k[r * top_k_stride];
+  if (top_p) s.top_p = top_p[r * top_p_stride];
+  if (min_p) s.min_p = min_p[r * min_p_stride];
+  if (target_entropy) s.target_entropy = target_entropy[r * target_entropy_stride];
+  if (seed) s.seed = seed[r * seed_stride];
+  if (offset) s.offset = offset[r * offset_stride];
+  return s;
+}
+
+void philox4x32_10(const std::uint32_t ctr[4], const std::uint32_t key[2], std::uint32_t out[4]) {
+  std::uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3], k0 = key[0], k1 = key[1];
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      k0 += 0x9E3779B9u;
+      k1 += 0xBB67AE85u;
+    }
+    const std::uint64_t p0 = static_cast<std::uint64_t>(0xD2511F53u) * c0;
+    const std::uint64_t p1 = static_cast<std::uint64_t>(0xCD9E8D57u) * c2;
+    const std::uint32_t hi0 = static_cast<std::uint32_t>(p0 >> 32), lo0 = static_cast<std::uint32_t>(p0);
+    const std::uint32_t hi1 = static_cast<std::uint32_t>(p1 >> 32), lo1 = static_cast<std::uint32_t>(p1);
+    const std::uint32_t n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
+    c0 = n0;
+    c1 = lo1;
+    c2 = n2;
+    c3 = lo0;
+  }
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+}
+
+double philox_uniform(std::uint64_t seed, std::uint64_t offset) {
+  const std::uint32_t ctr[4] = {static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(offset >> 32), 0, 0};
+  const std::uint32_t key[2] = {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)};
+  std::uint32_t r[4];
+  philox4x32_10(ctr, key, r);
+  const std::uint64_t bits = ((static_cast<std::uint64_t>(r[0]) << 32) | r[1]) >> 11;
+  return static_cast<double>(bits) * 0x1.0p-53;
+}
+
+template <class T>
+SampleResult sample_rows(const KernelTable& kt, const NdView& x, const SampleParams& params, const SampleOutputs<T>& out,
+                         int nthreads) {
+  const i64 rows = x.shape[0], n = x.shape[1];
+  const i64 nlp = out.n_logprobs;
+  // staged outputs: nothing reaches the caller unless every row succeeds
+  std::vector<std::int64_t> tokens(static_cast<size_t>(rows));
+  std::vector<double> tok_lp(out.token_logprob ? static_cast<size_t>(rows) : 0);
+  std::vector<std::int64_t> top_ids(static_cast<size_t>(rows * nlp));
+  std::vector<double> top_lp(static_cast<size_t>(rows * nlp));
+  std::vector<double> gam(out.gamma ? static_cast<size_t>(rows) : 0);
+  std::vector<T> probs(out.probs ? static_cast<size_t>(rows * n) : 0);
+  std::vector<std::uint8_t> kept(out.kept ? static_cast<size_t>(rows * n) : 0);
+  std::vector<int> fail(static_cast<size_t>(rows), 0);
+
+  const detail::Plan plan = detail::make_plan(rows, n, nthreads);
+  const int nt = plan.nt;
+  std::vector<RowSampler<T>*> samplers(static_cast<size_t>(nt), nullptr);
+  for (int t = 0; t < nt; ++t) samplers[t] = new RowSampler<T>(kt, n);
+  detail::parallel_for(rows, nt, [&](i64 r, int tid) {
+    RowSampler<T>& S = *samplers[static_cast<size_t>(tid)];
+    const SampleSettings s = params.row(r);
+    const T* xr = static_cast<const T*>(x.data) + r * x.strides[0];
+    try {
+      const SampleFailure f = S.run(xr, x.strides[1], s, nlp, &tokens[r], out.token_logprob ? &tok_lp[r] : nullptr,
+                                    nlp ? &top_ids[r * nlp] : nullptr, nlp ? &top_lp[r * nlp] : nullptr,
+                                    out.probs ? &probs[r * n] : nullptr, 1, out.kept ? &kept[r * n] : nullptr, 1,
+                                    out.gamma ? &gam[r] : nullptr);
+      fail[r] = static_cast<int>(f);
+    } catch (const std::bad_alloc&) {
+      fail[r] = static_cast<int>(SampleFailure::out_of_memory);
+    }
+  });
+  for (RowSampler<T>* p : samplers) delete p;
+  for (i64 r = 0; r < rows; ++r)
+    if (fail[r]) return {static_cast<SampleFailure>(fail[r]), r};
+  if (out.tokens) std::copy(tokens.begin(), tokens.end(), out.tokens);
+  if (out.token_logprob) std::copy(tok_lp.begin(), tok_lp.end(), out.token_logprob);
+  if (nlp > 0) {
+    if (out.top_tokens) std::copy(top_ids.begin(), top_ids.end(), out.top_tokens);
+    if (out.top_logprobs) std::copy(top_lp.begin(), top_lp.end(), out.top_logprobs);
+  }
+  if (out.gamma) std::copy(gam.begin(), gam.end(), out.gamma);
+  if (out.probs) {
+    const NdView& p = *out.probs;
+    for (i64 r = 0; r < rows; ++r)
+      for (i64 i = 0; i < n; ++i)
+        static_cast<T*>(p.data)[r * p.strides[0] + i * p.strides[1]] = probs[static_cast<size_t>(r * n + i)];
+  }
+  if (out.kept) {
+    const NdView& q = *out.kept;
+    for (i64 r = 0; r < rows; ++r)
+      for (i64 i = 0; i < n; ++i)
+        static_cast<std::uint8_t*>(q.data)[r * q.strides[0] + i * q.strides[1]] = kept[static_cast<size_t>(r * n + i)];
+  }
+  return {};
+}
+
+template <class T>
+void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const PenaltyParams& pp, int nthreads) {
+  const i64 rows = x.shape[0], n = x.shape[1], L = ids.shape[1];
+  const detail::Plan plan = detail::make_plan(rows, L * 16, nthreads);
+  detail::parallel_for(rows, plan.nt, [&](i64 r, int) {
+    const T* xr = static_cast<const T*>(x.data) + r * x.strides[0];
+    T* yr = static_cast<T*>(y.data) + r * y.strides[0];
+    const i64 xs = x.strides[1], ys = y.strides[1];
+    if (xr != yr || xs != ys)
+      for (i64 i = 0; i < n; ++i) yr[i * ys] = xr[i * xs];
+    const double rho = pp.rho ? pp.rho[r * pp.rho_stride] : 1.0;
+    const double af = pp.freq ? pp.freq[r * pp.freq_stride] : 0.0;
+    const double ap = pp.pres ? pp.pres[r * pp.pres_stride] : 0.0;
+    const std::int64_t* ir = static_cast<const std::int64_t*>(ids.data) + r * ids.strides[0];
+    std::vector<std::int64_t> v;
+    v.reserve(static_cast<size_t>(L));
+    for (i64 j = 0; j < L; ++j) {
+      const std::int64_t id = ir[j * ids.strides[1]];
+      if (id >= 0) v.push_back(id);
+    }
+    std::sort(v.begin(), v.end());
+    for (size_t i = 0; i < v.size();) {
+      size_t j = i;
+      while (j < v.size() && v[j] == v[i]) ++j;
+      T& z = yr[v[i] * ys];
+      double a = static_cast<double>(z);
+      if (a == a && a != kInf && a != -kInf) {
+        if (rho != 1.0) a = a > 0 ? a / rho : a * rho;
+        a = a - static_cast<double>(j - i) * af - ap;
+        z = static_cast<T>(a);
+      }
+      i = j;
+    }
+  });
+}
+
+#define LOGITCORE_SAMPLING_INSTANTIATE(T)                                                                        \
+  template SampleResult sample_rows<T>(const KernelTable&, const NdView&, const SampleParams&,                    \
+                                       const SampleOutputs<T>&, int);                                           \
+  template void penalty_rows<T>(const NdView&, const NdView&, const NdView&, const PenaltyParams&, int);
+LOGITCORE_SAMPLING_INSTANTIATE(float)
+LOGITCORE_SAMPLING_INSTANTIATE(double)
+#undef LOGITCORE_SAMPLING_INSTANTIATE
+
+}  // namespace logitcore_impl
