@@ -428,7 +428,7 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
     for (i64 r = 0; r < rows; ++r) {
       const Row<T> xr = row_of<T>(x, r);
       const Row<const T> xrow{xr.p, xr.stride};
-      const Row<T> y = row_of<T>(out, r);
+      const Row<T> y = out.data ? row_of<T>(out, r) : Row<T>{nullptr, 1};
       parallel_for(nb, plan.nt, [&](i64 j, int tid) {
         const auto [off, len] = block_range(j, n);
         S.scan_block(gather<T>(xrow, off, len, scratch.x(tid)), j, B);
@@ -444,7 +444,7 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
         for (const Moments& m : parts) add_sums(acc, m);
         return acc;
       });
-      parallel_for(nb, plan.nt, [&](i64 j, int tid) { write_block_to<T>(S, op, B, j, y, n, scratch.y(tid)); });
+      if (out.data) parallel_for(nb, plan.nt, [&](i64 j, int tid) { write_block_to<T>(S, op, B, j, y, n, scratch.y(tid)); });
     }
     return;
   }
@@ -475,7 +475,7 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
       const RowBufs<T>& P = bufs[1 - cur];
       const Row<T> xr = row_of<T>(x, r);
       const Row<const T> xrow{xr.p, xr.stride};
-      const Row<T> yprev = pending_row >= 0 ? row_of<T>(out, pending_row) : Row<T>{nullptr, 1};
+      const Row<T> yprev = pending_row >= 0 && out.data ? row_of<T>(out, pending_row) : Row<T>{nullptr, 1};
       for (i64 j = 0; j < nb; ++j) {
         const auto [off, len] = block_range(j, n);
         S.scan_block(gather<T>(xrow, off, len, xbuf), j, B);
@@ -484,13 +484,13 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
       for (i64 j = 0; j < nb; ++j) {
         const auto [off, len] = block_range(j, n);
         S.prep_block(gather<T>(xrow, off, len, xbuf), j, ref, B);
-        if (pending_row >= 0) write_block_to<T>(S, pending, P, j, yprev, n, ybuf);
+        if (pending_row >= 0 && out.data) write_block_to<T>(S, pending, P, j, yprev, n, ybuf);
       }
       pending = S.solve(r, target[r], B, [&](auto&& fn) { return seq_pass(fn); });
       pending_row = r;
       cur = 1 - cur;
     }
-    if (pending_row >= 0) {
+    if (pending_row >= 0 && out.data) {
       const Row<T> y = row_of<T>(out, pending_row);
       for (i64 j = 0; j < nb; ++j) write_block_to<T>(S, pending, bufs[1 - cur], j, y, n, ybuf);
     }

@@ -42,7 +42,8 @@ struct EnInfo {
   double* entropy;          // entropy of the returned row, as computed by the search
 };
 
-// x: rows along the last axis (any strides); out: same shape; target: one per row.
+// x: rows along the last axis (any strides); out: same shape, or out.data null to solve for
+// gamma only (the info) without writing any row; target: one per row.
 // Rows that fail (status kEnInvalid, kEnBadSum, kEnNoSupport, and with out_of_range_fails
 // kEnAboveRange / kEnBelowRange) are not written: out keeps what it held there. Every other
 // row of out is written. A converged row's output q has |H(q) - target| <= tol after its

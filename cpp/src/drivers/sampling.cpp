@@ -11,11 +11,11 @@
 //      normalization of logits, docs/math.md §2);
 //   3a. small top_k: everything else happens on the candidates (sorted; at most a few
 //      thousand entries);
-//   3b. otherwise over the row in blocks of kBlock: one pass of weights summed per block (in a
-//      fixed order) with a histogram of the mass by the weights' exponent bits when top-p is
-//      on; the top-p threshold from the histogram and a weighted selection inside the one
-//      bin that holds it; one more pass for the block sums of what min-p / top-p kept; the
-//      draw walks the one block where the running sum crosses u * sum.
+//   3b. otherwise over the row in blocks of kBlock: one pass of per-block histograms of the
+//      weights by their exponent bits (4 bins per octave); the top-p and min-p boundaries each
+//      fall in one bin; the entries of the first of those bins are gathered in one more pass
+//      and split exactly (a weighted selection, no sort); the draw takes the block where the
+//      running kept mass crosses u * total and walks inside it.
 #include "drivers/sampling.h"
 
 #include <math.h>
@@ -29,7 +29,7 @@
 
 #include "drivers/entropy_norm.h"
 #include "drivers/scaffold.h"
-#include "kernels/exp2_repro.h"
+#include "kernels/sampling_math.h"
 
 namespace logitcore_impl {
 
@@ -40,60 +40,9 @@ using detail::kInf;
 
 // top_k up to this is handled on the candidate buffer; larger k through a selection over the row.
 constexpr i64 kCandidateTopK = 4096;
-// Histogram of the top-p search: 4 bins per octave of the weight, 128 bins (weights down to
-// 2^-32 of the maximum's; all smaller ones share the last bin), 4 interleaved copies per block.
-constexpr int kBins = 128;
-constexpr int kCopies = 4;
-// Partial sums per block: entry i of a block goes to partial i mod kLanes.
-constexpr int kLanes = 16;
-
-template <class T>
-struct Bits;
-template <>
-struct Bits<float> {
-  using U = std::uint32_t;
-  static constexpr U kOne = 0x3F800000u;
-  static constexpr int kShift = 21;  // 23 mantissa bits - 2: four bins per octave
-};
-template <>
-struct Bits<double> {
-  using U = std::uint64_t;
-  static constexpr U kOne = 0x3FF0000000000000ull;
-  static constexpr int kShift = 50;
-};
-
-// Histogram bin of a weight 0 <= e <= 1: monotone non-increasing in e.
-template <class T>
-inline int bin_of(T e) {
-  typename Bits<T>::U u;
-  std::memcpy(&u, &e, sizeof u);
-  const typename Bits<T>::U key = (Bits<T>::kOne - u) >> Bits<T>::kShift;
-  return key < static_cast<typename Bits<T>::U>(kBins) ? static_cast<int>(key) : kBins - 1;
-}
-
-// The fixed-order sum of a block of weights, entries masked out by keep(i) counting 0.
-template <class T, class Keep>
-double block_sum(const T* e, i64 n, Keep&& keep) {
-  double p[kLanes] = {0};
-  for (i64 i = 0; i < n; ++i)
-    if (keep(i)) p[i % kLanes] += static_cast<double>(e[i]);
-  for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int l = 0; l < w; ++l) p[l] = p[l] + p[l + w];
-  return p[0];
-}
-
-template <class T>
-double block_sum_all(const T* e, i64 n) {
-  double p[kLanes] = {0};
-  i64 i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) p[l] += static_cast<double>(e[i + l]);
-  for (int l = 0; i < n; ++i, ++l) p[l] += static_cast<double>(e[i]);
-  for (int w = kLanes / 2; w >= 1; w /= 2)
-    for (int l = 0; l < w; ++l) p[l] = p[l] + p[l + w];
-  return p[0];
-}
-
+// The full-row path gathers the weights in the first kFineBins bins (above 2^-16 of the
+// maximum's) and sums the rest.
+constexpr int kFineBins = 64;
 // The weighted selection of top-p inside a set G of (value, weight): the largest value t such
 // that the weight of the entries >= t reaches `need` (> 0). Expected linear time (median
 // pivots, no sort beyond 32 entries). Deterministic for a given G order. If rounding leaves
@@ -160,6 +109,21 @@ T weighted_threshold(std::vector<T>& v, std::vector<T>& w, double need) {
 template <class T>
 constexpr T kMaxFinite = std::numeric_limits<T>::max();
 
+// The entropy normalization a target entropy runs: logits, clipped to the reachable range, the
+// tolerance tightened below the documented 1e-5 nats (float32) so the rounding of the weights
+// keeps the tempered distribution within it.
+template <class T>
+EnOptions target_options() {
+  EnOptions opt;
+  opt.logits = true;
+  opt.tol = sizeof(T) == 4 ? 1e-6 : 1e-10;
+  opt.max_iter = 60;
+  opt.check_sum = false;
+  opt.sum_tol = 0;
+  opt.out_of_range_fails = false;
+  return opt;
+}
+
 template <class T>
 struct RowSampler {
   const KernelTable& kt;
@@ -172,27 +136,44 @@ struct RowSampler {
   std::vector<i64> cidx;   // candidates
   std::vector<T> cval;
   std::vector<T> tmp;
-  std::vector<double> bsum;  // per-block sums
-  std::vector<T> gv, gw;     // the top-p boundary bin
+  std::vector<double> low, bmass;  // per block: the summed (not gathered) weights, the kept mass
+  std::vector<i64> gidx, gstart;  // gathered entries: offsets (weights gw, bins gb); block starts
+  std::vector<T> gw;
+  std::vector<std::uint8_t> gb;
+  std::vector<double> hb;         // per-block histograms of the gathered weights
+  std::vector<T> sv, sw, tv, tw;  // the split bin: values, weights (and copies for the selection)
+  std::vector<i64> sj;            // and blocks
 
   RowSampler(const KernelTable& kt_, i64 n_) : kt(kt_), k(detail::kern<T>(kt_)), n(n_) {}
 
-  // Pass 1: candidates >= the K-th largest (with ties); returns false on NaN.
+  // Pass 1: candidates >= the K-th largest (with ties); returns false on NaN. The threshold
+  // starts at a lower bound of the K-th largest (the smallest of the maxima of K groups of a
+  // prefix of the row: K distinct entries lie at or above it) and rises whenever the buffer
+  // fills, to the K-th largest value seen so far.
   bool select(const T* x, i64 K) {
     const T ninf = -std::numeric_limits<T>::infinity();
-    const i64 cap0 = std::max<i64>(4 * K, 1024);
-    i64 cap = cap0;
+    T thr = ninf;
+    const i64 group = 256;
+    if (K * group <= n) {
+      T lo = std::numeric_limits<T>::infinity();
+      for (i64 g = 0; g < K; ++g) {
+        const ScanStats sc = k.scan(x + g * group, group, T(0));
+        lo = std::min(lo, static_cast<T>(sc.max));
+      }
+      if (lo == lo) thr = lo;  // (a NaN is found by the pass)
+    }
+    i64 cap = std::max<i64>(4 * K, 1024);
     cidx.resize(static_cast<size_t>(cap + kBlock));
     cval.resize(static_cast<size_t>(cap + kBlock));
-    T thr = ninf;
     i64 cnt = 0;
-    int nan = 0;
     for (i64 off = 0; off < n; off += kBlock) {
       const i64 len = std::min(kBlock, n - off);
-      cnt += k.select_ge(x + off, len, thr, off, cidx.data() + cnt, cval.data() + cnt, &nan);
+      cnt += k.select_nlt(x + off, len, thr, off, cidx.data() + cnt, cval.data() + cnt);
       if (cnt > cap) {
         // raise the threshold to the K-th largest value seen and drop what is below it
         tmp.assign(cval.begin(), cval.begin() + cnt);
+        for (const T v : tmp)
+          if (v != v) return false;
         std::nth_element(tmp.begin(), tmp.begin() + (K - 1), tmp.end(), std::greater<T>());
         thr = tmp[static_cast<size_t>(K - 1)];
         i64 c = 0;
@@ -210,7 +191,9 @@ struct RowSampler {
     }
     cidx.resize(static_cast<size_t>(cnt));
     cval.resize(static_cast<size_t>(cnt));
-    return nan == 0;
+    for (const T v : cval)
+      if (v != v) return false;
+    return true;
   }
 
   // The K-th largest candidate value (K <= number of candidates, else the smallest).
@@ -242,13 +225,7 @@ struct RowSampler {
     xv.strides[0] = ov.strides[0] = n;
     xv.strides[1] = ov.strides[1] = 1;
     ov.data = en_out.data();
-    EnOptions opt;
-    opt.logits = true;
-    opt.tol = sizeof(T) == 4 ? 1e-6 : 1e-10;
-    opt.max_iter = 60;
-    opt.check_sum = false;
-    opt.sum_tol = 0;
-    opt.out_of_range_fails = false;
+    const EnOptions opt = target_options<T>();
     // the driver fills every field of its info
     double gamma = kNaNd(), h_min, h_max, h;
     std::int8_t status = 0;
@@ -274,7 +251,7 @@ struct RowSampler {
   // Row r: returns the failure (none on success) and fills the staged outputs.
   SampleFailure run(const T* xin, i64 stride, const SampleSettings& s, i64 nlp, std::int64_t* token, double* tok_lp,
                     std::int64_t* top_ids, double* top_lp, T* probs_row, i64 probs_stride, std::uint8_t* kept_row,
-                    i64 kept_stride, double* gamma_out) {
+                    i64 kept_stride, double* gamma_out, double gamma_pre) {
     const T* x = xin;
     if (stride != 1) {
       row.resize(static_cast<size_t>(n));
@@ -286,7 +263,9 @@ struct RowSampler {
     if (!select(x, K)) return SampleFailure::nan;
     T zmax = *std::max_element(cval.begin(), cval.end());
     if (zmax == -std::numeric_limits<T>::infinity()) return SampleFailure::no_finite;
+    bool rewritten = false;
     if (zmax == std::numeric_limits<T>::infinity()) {
+      rewritten = true;
       // the limit of softmax: uniform over the +inf entries (0), every other entry -inf
       std::vector<T> z(static_cast<size_t>(n));
       for (i64 i = 0; i < n; ++i) z[i] = x[i] == zmax ? T(0) : -std::numeric_limits<T>::infinity();
@@ -304,7 +283,9 @@ struct RowSampler {
       P.greedy = true;
       P.gamma = kInf;
     } else {
-      double gamma = target ? solve_gamma(x, s.target_entropy) : 1.0 / s.temperature;
+      // the batch's gamma (solved for every target row at once) unless the row was rewritten
+      double gamma = !target ? 1.0 / s.temperature
+                             : (gamma_pre == gamma_pre && !rewritten ? gamma_pre : solve_gamma(x, s.target_entropy));
       P.gamma = gamma;
       if (gamma == kInf) {
         P.thr = zmax;  // uniform over the entries equal to the maximum
@@ -431,34 +412,47 @@ struct RowSampler {
     return tok;
   }
 
-  // Block sums of the weights kept by thr (logits) and emin (weights); hist (kBins) if given.
-  double row_sums(const T* x, const Plan& P, T emin, double* hist) {
+  // Gathers the entries with weight above ecut over the row (gidx/gw/gb, in index order; block
+  // j's are [gstart[j], gstart[j + 1])), the per-block sums of the others (low) and the
+  // per-block histograms of the gathered weights over the first `fine` bins (hb), each added
+  // in index order into four interleaved copies folded as (c0 + c1) + (c2 + c3).
+  void split_row(const T* x, const Plan& P, T ecut, int fine) {
     const i64 nb = detail::num_blocks(n);
-    bsum.resize(static_cast<size_t>(nb));
-    eb.resize(static_cast<size_t>(kBlock));
-    const bool lim = P.thr > -std::numeric_limits<T>::infinity();
-    double h[kCopies][kBins];
-    double total = 0;
+    low.resize(static_cast<size_t>(nb));
+    gstart.resize(static_cast<size_t>(nb + 1));
+    hb.resize(static_cast<size_t>(nb * kSampleBins));
+    if (static_cast<i64>(gidx.size()) < n) {
+      gidx.resize(static_cast<size_t>(n));
+      gw.resize(static_cast<size_t>(n));
+      gb.resize(static_cast<size_t>(n));
+    }
+    i64 ng = 0;
     for (i64 j = 0; j < nb; ++j) {
       const auto [off, len] = detail::block_range(j, n);
-      const T* xb = x + off;
-      T* e = eb.data();
-      k.tempered_exp(xb, len, P.zmax, P.c, e);
-      if (lim || emin > T(0)) {
-        for (i64 i = 0; i < len; ++i)
-          if (!(xb[i] >= P.thr) || e[i] < emin) e[i] = T(0);
-      }
-      bsum[j] = block_sum_all(e, len);
-      total += bsum[j];
-      if (hist) {
-        std::memset(h, 0, sizeof h);
-        for (i64 i = 0; i < len; ++i) h[i % kCopies][bin_of(e[i])] += static_cast<double>(e[i]);
-        for (int b = 0; b < kBins; ++b) hist[b] += (h[0][b] + h[1][b]) + (h[2][b] + h[3][b]);
-      }
+      gstart[j] = ng;
+      const i64 m = k.tempered_split(x + off, len, P.zmax, P.c, P.thr, ecut, off, gidx.data() + ng, gw.data() + ng,
+                                     gb.data() + ng, &low[static_cast<size_t>(j)]);
+      double h[4][kSampleBins];
+      for (int c = 0; c < 4; ++c) std::fill(h[c], h[c] + fine, 0.0);
+      const std::uint8_t* b = gb.data() + ng;
+      const T* e = gw.data() + ng;
+      i64 i = 0;
+      for (; i + 4 <= m; i += 4)
+        for (int c = 0; c < 4; ++c) h[c][b[i + c]] += static_cast<double>(e[i + c]);
+      for (; i < m; ++i) h[i % 4][b[i]] += static_cast<double>(e[i]);
+      double* out = &hb[j * kSampleBins];
+      for (int c = 0; c < fine; ++c) out[c] = (h[0][c] + h[1][c]) + (h[2][c] + h[3][c]);
+      ng += m;
     }
-    return total;
+    gstart[nb] = ng;
   }
 
+  // The full-row path (no small top-k). One pass gathers the entries whose weight exceeds
+  // 2^-16 (bins below kFineBins) and sums the rest per block; the per-block histograms of the
+  // gathered weights locate the top-p and min-p boundaries to one bin each, which is then split
+  // exactly (a weighted selection, no sort). Only a boundary among the weights below 2^-16
+  // (top_p very close to 1, min_p below 2^-16) costs a second pass gathering every weight.
+  // The draw takes the block where the running kept mass crosses u * total and walks it.
   std::int64_t run_row(const T* x, const SampleSettings& s, Plan& P, T* probs_row, i64 ps, std::uint8_t* kept_row,
                        i64 ks) {
     if (s.top_k > 0 && s.top_k < n) {
@@ -468,80 +462,127 @@ struct RowSampler {
       const T tk = tmp[static_cast<size_t>(s.top_k - 1)];
       if (tk > P.thr) P.thr = tk;
     }
+    const i64 nb = detail::num_blocks(n);
     const T emin = static_cast<T>(s.min_p);
-    double total;
-    if (s.top_p < 1.0) {
-      double hist[kBins] = {0};
-      const double all = row_sums(x, P, T(0), hist);
-      const double need = s.top_p * all;
-      double cum = 0;
-      int bb = -1;
-      for (int b = 0; b < kBins; ++b) {
-        if (cum + hist[b] >= need && hist[b] > 0) {
-          bb = b;
-          break;
-        }
-        cum += hist[b];
+    const bool filtered = s.top_p < 1.0 || emin > T(0);
+    // without a filter nothing needs gathering: every weight is summed per block
+    int fine = filtered ? kFineBins : 0;
+    split_row(x, P, bin_upper<T>(fine), fine);
+    double tot[kSampleBins + 1];
+    int bp = kSampleBins, bm = kSampleBins;
+    double all = 0, above_p = 0;
+    for (;;) {
+      // bin totals in block order, the summed weights as one more bin
+      for (int b = 0; b < fine; ++b) {
+        double t = 0;
+        for (i64 j = 0; j < nb; ++j) t += hb[j * kSampleBins + b];
+        tot[b] = t;
       }
-      if (bb >= 0) {
-        // gather the boundary bin (value, weight), then the weighted selection inside it
-        gv.clear();
-        gw.clear();
-        const i64 nb = detail::num_blocks(n);
-        for (i64 j = 0; j < nb; ++j) {
-          const auto [off, len] = detail::block_range(j, n);
-          const T* xb = x + off;
-          T* e = eb.data();
-          k.tempered_exp(xb, len, P.zmax, P.c, e);
-          for (i64 i = 0; i < len; ++i)
-            if (xb[i] >= P.thr && bin_of(e[i]) == bb) {
-              gv.push_back(xb[i]);
-              gw.push_back(e[i]);
-            }
+      double rest = 0;
+      for (const double v : low) rest += v;
+      tot[fine] = rest;
+      all = 0;
+      for (int b = 0; b <= fine; ++b) all += tot[b];
+      bp = bm = kSampleBins;
+      above_p = 0;
+      if (s.top_p < 1.0) {
+        const double need = s.top_p * all;
+        double cum = 0;
+        for (int b = 0; b <= fine; ++b) {
+          if (tot[b] > 0 && cum + tot[b] >= need) {
+            bp = b;
+            break;
+          }
+          cum += tot[b];
         }
-        const T tp = weighted_threshold(gv, gw, need - cum);
-        if (tp > P.thr) P.thr = tp;
+        above_p = cum;
       }
-      total = row_sums(x, P, emin, nullptr);
-    } else {
-      total = row_sums(x, P, emin, nullptr);
+      if (emin > T(0)) bm = weight_bin<T>(emin);
+      const int first = std::min(bp, bm);
+      if (first >= kSampleBins || first < fine || fine == kSampleBins) break;
+      // a boundary among the summed weights: gather them all
+      fine = kSampleBins;
+      split_row(x, P, T(0), fine);
+    }
+    const int bs = std::min(bp, bm);  // the one partially kept bin (kSampleBins: none)
+    const bool cut_p = bs < kSampleBins && bs == bp, cut_m = bs < kSampleBins && bs == bm;
+    T tp = -std::numeric_limits<T>::infinity();
+    auto kept_binned = [&](T v, T e, int b) {
+      return b < bs || (b == bs && (!cut_p || v >= tp) && (!cut_m || e >= emin));
+    };
+    auto kept_weight = [&](T v, T e) { return e > T(0) && kept_binned(v, e, weight_bin<T>(e)); };
+    // kept mass per block: whole bins, the kept part of bin bs, the summed weights when nothing
+    // is cut; the total in block order
+    bmass.assign(static_cast<size_t>(nb), 0.0);
+    if (bs < kSampleBins) {
+      sv.clear();
+      sw.clear();
+      sj.clear();
+      for (i64 j = 0; j < nb; ++j)
+        for (i64 i = gstart[j]; i < gstart[j + 1]; ++i)
+          if (gb[i] == bs) {
+            sv.push_back(x[gidx[i]]);
+            sw.push_back(gw[i]);
+            sj.push_back(j);
+          }
+      if (cut_p) {
+        tv.assign(sv.begin(), sv.end());
+        tw.assign(sw.begin(), sw.end());
+        tp = weighted_threshold(tv, tw, s.top_p * all - above_p);
+      }
+      for (size_t i = 0; i < sv.size(); ++i)
+        if (kept_binned(sv[i], sw[i], bs)) bmass[static_cast<size_t>(sj[i])] += static_cast<double>(sw[i]);
+    }
+    double total = 0;
+    for (i64 j = 0; j < nb; ++j) {
+      const double* h = &hb[j * kSampleBins];
+      double m = 0;
+      for (int b = 0; b < std::min(bs, fine); ++b) m += h[b];
+      if (bs == kSampleBins) m += low[j];
+      bmass[j] += m;
+      total += bmass[j];
     }
     P.total = total;
+    auto kept_entry = [&](T v, T e) { return v >= P.thr && kept_weight(v, e); };
+    // the draw: the block where the running sum crosses u * total, then the walk inside it
     const double u = philox_uniform(s.seed, s.offset);
     const double target = u * total;
-    // the block where the running sum crosses the target, then the walk inside it
-    const i64 nb = detail::num_blocks(n);
     double cum = 0;
-    i64 jb = nb - 1;
+    i64 jb = -1;
     for (i64 j = 0; j < nb; ++j) {
-      if (bsum[j] > 0 && cum + bsum[j] > target) {
+      if (bmass[j] > 0 && cum + bmass[j] > target) {
         jb = j;
         break;
       }
-      cum += bsum[j];
+      cum += bmass[j];
     }
-    while (jb > 0 && !(bsum[jb] > 0)) --jb;  // rounding at the very end: the last block with mass
+    if (jb < 0) {  // rounding at the very end: the last block with mass
+      cum = 0;
+      for (i64 j = 0; j < nb; ++j)
+        if (bmass[j] > 0) jb = j;
+      for (i64 j = 0; j < jb; ++j) cum += bmass[j];
+    }
     i64 tok = -1;
+    eb.resize(static_cast<size_t>(kBlock));
     {
       const auto [off, len] = detail::block_range(jb, n);
       T* e = eb.data();
       k.tempered_exp(x + off, len, P.zmax, P.c, e);
       double c2 = cum;
       for (i64 i = 0; i < len; ++i) {
-        if (!(x[off + i] >= P.thr) || e[i] < emin || !(e[i] > T(0))) continue;
+        if (!kept_entry(x[off + i], e[i])) continue;
         c2 += static_cast<double>(e[i]);
         tok = off + i;
         if (c2 > target) break;
       }
     }
     if (probs_row || kept_row) {
-      const i64 nbk = detail::num_blocks(n);
-      for (i64 j = 0; j < nbk; ++j) {
+      for (i64 j = 0; j < nb; ++j) {
         const auto [off, len] = detail::block_range(j, n);
         T* e = eb.data();
         k.tempered_exp(x + off, len, P.zmax, P.c, e);
         for (i64 i = 0; i < len; ++i) {
-          const bool kp = x[off + i] >= P.thr && e[i] >= emin;
+          const bool kp = kept_entry(x[off + i], e[i]);
           if (probs_row) probs_row[(off + i) * ps] = kp ? static_cast<T>(static_cast<double>(e[i]) / total) : T(0);
           if (kept_row) kept_row[(off + i) * ks] = kp ? 1 : 0;
         }
@@ -612,6 +653,28 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const SamplePar
   std::vector<std::uint8_t> kept(out.kept ? static_cast<size_t>(rows * n) : 0);
   std::vector<int> fail(static_cast<size_t>(rows), 0);
 
+  // the target entropies' gammas, for every row at once (NaN: no target, or solved per row)
+  std::vector<double> gpre(static_cast<size_t>(rows), std::numeric_limits<double>::quiet_NaN());
+  if (params.target_entropy) {
+    std::vector<double> tgt(static_cast<size_t>(rows));
+    bool any = false;
+    for (i64 r = 0; r < rows; ++r) {
+      tgt[r] = params.row(r).target_entropy;
+      any |= tgt[r] == tgt[r];
+    }
+    if (any) {
+      std::vector<std::int8_t> st(static_cast<size_t>(rows));
+      std::vector<std::int32_t> it(static_cast<size_t>(rows));
+      std::vector<std::uint8_t> cv(static_cast<size_t>(rows)), cl(static_cast<size_t>(rows));
+      std::vector<double> hmin(static_cast<size_t>(rows)), hmax(static_cast<size_t>(rows)), h(static_cast<size_t>(rows));
+      const EnInfo info{gpre.data(), it.data(), cv.data(), cl.data(), st.data(), hmin.data(), hmax.data(), h.data()};
+      NdView none = x;
+      none.data = nullptr;
+      entropy_normalize_rows<T>(kt, x, none, tgt.data(), target_options<T>(), info, nthreads);
+      for (i64 r = 0; r < rows; ++r)
+        if (st[r] == kEnInvalid || st[r] == kEnNoSupport) gpre[r] = std::numeric_limits<double>::quiet_NaN();
+    }
+  }
   const detail::Plan plan = detail::make_plan(rows, n, nthreads);
   const int nt = plan.nt;
   std::vector<RowSampler<T>*> samplers(static_cast<size_t>(nt), nullptr);
@@ -624,7 +687,7 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const SamplePar
       const SampleFailure f = S.run(xr, x.strides[1], s, nlp, &tokens[r], out.token_logprob ? &tok_lp[r] : nullptr,
                                     nlp ? &top_ids[r * nlp] : nullptr, nlp ? &top_lp[r * nlp] : nullptr,
                                     out.probs ? &probs[r * n] : nullptr, 1, out.kept ? &kept[r * n] : nullptr, 1,
-                                    out.gamma ? &gam[r] : nullptr);
+                                    out.gamma ? &gam[r] : nullptr, gpre[r]);
       fail[r] = static_cast<int>(f);
     } catch (const std::bad_alloc&) {
       fail[r] = static_cast<int>(SampleFailure::out_of_memory);

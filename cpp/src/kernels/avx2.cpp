@@ -8,7 +8,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/exp_constants.h"
-#include "kernels/exp2_repro.h"
+#include "kernels/sampling_math.h"
 
 namespace logitcore_impl {
 namespace {
@@ -53,8 +53,8 @@ struct VF {
   static R select_nz(R b, R x, R f) {
     return _mm256_blendv_ps(x, f, _mm256_cmp_ps(b, _mm256_setzero_ps(), _CMP_EQ_OQ));
   }
-  // bit l set where a[l] >= b[l] (false for NaN) / where a[l] is NaN
-  static unsigned mask_ge(R a, R b) { return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_GE_OQ))); }
+  // bit l set where a[l] >= b[l] or either is NaN (not less than, unordered) / where a[l] is NaN
+  static unsigned mask_nlt(R a, R b) { return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_NLT_UQ))); }
   static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(a, a, _CMP_UNORD_Q))); }
   static T hmax(R a) {
     __m128 v = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
@@ -170,7 +170,7 @@ struct VD {
   }
   static void storeu(T* p, R r) { _mm256_storeu_pd(p, r); }
   static void store_tail(T* p, R r, std::int64_t n) { _mm256_maskstore_pd(p, tail_mask64(n), r); }
-  static unsigned mask_ge(R a, R b) { return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_GE_OQ))); }
+  static unsigned mask_nlt(R a, R b) { return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_NLT_UQ))); }
   static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(a, a, _CMP_UNORD_Q))); }
   static R set1(T v) { return _mm256_set1_pd(v); }
   static R add(R a, R b) { return _mm256_add_pd(a, b); }

@@ -19,7 +19,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/exp_constants.h"
-#include "kernels/exp2_repro.h"
+#include "kernels/sampling_math.h"
 
 namespace logitcore_impl {
 namespace {
@@ -38,7 +38,7 @@ struct VF {
   }
   static void storeu(T* p, R r) { _mm512_storeu_ps(p, r); }
   static void store_tail(T* p, R r, std::int64_t n) { _mm512_mask_storeu_ps(p, mask(n), r); }
-  static unsigned mask_ge(R a, R b) { return static_cast<unsigned>(_mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)); }
+  static unsigned mask_nlt(R a, R b) { return static_cast<unsigned>(_mm512_cmp_ps_mask(a, b, _CMP_NLT_UQ)); }
   static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)); }
   static R set1(T v) { return _mm512_set1_ps(v); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
@@ -147,7 +147,7 @@ struct VD {
   }
   static void storeu(T* p, R r) { _mm512_storeu_pd(p, r); }
   static void store_tail(T* p, R r, std::int64_t n) { _mm512_mask_storeu_pd(p, mask(n), r); }
-  static unsigned mask_ge(R a, R b) { return static_cast<unsigned>(_mm512_cmp_pd_mask(a, b, _CMP_GE_OQ)); }
+  static unsigned mask_nlt(R a, R b) { return static_cast<unsigned>(_mm512_cmp_pd_mask(a, b, _CMP_NLT_UQ)); }
   static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q)); }
   static R set1(T v) { return _mm512_set1_pd(v); }
   static R add(R a, R b) { return _mm512_add_pd(a, b); }

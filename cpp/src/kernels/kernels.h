@@ -138,14 +138,20 @@ struct KernelsT {
   // log2(smallest subnormal of T); negative, infinite and NaN x are outside the contract.
   void (*log2)(const T* x, std::int64_t n, T* y);
 
-  // --- token sampling (docs/math.md §4) ---
-  // The entries x >= thr of a block, in order: offsets base + i into idx, values into val
-  // (room for n entries); returns how many. Sets *nan to 1 if the block holds a NaN.
-  std::int64_t (*select_ge)(const T* x, std::int64_t n, T thr, std::int64_t base, std::int64_t* idx, T* val,
-                            int* nan);
+  // --- token sampling (docs/math.md §4); every result bitwise the same on every ISA ---
+  // The entries of a block that are not < thr (x >= thr, and NaN), in order: offsets base + i
+  // into idx, values into val (room for n entries); returns how many.
+  std::int64_t (*select_nlt)(const T* x, std::int64_t n, T thr, std::int64_t base, std::int64_t* idx, T* val);
   // e = 2^max(kExp2Low, (x - zmax) c), 0 where x = -inf (x <= zmax, zmax finite, c >= 0
-  // finite): bitwise equal to tempered_weight() (exp2_repro.h) on every ISA.
+  // finite): tempered_weight() of sampling_math.h.
   void (*tempered_exp)(const T* x, std::int64_t n, T zmax, T c, T* e);
+  // The entries with x >= thr and e > ecut gathered (offsets, weights, weight_bin of the
+  // weights; room for n),
+  // returning how many; *low = the sum of the other weights (entries x < thr count 0) in 16
+  // partial sums, entry i of the block into partial i mod 16 in index order, folded pairwise
+  // ((p0 + p8) + ..., halving) in a fixed order.
+  std::int64_t (*tempered_split)(const T* x, std::int64_t n, T zmax, T c, T thr, T ecut, std::int64_t base,
+                                 std::int64_t* idx, T* e, std::uint8_t* bin, double* low);
 };
 
 struct KernelTable {

@@ -1,39 +1,32 @@
 // Block kernels of the token sampler (docs/math.md §4). Included by each ISA unit inside its
-// anonymous namespace, after math.inl (see there for the traits V). Only two primitives live
-// here; the sampler's sums, histograms and searches are written once in the driver
-// (drivers/sampling.cpp) over the weights these return, so every ISA takes the same decisions:
-//   select_ge      the entries x >= thr of a block (comparisons only: exact on every ISA);
-//   tempered_exp   e = 2^max(kExp2Low, (x - zmax) c), 0 for x = -inf, bitwise equal to
-//                  tempered_weight() of exp2_repro.h on every ISA (the vector exp2_core
-//                  performs the same correctly rounded operations).
+// anonymous namespace, after math.inl (see there for the traits V). Every value these return is
+// bitwise the same on every ISA, so the sampler takes the same decisions everywhere:
+//   select_nlt      the entries x that are not < thr (x >= thr, and NaN): comparisons only;
+//   tempered_exp    e = 2^max(kExp2Low, (x - zmax) c), 0 for x = -inf: the vector exp2_core
+//                   performs the same correctly rounded operations as tempered_weight()
+//                   (sampling_math.h), which the portable unit uses;
+//   tempered_split  the entries whose weight exceeds a cut gathered, the rest summed in a
+//                   fixed order (16 interleaved partial sums): no sum depends on the vector width.
 
 template <class V>
-std::int64_t select_ge_impl(const typename V::T* x, std::int64_t n, typename V::T thr, std::int64_t base,
-                            std::int64_t* idx, typename V::T* val, int* nan) {
+std::int64_t select_nlt_impl(const typename V::T* x, std::int64_t n, typename V::T thr, std::int64_t base,
+                             std::int64_t* idx, typename V::T* val) {
   using T = typename V::T;
   std::int64_t c = 0;
   if constexpr (V::kPortable) {
-    int bad = 0;
     for (std::int64_t i = 0; i < n; ++i) {
       const T v = x[i];
-      bad |= v != v;
-      if (v >= thr) {
+      if (!(v < thr)) {
         idx[c] = base + i;
         val[c] = v;
         ++c;
       }
     }
-    *nan |= bad;
   } else {
     using R = typename V::R;
     constexpr std::int64_t W = V::W;
     const R vt = V::set1(thr);
-    unsigned bad = 0;
-    std::int64_t i = 0;
-    for (; i + W <= n; i += W) {
-      const R v = V::loadu(x + i);
-      bad |= V::mask_nan(v);
-      unsigned m = V::mask_ge(v, vt);
+    auto take = [&](unsigned m, std::int64_t i) {
       while (m) {
         const int l = __builtin_ctz(m);
         idx[c] = base + i + l;
@@ -41,22 +34,22 @@ std::int64_t select_ge_impl(const typename V::T* x, std::int64_t n, typename V::
         ++c;
         m &= m - 1;
       }
+    };
+    std::int64_t i = 0;
+    for (; i + 4 * W <= n; i += 4 * W) {
+      const unsigned m0 = V::mask_nlt(V::loadu(x + i), vt), m1 = V::mask_nlt(V::loadu(x + i + W), vt);
+      const unsigned m2 = V::mask_nlt(V::loadu(x + i + 2 * W), vt), m3 = V::mask_nlt(V::loadu(x + i + 3 * W), vt);
+      if ((m0 | m1 | m2 | m3) == 0) continue;
+      take(m0, i);
+      take(m1, i + W);
+      take(m2, i + 2 * W);
+      take(m3, i + 3 * W);
     }
+    for (; i + W <= n; i += W) take(V::mask_nlt(V::loadu(x + i), vt), i);
     if (i < n) {
       const std::int64_t rem = n - i;
-      const R v = V::load_tail(x + i, rem, T(0));
-      const unsigned live = (1u << rem) - 1u;
-      bad |= V::mask_nan(v) & live;
-      unsigned m = V::mask_ge(v, vt) & live;
-      while (m) {
-        const int l = __builtin_ctz(m);
-        idx[c] = base + i + l;
-        val[c] = x[i + l];
-        ++c;
-        m &= m - 1;
-      }
+      take(V::mask_nlt(V::load_tail(x + i, rem, T(0)), vt) & ((1u << rem) - 1u), i);
     }
-    *nan |= bad != 0;
   }
   return c;
 }
@@ -82,4 +75,66 @@ void tempered_exp_impl(const typename V::T* x, std::int64_t n, typename V::T zma
     for (; i + W <= n; i += W) V::storeu(e + i, one(V::loadu(x + i)));
     if (i < n) V::store_tail(e + i, one(V::load_tail(x + i, n - i, zmax)), n - i);
   }
+}
+
+// Weights of up to kChunk entries, zero where x < thr (or x is NaN).
+constexpr std::int64_t kSampleChunk = 256;
+
+template <class V>
+void masked_weights(const typename V::T* x, std::int64_t n, typename V::T zmax, typename V::T c,
+                    typename V::T thr, typename V::T* e) {
+  using T = typename V::T;
+  tempered_exp_impl<V>(x, n, zmax, c, e);
+  if (thr > -std::numeric_limits<T>::infinity())
+    for (std::int64_t i = 0; i < n; ++i) e[i] = x[i] >= thr ? e[i] : T(0);
+}
+
+// Splits a block at the weight ecut: the entries with x >= thr and e > ecut are gathered
+// (offsets, weights and their weight_bin, in order); the weights of the others (x < thr counting 0) are
+// summed into 16 partial sums, entry i into partial i mod 16 (each partial in index order, as
+// the compiler's vector lanes or one at a time: the same additions either way), folded
+// pairwise in a fixed order into *low.
+template <class V>
+std::int64_t tempered_split_impl(const typename V::T* x, std::int64_t n, typename V::T zmax, typename V::T c,
+                                 typename V::T thr, typename V::T ecut, std::int64_t base, std::int64_t* idx,
+                                 typename V::T* ew, std::uint8_t* bin, double* low) {
+  using T = typename V::T;
+  constexpr int kLanes = 16;
+  T e[kSampleChunk];
+  double p[kLanes] = {0};
+  std::int64_t cnt = 0;
+  for (std::int64_t off = 0; off < n; off += kSampleChunk) {
+    const std::int64_t len = std::min(kSampleChunk, n - off);
+    masked_weights<V>(x + off, len, zmax, c, thr, e);
+    T r[kSampleChunk];
+    for (std::int64_t i = 0; i < len; ++i) r[i] = e[i] > ecut ? T(0) : e[i];
+    std::int64_t i = 0;
+    for (; i + kLanes <= len; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) p[l] += static_cast<double>(r[i + l]);
+    for (int l = 0; i < len; ++i, ++l) p[l] += static_cast<double>(r[i]);
+    auto take = [&](std::int64_t k) {
+      idx[cnt] = base + off + k;
+      ew[cnt] = e[k];
+      bin[cnt] = static_cast<std::uint8_t>(weight_bin<T>(e[k]));
+      ++cnt;
+    };
+    if constexpr (V::kPortable) {
+      for (std::int64_t k = 0; k < len; ++k)
+        if (e[k] > ecut) take(k);
+    } else {
+      using R = typename V::R;
+      constexpr std::int64_t W = V::W;
+      // e > ecut as "not less than" the next value up (weights are never NaN)
+      const R vc = V::set1(std::nextafter(ecut, std::numeric_limits<T>::infinity()));
+      std::int64_t k = 0;
+      for (; k + W <= len; k += W)
+        for (unsigned m = V::mask_nlt(V::loadu(e + k), vc); m; m &= m - 1) take(k + __builtin_ctz(m));
+      for (; k < len; ++k)
+        if (e[k] > ecut) take(k);
+    }
+  }
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) p[l] = p[l] + p[l + w];
+  *low = p[0];
+  return cnt;
 }

@@ -8,7 +8,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/exp_constants.h"
-#include "kernels/exp2_repro.h"
+#include "kernels/sampling_math.h"
 
 namespace logitcore_impl {
 namespace {
@@ -33,7 +33,7 @@ struct VScalar {
   using T = TT;
   using R = R4;
   static constexpr std::int64_t W = 4;
-  static constexpr bool kPortable = true;  // the sampler uses its plain C++ loops (exp2_repro.h)
+  static constexpr bool kPortable = true;  // the sampler uses its plain C++ loops (sampling_math.h)
   static constexpr T kLow = T(-760);    // exp(-760) == 0 in double
   static constexpr T kHigh = T(710);    // exp(710) == inf in double
   static constexpr T kLow2 = T(-1100);  // 2^-1100 == 0 in double

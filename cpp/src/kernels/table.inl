@@ -26,7 +26,8 @@ KernelsT<typename V::T> make_kernels() {
   k.exp_gamma_scale = &exp_gamma_scale_impl<V>;
   k.exp2 = &exp2_impl<V>;
   k.log2 = &log2_impl<V>;
-  k.select_ge = &select_ge_impl<V>;
+  k.select_nlt = &select_nlt_impl<V>;
+  k.tempered_split = &tempered_split_impl<V>;
   k.tempered_exp = &tempered_exp_impl<V>;
   return k;
 }

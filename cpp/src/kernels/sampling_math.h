@@ -1,3 +1,6 @@
+// What the sampler's kernels and its driver share (docs/math.md §4): the exponential and the
+// histogram bins of the weights.
+//
 // The sampler's exponential, written once in portable C++: 2^a for a in [kLow2, 128) (float)
 // or [kLow2, 1024) (double), computed with exactly the operations of the AVX2 and AVX-512
 // exp2_core (round to nearest even, the same polynomial evaluated by fused multiply-adds, an
@@ -11,6 +14,11 @@
 #pragma once
 
 #include <math.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
 
 #include "kernels/exp_constants.h"
 
@@ -46,6 +54,47 @@ inline T tempered_weight(T x, T zmax, T c) {
   T a = d * c;
   if (!(a >= kExp2Low<T>)) a = kExp2Low<T>;
   return exp2_repro(a);
+}
+
+// Histogram of the weights 0 <= e <= 1 by their bits: 4 bins per octave, bin 0 holding
+// (2^-1/4, 1], bin b holding (E(b+1), E(b)] with E(b) the number whose bits are those of 1
+// minus b quarter-octaves; the last bin, kSampleBins - 1, holds everything at or below
+// E(kSampleBins - 1) ~ 2^-32, zero included. Monotone: a larger weight never has a larger bin.
+constexpr int kSampleBins = 128;
+
+template <class T>
+struct WeightBits;
+template <>
+struct WeightBits<float> {
+  using U = std::uint32_t;
+  static constexpr U kOne = 0x3F800000u;
+  static constexpr int kShift = 21;  // 23 mantissa bits - 2: four bins per octave
+};
+template <>
+struct WeightBits<double> {
+  using U = std::uint64_t;
+  static constexpr U kOne = 0x3FF0000000000000ull;
+  static constexpr int kShift = 50;
+};
+
+template <class T>
+inline int weight_bin(T e) {
+  using B = WeightBits<T>;
+  typename B::U u;
+  std::memcpy(&u, &e, sizeof u);
+  const typename B::U key = (B::kOne - u) >> B::kShift;
+  return key < static_cast<typename B::U>(kSampleBins) ? static_cast<int>(key) : kSampleBins - 1;
+}
+
+// E(b): the upper end of bin b (E(0) = 1); E(kSampleBins) is taken as 0.
+template <class T>
+inline T bin_upper(int b) {
+  using B = WeightBits<T>;
+  if (b >= kSampleBins) return T(0);
+  const typename B::U u = B::kOne - (static_cast<typename B::U>(b) << B::kShift);
+  T e;
+  std::memcpy(&e, &u, sizeof e);
+  return e;
 }
 
 }  // namespace
