@@ -23,6 +23,7 @@ request's seed and the token position as ``offset``.
 """
 from __future__ import annotations
 
+import math
 import operator
 from typing import NamedTuple
 
@@ -62,17 +63,45 @@ def _logits_2d(logits, name: str = "logits") -> tuple[np.ndarray, tuple[int, ...
     compute, result = result_dtypes(a.dtype, name)
     a = native(a, compute)
     batch = a.shape[:-1]
-    rows = int(np.prod(batch, dtype=np.int64))
+    if a.ndim == 2:
+        return a, batch, result
+    rows = math.prod(batch)
     v = view_reshape(a, (rows, a.shape[-1]))
     if v is None:
         v = np.ascontiguousarray(a).reshape(rows, a.shape[-1])
     return v, batch, result
 
 
+_DTYPES = {"f": np.float64, "i": np.int64, "u": np.uint64}
+# one-entry arrays of the scalar settings seen most (read-only: the kernels only read them)
+_SCALARS: dict = {}
+_NAN = np.array([np.nan])
+_NAN.flags.writeable = False
+
+
+def _scalar(kind: str, value) -> np.ndarray:
+    key = (kind, value)
+    arr = _SCALARS.get(key)
+    if arr is None:
+        arr = np.array([value], dtype=_DTYPES[kind])
+        arr.flags.writeable = False
+        if len(_SCALARS) < 1024:
+            _SCALARS[key] = arr
+    return arr
+
+
 def _setting(value, rows: int, name: str, kind: str, default) -> np.ndarray:
     """A setting as a 1-D array of 1 or `rows` entries: kind 'f' (float64), 'i' (int64), 'u' (uint64)."""
     if value is None:
         value = default
+    t = type(value)
+    if t is float and kind == "f":
+        return _scalar(kind, value) if value == value else _NAN
+    if t is int:
+        if kind == "f":
+            return _scalar(kind, float(value))
+        if (kind == "u" and 0 <= value <= _U64_MAX) or (kind == "i" and -(1 << 63) <= value < (1 << 63)):
+            return _scalar(kind, value)
     if kind in "iu":
         if isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} must be an integer, got {value!r}")
@@ -258,7 +287,7 @@ def apply_penalties(logits, token_ids, *, repetition_penalty=1.0, frequency_pena
     if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
         raise IndexError(f"token_ids has an id ({int(ids.max())}) out of range for a vocabulary of {a.shape[-1]}")
     batch = a.shape[:-1]
-    rows = int(np.prod(batch, dtype=np.int64))
+    rows = math.prod(batch)
     if out is not None:
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
