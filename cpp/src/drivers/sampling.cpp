@@ -144,6 +144,8 @@ struct RowSampler {
   std::vector<T> sv, sw, tv, tw;  // the split bin: values, weights (and copies for the selection)
   std::vector<i64> sj;            // and blocks
 
+  int nt = 1;  // threads over the blocks of a row (few long rows), else 1
+
   RowSampler(const KernelTable& kt_, i64 n_) : kt(kt_), k(detail::kern<T>(kt_)), n(n_) {}
 
   // Pass 1: candidates >= the K-th largest (with ties); returns false on NaN. The threshold
@@ -162,36 +164,59 @@ struct RowSampler {
       }
       if (lo == lo) thr = lo;  // (a NaN is found by the pass)
     }
+    const i64 nb = detail::num_blocks(n);
+    if (nt <= 1) return select_blocks(x, 0, nb, K, thr, cidx, cval, tmp);
+    // the blocks split over the threads, each with its own buffer; their union holds every
+    // entry >= the K-th largest (all that is used of it), whatever the split
+    std::vector<std::vector<i64>> ti(static_cast<size_t>(nt));
+    std::vector<std::vector<T>> tvv(static_cast<size_t>(nt)), tt(static_cast<size_t>(nt));
+    std::vector<int> ok(static_cast<size_t>(nt), 1);
+    detail::parallel_ranges(nb, nt, [&](i64 b0, i64 b1, int t) {
+      ok[t] = select_blocks(x, b0, b1, K, thr, ti[t], tvv[t], tt[t]) ? 1 : 0;
+    });
+    cidx.clear();
+    cval.clear();
+    for (int t = 0; t < nt; ++t) {
+      if (!ok[t]) return false;
+      cidx.insert(cidx.end(), ti[t].begin(), ti[t].end());
+      cval.insert(cval.end(), tvv[t].begin(), tvv[t].end());
+    }
+    return true;
+  }
+
+  // select over blocks [b0, b1) into (idx, val), the threshold rising from thr.
+  bool select_blocks(const T* x, i64 b0, i64 b1, i64 K, T thr, std::vector<i64>& idx, std::vector<T>& val,
+                     std::vector<T>& scratch) const {
     i64 cap = std::max<i64>(4 * K, 1024);
-    cidx.resize(static_cast<size_t>(cap + kBlock));
-    cval.resize(static_cast<size_t>(cap + kBlock));
+    idx.resize(static_cast<size_t>(cap + kBlock));
+    val.resize(static_cast<size_t>(cap + kBlock));
     i64 cnt = 0;
-    for (i64 off = 0; off < n; off += kBlock) {
-      const i64 len = std::min(kBlock, n - off);
-      cnt += k.select_nlt(x + off, len, thr, off, cidx.data() + cnt, cval.data() + cnt);
+    for (i64 j = b0; j < b1; ++j) {
+      const auto [off, len] = detail::block_range(j, n);
+      cnt += k.select_nlt(x + off, len, thr, off, idx.data() + cnt, val.data() + cnt);
       if (cnt > cap) {
         // raise the threshold to the K-th largest value seen and drop what is below it
-        tmp.assign(cval.begin(), cval.begin() + cnt);
-        for (const T v : tmp)
+        scratch.assign(val.begin(), val.begin() + cnt);
+        for (const T v : scratch)
           if (v != v) return false;
-        std::nth_element(tmp.begin(), tmp.begin() + (K - 1), tmp.end(), std::greater<T>());
-        thr = tmp[static_cast<size_t>(K - 1)];
+        std::nth_element(scratch.begin(), scratch.begin() + (K - 1), scratch.end(), std::greater<T>());
+        thr = scratch[static_cast<size_t>(K - 1)];
         i64 c = 0;
         for (i64 i = 0; i < cnt; ++i)
-          if (cval[i] >= thr) {
-            cidx[c] = cidx[i];
-            cval[c] = cval[i];
+          if (val[i] >= thr) {
+            idx[c] = idx[i];
+            val[c] = val[i];
             ++c;
           }
         cnt = c;
         if (cnt > cap / 2) cap = 2 * cnt;  // many ties at the threshold: make room
-        cidx.resize(static_cast<size_t>(cap + kBlock));
-        cval.resize(static_cast<size_t>(cap + kBlock));
+        idx.resize(static_cast<size_t>(cap + kBlock));
+        val.resize(static_cast<size_t>(cap + kBlock));
       }
     }
-    cidx.resize(static_cast<size_t>(cnt));
-    cval.resize(static_cast<size_t>(cnt));
-    for (const T v : cval)
+    idx.resize(static_cast<size_t>(cnt));
+    val.resize(static_cast<size_t>(cnt));
+    for (const T v : val)
       if (v != v) return false;
     return true;
   }
@@ -206,11 +231,14 @@ struct RowSampler {
 
   // logsumexp of the row at temperature 1 (float64), for the log-probabilities.
   double lse(const T* x) {
+    const i64 nb = detail::num_blocks(n);
+    std::vector<BlockStats> bs(static_cast<size_t>(nb));
+    detail::parallel_for(nb, nt, [&](i64 j, int) {
+      const auto [off, len] = detail::block_range(j, n);
+      bs[j] = k.stats(x + off, len);
+    });
     RowState st{-kInf, 0.0, 0.0};
-    for (i64 off = 0; off < n; off += kBlock) {
-      const BlockStats b = k.stats(x + off, std::min(kBlock, n - off));
-      merge_state(st, RowState{b.m, b.s, 0.0});
-    }
+    for (const BlockStats& b : bs) merge_state(st, RowState{b.m, b.s, 0.0});
     return st.m + ::log(st.s);
   }
 
@@ -426,22 +454,34 @@ struct RowSampler {
       gw.resize(static_cast<size_t>(n));
       gb.resize(static_cast<size_t>(n));
     }
-    i64 ng = 0;
-    for (i64 j = 0; j < nb; ++j) {
+    // block j gathers into [j kBlock, ...) (in parallel when the row is split over threads),
+    // then the blocks' entries are packed in order
+    std::vector<i64> cnt(static_cast<size_t>(nb));
+    detail::parallel_for(nb, nt, [&](i64 j, int) {
       const auto [off, len] = detail::block_range(j, n);
-      gstart[j] = ng;
-      const i64 m = k.tempered_split(x + off, len, P.zmax, P.c, P.thr, ecut, off, gidx.data() + ng, gw.data() + ng,
-                                     gb.data() + ng, &low[static_cast<size_t>(j)]);
+      const i64 m = k.tempered_split(x + off, len, P.zmax, P.c, P.thr, ecut, off, gidx.data() + off, gw.data() + off,
+                                     gb.data() + off, &low[static_cast<size_t>(j)]);
+      cnt[j] = m;
       double h[4][kSampleBins];
       for (int c = 0; c < 4; ++c) std::fill(h[c], h[c] + fine, 0.0);
-      const std::uint8_t* b = gb.data() + ng;
-      const T* e = gw.data() + ng;
+      const std::uint8_t* b = gb.data() + off;
+      const T* e = gw.data() + off;
       i64 i = 0;
       for (; i + 4 <= m; i += 4)
         for (int c = 0; c < 4; ++c) h[c][b[i + c]] += static_cast<double>(e[i + c]);
       for (; i < m; ++i) h[i % 4][b[i]] += static_cast<double>(e[i]);
       double* out = &hb[j * kSampleBins];
       for (int c = 0; c < fine; ++c) out[c] = (h[0][c] + h[1][c]) + (h[2][c] + h[3][c]);
+    });
+    i64 ng = 0;
+    for (i64 j = 0; j < nb; ++j) {
+      const i64 off = j * kBlock, m = cnt[j];
+      gstart[j] = ng;
+      if (ng != off) {
+        std::memmove(gidx.data() + ng, gidx.data() + off, static_cast<size_t>(m) * sizeof(i64));
+        std::memmove(gw.data() + ng, gw.data() + off, static_cast<size_t>(m) * sizeof(T));
+        std::memmove(gb.data() + ng, gb.data() + off, static_cast<size_t>(m));
+      }
       ng += m;
     }
     gstart[nb] = ng;
@@ -676,9 +716,13 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const SamplePar
     }
   }
   const detail::Plan plan = detail::make_plan(rows, n, nthreads);
-  const int nt = plan.nt;
+  // few long rows: one row at a time, its passes split over the threads by blocks
+  const int nt = plan.split_rows ? 1 : plan.nt;
   std::vector<RowSampler<T>*> samplers(static_cast<size_t>(nt), nullptr);
-  for (int t = 0; t < nt; ++t) samplers[t] = new RowSampler<T>(kt, n);
+  for (int t = 0; t < nt; ++t) {
+    samplers[t] = new RowSampler<T>(kt, n);
+    samplers[t]->nt = plan.split_rows ? plan.nt : 1;
+  }
   detail::parallel_for(rows, nt, [&](i64 r, int tid) {
     RowSampler<T>& S = *samplers[static_cast<size_t>(tid)];
     const SampleSettings s = params.row(r);
