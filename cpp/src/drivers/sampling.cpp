@@ -136,6 +136,7 @@ struct RowSampler {
   std::vector<i64> cidx;   // candidates
   std::vector<T> cval;
   std::vector<T> tmp;
+  std::vector<T> gmax;     // group maxima of the selection's starting threshold
   std::vector<double> low, bmass;  // per block: the summed (not gathered) weights, the kept mass
   std::vector<i64> gidx, gstart;  // gathered entries: offsets (weights gw, bins gb); block starts
   std::vector<T> gw;
@@ -153,34 +154,73 @@ struct RowSampler {
   // prefix of the row: K distinct entries lie at or above it) and rises whenever the buffer
   // fills, to the K-th largest value seen so far.
   bool select(const T* x, i64 K) {
-    const T ninf = -std::numeric_limits<T>::infinity();
-    T thr = ninf;
-    const i64 group = 256;
-    if (K * group <= n) {
-      T lo = std::numeric_limits<T>::infinity();
-      for (i64 g = 0; g < K; ++g) {
-        const ScanStats sc = k.scan(x + g * group, group, T(0));
-        lo = std::min(lo, static_cast<T>(sc.max));
+    // Groups of 16 to 256 entries, at least 8 K of them: the K-th largest of their maxima is a
+    // lower bound of the row's K-th largest (K distinct entries reach it), usually close to it.
+    // Only the groups whose maximum reaches it (and the tail) can hold candidates: the
+    // selection reads those alone. A group holding a NaN has a NaN maximum.
+    const i64 g = std::min<i64>(256, n / (8 * K)) & ~i64{15};
+    if (g < 16) {
+      const i64 nb = detail::num_blocks(n);
+      if (nt <= 1) return select_blocks(x, 0, nb, K, -std::numeric_limits<T>::infinity(), cidx, cval, tmp);
+      // the blocks split over the threads, each with its own buffer; their union holds every
+      // entry >= the K-th largest (all that is used of it), whatever the split
+      std::vector<std::vector<i64>> ti(static_cast<size_t>(nt));
+      std::vector<std::vector<T>> tvv(static_cast<size_t>(nt)), tt(static_cast<size_t>(nt));
+      std::vector<int> ok(static_cast<size_t>(nt), 1);
+      detail::parallel_ranges(nb, nt, [&](i64 b0, i64 b1, int t) {
+        ok[t] = select_blocks(x, b0, b1, K, -std::numeric_limits<T>::infinity(), ti[t], tvv[t], tt[t]) ? 1 : 0;
+      });
+      cidx.clear();
+      cval.clear();
+      for (int t = 0; t < nt; ++t) {
+        if (!ok[t]) return false;
+        cidx.insert(cidx.end(), ti[t].begin(), ti[t].end());
+        cval.insert(cval.end(), tvv[t].begin(), tvv[t].end());
       }
-      if (lo == lo) thr = lo;  // (a NaN is found by the pass)
+      return true;
     }
-    const i64 nb = detail::num_blocks(n);
-    if (nt <= 1) return select_blocks(x, 0, nb, K, thr, cidx, cval, tmp);
-    // the blocks split over the threads, each with its own buffer; their union holds every
-    // entry >= the K-th largest (all that is used of it), whatever the split
-    std::vector<std::vector<i64>> ti(static_cast<size_t>(nt));
-    std::vector<std::vector<T>> tvv(static_cast<size_t>(nt)), tt(static_cast<size_t>(nt));
-    std::vector<int> ok(static_cast<size_t>(nt), 1);
-    detail::parallel_ranges(nb, nt, [&](i64 b0, i64 b1, int t) {
-      ok[t] = select_blocks(x, b0, b1, K, thr, ti[t], tvv[t], tt[t]) ? 1 : 0;
+    const i64 groups = n / g;
+    gmax.resize(static_cast<size_t>(groups));
+    detail::parallel_ranges(groups, nt, [&](i64 b0, i64 b1, int) {
+      if (b1 > b0) k.group_max(x + b0 * g, (b1 - b0) * g, g, gmax.data() + b0);
     });
-    cidx.clear();
-    cval.clear();
-    for (int t = 0; t < nt; ++t) {
-      if (!ok[t]) return false;
-      cidx.insert(cidx.end(), ti[t].begin(), ti[t].end());
-      cval.insert(cval.end(), tvv[t].begin(), tvv[t].end());
-    }
+    for (const T v : gmax)
+      if (v != v) return false;
+    tmp.assign(gmax.begin(), gmax.end());
+    std::nth_element(tmp.begin(), tmp.begin() + (K - 1), tmp.end(), std::greater<T>());
+    T thr = tmp[static_cast<size_t>(K - 1)];
+    // candidates: the entries >= thr of the groups reaching it, then of the tail; the
+    // threshold rises to the K-th largest seen whenever the buffer fills
+    i64 cap = std::max<i64>(4 * K, 1024);
+    cidx.resize(static_cast<size_t>(cap + kBlock));
+    cval.resize(static_cast<size_t>(cap + kBlock));
+    i64 cnt = 0;
+    auto take = [&](i64 off, i64 len) {
+      cnt += k.select_nlt(x + off, len, thr, off, cidx.data() + cnt, cval.data() + cnt);
+      if (cnt > cap) {
+        tmp.assign(cval.begin(), cval.begin() + cnt);
+        std::nth_element(tmp.begin(), tmp.begin() + (K - 1), tmp.end(), std::greater<T>());
+        thr = tmp[static_cast<size_t>(K - 1)];
+        i64 c = 0;
+        for (i64 i = 0; i < cnt; ++i)
+          if (cval[i] >= thr) {
+            cidx[c] = cidx[i];
+            cval[c] = cval[i];
+            ++c;
+          }
+        cnt = c;
+        if (cnt > cap / 2) cap = 2 * cnt;
+        cidx.resize(static_cast<size_t>(cap + kBlock));
+        cval.resize(static_cast<size_t>(cap + kBlock));
+      }
+    };
+    for (i64 i = 0; i < groups; ++i)
+      if (gmax[i] >= thr) take(i * g, g);
+    if (groups * g < n) take(groups * g, n - groups * g);
+    cidx.resize(static_cast<size_t>(cnt));
+    cval.resize(static_cast<size_t>(cnt));
+    for (const T v : cval)
+      if (v != v) return false;
     return true;
   }
 

@@ -54,6 +54,41 @@ std::int64_t select_nlt_impl(const typename V::T* x, std::int64_t n, typename V:
   return c;
 }
 
+// out[i] = max of x[i g, (i + 1) g) for the n / g whole groups (g a multiple of the vector
+// width), NaN for a group holding a NaN.
+template <class V>
+void group_max_impl(const typename V::T* x, std::int64_t n, std::int64_t g, typename V::T* out) {
+  using T = typename V::T;
+  const std::int64_t groups = n / g;
+  if constexpr (V::kPortable) {
+    for (std::int64_t i = 0; i < groups; ++i) {
+      T m = x[i * g];
+      bool nan = false;
+      for (std::int64_t j = 0; j < g; ++j) {
+        const T v = x[i * g + j];
+        nan |= v != v;
+        m = v > m ? v : m;
+      }
+      out[i] = nan ? std::numeric_limits<T>::quiet_NaN() : m;
+    }
+  } else {
+    using R = typename V::R;
+    constexpr std::int64_t W = V::W;
+    for (std::int64_t i = 0; i < groups; ++i) {
+      const T* p = x + i * g;
+      R m0 = V::loadu(p), m1 = m0;
+      unsigned nan = V::mask_nan(m0);
+      for (std::int64_t j = W; j < g; j += W) {
+        const R v = V::loadu(p + j);
+        nan |= V::mask_nan(v);
+        if ((j / W) & 1) m1 = V::max(v, m1);
+        else m0 = V::max(v, m0);
+      }
+      out[i] = nan ? std::numeric_limits<T>::quiet_NaN() : V::hmax(V::max(m0, m1));
+    }
+  }
+}
+
 template <class V>
 void tempered_exp_impl(const typename V::T* x, std::int64_t n, typename V::T zmax, typename V::T c,
                        typename V::T* e) {

@@ -27,6 +27,7 @@ KernelsT<typename V::T> make_kernels() {
   k.exp2 = &exp2_impl<V>;
   k.log2 = &log2_impl<V>;
   k.select_nlt = &select_nlt_impl<V>;
+  k.group_max = &group_max_impl<V>;
   k.tempered_split = &tempered_split_impl<V>;
   k.tempered_exp = &tempered_exp_impl<V>;
   return k;
