@@ -162,3 +162,28 @@ def test_memory_tool_prints_each_mode(capsys):
     for mode in ("out-of-place", "inplace"):
         line = next(ln for ln in out.splitlines() if ln.split()[:1] == [mode])
         assert "tracemalloc_peak_bytes" in line and "rss_growth_bytes" in line, line
+
+
+def test_sampling_group_runs_every_sampling_case_on_tiny_shapes(bench_run, monkeypatch):
+    """``--cases sampling`` names the group of the sampler's cases: each runs and prints its
+    table (the 40 us budget of the llama.cpp chain as a ratio column), the tokens and penalties
+    of logitcore pass the untimed contract check, and without PyTorch its columns and the
+    targets that need it are skipped with the reason."""
+    from logitcore.bench.sampling import CASE_NAMES
+
+    assert bench.GROUPS["sampling"] == CASE_NAMES
+    assert all(n.startswith("sample_") for n in CASE_NAMES)
+    status, out = bench_run("--cases", "sampling", "--shapes", "4x1000", "--threads", "1", "--check")
+    assert status == 0  # the targets are on other shapes: SKIP, never FAIL
+    for name in CASE_NAMES:
+        assert f"[{name}]" in out, name
+    assert "logitcore/40us" in out
+    assert not [ln for ln in out.splitlines() if re.match(r"\s+! .*(logitcore|lc inplace):", ln)]
+    # the same without PyTorch
+    monkeypatch.setitem(bench._MODULES, "torch", None)
+    status, out = bench_run("--cases", "sampling", "--shapes", "4x1000", "--threads", "1", "--check")
+    assert status == 0
+    for name in CASE_NAMES:
+        assert f"[{name}]" in out, name
+    assert out.count("pip install torch --index-url https://download.pytorch.org/whl/cpu") == 1
+    assert re.search(r"SKIP .*sample.*PyTorch not installed", out)

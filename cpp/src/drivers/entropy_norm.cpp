@@ -141,13 +141,27 @@ SearchResult search(double t, double tol, int max_iter, const Point* pts, int np
   Moments m = pts[best].m;
   bool have_e = false;
   double f_prev = kInf;
+  double grow = 16.0;  // factor of the next growing step of an unbounded bracket
   int it = 1;
+  // the point closest to the target so far: what an unconverged search returns
+  SearchResult closest{g, m.s0, kNaN, 0, false, false};
+  double closest_f = kInf;
   for (;;) {
     const double h = entropy_of(g, m);
     const double f = h - t;
-    if (isnan(f)) return {g, m.s0, h, it, false, have_e};
+    if (::fabs(f) < closest_f) {
+      closest = {g, m.s0, h, it, false, have_e};
+      closest_f = ::fabs(f);
+    }
+    auto unconverged = [&] {
+      SearchResult r = closest;
+      r.iters = it;
+      r.have_e = closest.gamma == g && have_e;  // the e buffer holds the last point's weights
+      return r;
+    };
+    if (isnan(f)) return closest_f < kInf ? unconverged() : SearchResult{g, m.s0, h, it, false, have_e};
     if (::fabs(f) <= tol) return {g, m.s0, h, it, true, have_e};
-    if (it >= max_iter) return {g, m.s0, h, it, false, have_e};
+    if (it >= max_iter) return unconverged();
     if (f > 0) lo = std::max(lo, g);
     else hi = std::min(hi, g);
     double next = kNaN;
@@ -163,15 +177,28 @@ SearchResult search(double t, double tol, int max_iter, const Point* pts, int np
         if (!(next > lo && next < hi)) next = g - f / d1;  // Newton
       }
     }
-    if (!(next > lo && next < hi)) {
-      if (hi == kInf) next = 16.0 * std::max(g, lo);
-      else if (lo == 0.0) next = hi / 16.0;
-      else if (hi > 4.0 * lo) next = ::sqrt(lo * hi);
-      else next = 0.5 * (lo + hi);
+    // a step that leaves T's range (a tiny variance: logits a hair apart, whose root lies
+    // beyond 1e20) falls back to the bracket as well
+    const double tmax = static_cast<double>(std::numeric_limits<T>::max());
+    if (!(next > lo && next < hi && next <= tmax)) {
+      if (hi == kInf) {
+        // growing: by 16, and by 16^2, 16^4, ... while the steps keep failing, so that a root
+        // at 1e150 is bracketed in a few passes; capped at T's largest finite value
+        next = std::min(tmax, grow * std::max(g, lo));
+        grow = std::min(grow * grow, 1e30);
+      } else if (lo == 0.0) {
+        next = hi / 16.0;
+      } else if (hi > 4.0 * lo) {
+        next = ::sqrt(lo * hi);
+      } else {
+        next = 0.5 * (lo + hi);
+      }
+    } else {
+      grow = 16.0;
     }
     next = static_cast<double>(static_cast<T>(next));
     if (!(next > lo && next < hi) || !(next > 0 && next < kInf))
-      return {g, m.s0, h, it, false, have_e};  // bracket exhausted at the dtype's resolution
+      return unconverged();  // bracket exhausted at the dtype's resolution
     f_prev = f;
     g = next;
     m = eval(g);

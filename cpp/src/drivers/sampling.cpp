@@ -27,7 +27,9 @@
 #include <numeric>
 #include <vector>
 
+#include "drivers/drivers.h"
 #include "drivers/entropy_norm.h"
+#include "logitcore/logitcore.h"
 #include "drivers/scaffold.h"
 #include "kernels/sampling_math.h"
 
@@ -110,13 +112,13 @@ template <class T>
 constexpr T kMaxFinite = std::numeric_limits<T>::max();
 
 // The entropy normalization a target entropy runs: logits, clipped to the reachable range, the
-// tolerance tightened below the documented 1e-5 nats (float32) so the rounding of the weights
-// keeps the tempered distribution within it.
+// default tolerance for float32 rows (1e-5 nats; its margin for the rounding of the weights
+// leaves no room below), 1e-12 for float64 rows.
 template <class T>
 EnOptions target_options() {
   EnOptions opt;
   opt.logits = true;
-  opt.tol = sizeof(T) == 4 ? 1e-6 : 1e-10;
+  opt.tol = sizeof(T) == 4 ? LOGITCORE_EN_DEFAULT_TOL_F32 : 1e-12;
   opt.max_iter = 60;
   opt.check_sum = false;
   opt.sum_tol = 0;
@@ -269,17 +271,19 @@ struct RowSampler {
     return tmp[static_cast<size_t>(K - 1)];
   }
 
-  // logsumexp of the row at temperature 1 (float64), for the log-probabilities.
+  // logsumexp of the row at temperature 1 in float64, for the log-probabilities: the library's
+  // exact row state (maximum and excess, m + log1p(u): full accuracy when the maximum dominates).
   double lse(const T* x) {
-    const i64 nb = detail::num_blocks(n);
-    std::vector<BlockStats> bs(static_cast<size_t>(nb));
-    detail::parallel_for(nb, nt, [&](i64 j, int) {
-      const auto [off, len] = detail::block_range(j, n);
-      bs[j] = k.stats(x + off, len);
-    });
-    RowState st{-kInf, 0.0, 0.0};
-    for (const BlockStats& b : bs) merge_state(st, RowState{b.m, b.s, 0.0});
-    return st.m + ::log(st.s);
+    NdView xv;
+    xv.data = const_cast<T*>(x);
+    xv.ndim = 2;
+    xv.shape[0] = 1;
+    xv.shape[1] = n;
+    xv.strides[0] = n;
+    xv.strides[1] = 1;
+    double m = 0, u = 0;
+    state_rows<T>(kt, xv, &m, &u, nt);
+    return m + ::log1p(u);
   }
 
   // gamma of the target entropy on the logits x (contiguous; no NaN or +inf; finite maximum).
@@ -454,7 +458,7 @@ struct RowSampler {
     std::vector<std::pair<i64, T>> kept;
     kept.reserve(keep);
     for (size_t i = 0; i < keep; ++i)
-      if (e[i] >= emin) kept.emplace_back(cidx[ord[i]], e[i]);
+      if (e[i] >= emin && e[i] > T(0)) kept.emplace_back(cidx[ord[i]], e[i]);  // weight 0: never drawn
     std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<i64> ki(kept.size());
     std::vector<T> ke(kept.size());

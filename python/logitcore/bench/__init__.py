@@ -34,10 +34,12 @@ from .harness import (
     run_case,
 )
 from .losses import register_loss_cases
+from .sampling import register_sampling_cases
 
 register_family_cases()
 register_loss_cases()
 register_entropy_cases()
+register_sampling_cases()
 
 __all__ = [
     "harness",

@@ -44,6 +44,7 @@ baseline). ``info`` computes untimed figures about an input (say, iteration coun
 printed as extra columns, and ``verify`` replaces the default "agrees with the baseline" check.
 :data:`TARGETS` lists the performance goals evaluated at the end (``>=`` or ``<=`` a bound)
 and :data:`HEADLINE` the rows of the default run's table; the case module appends its own.
+:data:`GROUPS` maps a name that ``--cases`` accepts to several cases (``sampling``).
 """
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ __all__ = [
     "CASES",
     "HEADLINE",
     "TARGETS",
+    "GROUPS",
     "register",
     "run_case",
     "run",
@@ -149,9 +151,10 @@ class Contestant:
 class Case:
     """A benchmark: one operation, several contestants, run per shape and thread count.
 
-    ratios: (label, numerator contestant, denominator contestant); when empty, one ratio
-    ``other/baseline`` per other contestant. fixed_threads: run only at this one thread
-    setting (for cases whose contestants pin their own thread counts).
+    ratios: (label, numerator contestant, denominator contestant or a float: a fixed time in
+    seconds, a budget); when empty, one ratio ``other/baseline`` per other contestant.
+    fixed_threads: run only at this one thread setting (for cases whose contestants pin their
+    own thread counts).
     info(data) -> {label: number}: figures computed once per input and thread setting,
     outside the timing (iteration counts, errors); printed after the ratios and stored in the
     JSON. verify(data, outputs) -> [warning, ...]: receives every contestant's result
@@ -166,7 +169,7 @@ class Case:
     shapes: List[Shape]
     contestants: Dict[str, Contestant]
     baseline: str = "logitcore"
-    ratios: List[Tuple[str, str, str]] = field(default_factory=list)
+    ratios: List[Tuple[str, str, Any]] = field(default_factory=list)
     note: str = ""
     fixed_threads: Optional[int] = None
     check: bool = True  # warn when a contestant's result differs from the baseline's
@@ -177,12 +180,20 @@ class Case:
     headline_label: str = ""
     headline_note: str = ""
 
-    def ratio_specs(self, names: Sequence[str]) -> List[Tuple[str, str, str]]:
+    def ratio_specs(self, names: Sequence[str]) -> List[Tuple[str, str, Any]]:
         specs = self.ratios or [(f"{c}/{self.baseline}", c, self.baseline) for c in names if c != self.baseline]
-        return [s for s in specs if s[1] in names and s[2] in names]
+        return [s for s in specs if s[1] in names and (s[2] in names or isinstance(s[2], float))]
+
+
+def _time_of(times: Dict[str, float], denominator: Any) -> float:
+    """A ratio's denominator: a contestant's median time, or a fixed time in seconds."""
+    return denominator if isinstance(denominator, float) else times[denominator]
 
 
 CASES: List[Case] = []
+
+# Group names for --cases: a name standing for several cases (a case module adds its own).
+GROUPS: Dict[str, List[str]] = {}
 
 
 def register(case: Case) -> Case:
@@ -347,7 +358,7 @@ def run_case(case: Case, data: Data, threads: Optional[int], repeat: int, min_ti
         if gc_was_enabled:
             gc.enable()
     times = {n: statistics.median(s) for n, s in samples.items()}
-    ratios = {label: times[a] / times[b] for label, a, b in case.ratio_specs(names)}
+    ratios = {label: times[a] / _time_of(times, b) for label, a, b in case.ratio_specs(names)}
     return Result(case.name, tuple(data.x.shape), str(data.x.dtype), threads, times, samples, number, ratios,
                   warnings, info)
 
@@ -504,7 +515,8 @@ def _missing_for(case: Case, ratio: str) -> List[str]:
     spec = next((s for s in case.ratio_specs(list(case.contestants)) if s[0] == ratio), None)
     if spec is None:
         return []
-    mods = {m.split(".")[0] for n in spec[1:] for m in case.contestants[n].requires if optional_import(m) is None}
+    mods = {m.split(".")[0] for n in spec[1:] if n in case.contestants
+            for m in case.contestants[n].requires if optional_import(m) is None}
     return [INSTALL_HINTS.get(m, (m, ""))[0] for m in sorted(mods)]
 
 
@@ -530,7 +542,7 @@ def evaluate_targets(results: List[Result], dtype: str, cpus: int) -> List[dict]
             entry["value"] = v
             entry["verdict"] = "PASS" if t.verdict(v) else "FAIL"
             spec = next(s for s in case.ratio_specs(list(r.times)) if s[0] == t.ratio)
-            entry["times_s"] = [r.times[spec[1]], r.times[spec[2]]]
+            entry["times_s"] = [r.times[spec[1]], _time_of(r.times, spec[2])]
         verdicts.append(entry)
     return verdicts
 
@@ -680,8 +692,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated thread counts, 'all' = usable CPUs, replacing the selected cases' "
                         "(--full: default '1,all')")
     p.add_argument("--cases", default=None,
-                   help="comma-separated case names (default: those of the headline and the targets; with "
-                        "--full all: " + ", ".join(c.name for c in CASES) + ")")
+                   help="comma-separated case names or group names (" + ", ".join(GROUPS) + ") (default: those "
+                        "of the headline and the targets; with --full all: " + ", ".join(c.name for c in CASES) + ")")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--quick", action="store_true", help="fewer samples, shorter samples: a rough look")
     p.add_argument("--seed", type=int, default=0, help="seed of the N(0, 1) inputs (the same input per shape)")
@@ -754,6 +766,7 @@ def run(args: argparse.Namespace, out=None) -> dict:
     wanted: List[str] = []
     if args.cases:
         wanted = [s.strip() for s in args.cases.split(",") if s.strip()]
+        wanted = _unique(n for w in wanted for n in GROUPS.get(w, [w]))  # a group name: its cases
         unknown = [w for w in wanted if w not in {c.name for c in CASES}]
         if unknown:
             raise SystemExit(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(c.name for c in CASES)}")

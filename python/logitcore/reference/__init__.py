@@ -10,7 +10,9 @@ One module per family, each importing only NumPy (and :mod:`.losses` the log-sof
   (docs/math.md §1);
 * :mod:`.entropy_norm` — entropy normalization and the source article's iteration
   (docs/math.md §2);
-* :mod:`.losses` — γ-cross-entropy, generalized cross-entropy, focal loss (docs/math.md §3).
+* :mod:`.losses` — γ-cross-entropy, generalized cross-entropy, focal loss (docs/math.md §3);
+* :mod:`.sampling` — Philox4x32-10, the sampling distribution and draw, log-probabilities,
+  penalties (docs/math.md §4; uses the log_softmax of :mod:`.family`).
 """
 from __future__ import annotations
 
@@ -20,5 +22,7 @@ from .family import *  # noqa: F401,F403
 from .family import __all__ as _family_all
 from .losses import *  # noqa: F401,F403
 from .losses import __all__ as _losses_all
+from .sampling import *  # noqa: F401,F403
+from .sampling import __all__ as _sampling_all
 
-__all__ = [*_family_all, *_entropy_all, *_losses_all]
+__all__ = [*_family_all, *_entropy_all, *_losses_all, *_sampling_all]
