@@ -445,3 +445,20 @@ def test_unaligned_arrays(isa, dtype, rng):
             np.testing.assert_array_equal(out, fn(x, axis=-1))
     with pytest.raises(ValueError, match="not aligned"):
         gamma_cross_entropy(_unaligned(x), t, return_grad=True, inplace=True)
+
+
+@pytest.mark.parametrize("dtype,spread", [(np.float32, 1e-20), (np.float32, 1e-25), (np.float32, 1e-37),
+                                          (np.float64, 1e-140)])
+def test_logits_a_hair_apart_reach_the_target(isa, dtype, spread):
+    """Logits 1e-20 apart in float32 need gamma ~ 1e20: the Newton step from gamma = 1 (whose
+    variance underflows) overshot float's range and the search gave up at gamma = 1, returning
+    the uniform row (entropy log 4) as its answer. It now falls back to the bracket, grows it
+    by escalating factors and converges; an unconverged search reports its closest point."""
+    z = np.array([[0.0, 0.0, 0.0, spread]], dtype=dtype)
+    q, info = lc.entropy_normalize(z, 1.0, logits=True, return_info=True)
+    assert info.converged[0], (info.gamma, info.entropy)
+    g = float(info.gamma[0])
+    w = np.array([0.0, 0.0, 0.0, spread], dtype=np.float64) * g
+    p = np.exp(w - w.max())
+    p /= p.sum()
+    assert abs(-(p * np.log(p)).sum() - 1.0) <= (2e-5 if dtype == np.float32 else 1e-9)
