@@ -440,7 +440,16 @@ class LossOptions(ctypes.Structure):
                 ("reduction", ctypes.c_int)]
 
 
+class SamplingParams(ctypes.Structure):
+    _fields_ = [(name, t) for field, ct in (("temperature", ctypes.c_double), ("top_k", ctypes.c_int64),
+                                            ("top_p", ctypes.c_double), ("min_p", ctypes.c_double),
+                                            ("target_entropy", ctypes.c_double), ("seed", ctypes.c_uint64),
+                                            ("offset", ctypes.c_uint64))
+                for name, t in ((field, ctypes.POINTER(ct)), (field + "_stride", ctypes.c_int64))]
+
+
 _PM, _PV, _PD = ctypes.POINTER(Matrix), ctypes.POINTER(Vector), ctypes.POINTER(ctypes.c_double)
+_PI64 = ctypes.POINTER(ctypes.c_int64)
 _SIGNATURES = {
     "logitcore_version": (ctypes.c_char_p, []),
     "logitcore_last_error": (ctypes.c_char_p, []),
@@ -454,6 +463,9 @@ _SIGNATURES = {
     "logitcore_loss_default_options": (LossOptions, []),
     "logitcore_loss_f32": (ctypes.c_int, [_PM, ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(LossOptions), _PD, _PD,
                                           _PM, ctypes.c_int]),
+    "logitcore_sampling_default_params": (SamplingParams, []),
+    "logitcore_sample_f32": (ctypes.c_int, [_PM, ctypes.POINTER(SamplingParams), _PI64, ctypes.c_int64, _PD, _PI64,
+                                            _PD, ctypes.c_int]),
 }
 
 
@@ -518,6 +530,43 @@ def test_ctypes_matches_python(clib, isa, layout):
     assert_bitwise(got["row_loss"].astype(np.float32), row_loss, "per-row loss")
     assert_bitwise(np.float32(got["loss"]), loss, "mean loss")
     assert_bitwise(got["grad"], grad, "gradient")
+
+
+@pytest.mark.parametrize("isa", SUPPORTED_ISAS)
+def test_ctypes_sampler_gives_the_python_tokens(clib, isa):
+    """A C++ server calling the installed library gets the tokens the Python API gives, for
+    per-row settings (a batch of different requests) and their log-probabilities."""
+    rng = np.random.default_rng(3)
+    rows, cols, n = 8, 40000, 3
+    x = (rng.standard_normal((rows, cols)) * 3).astype(np.float32)
+    settings = {
+        "temperature": np.array([0.7, 1.0, 0.0, 1.2, 0.9, 1.0, 0.8, 1.0]),
+        "top_k": np.array([0, 40, 0, 0, 5000, 1, 40, 0], dtype=np.int64),
+        "top_p": np.array([1.0, 0.95, 1.0, 0.9, 0.8, 1.0, 0.95, 1.0]),
+        "min_p": np.array([0.0, 0.05, 0.0, 0.0, 0.1, 0.0, 0.05, 0.0]),
+        "target_entropy": np.array([np.nan] * 7 + [2.0]),
+        "seed": np.arange(100, 108, dtype=np.uint64),
+        "offset": np.arange(8, dtype=np.uint64) * 1000,
+    }
+    _check(clib, clib.logitcore_set_isa(isa.encode()))
+    p = clib.logitcore_sampling_default_params()
+    ctype = {"top_k": ctypes.c_int64, "seed": ctypes.c_uint64, "offset": ctypes.c_uint64}
+    for name, arr in settings.items():
+        setattr(p, name, arr.ctypes.data_as(ctypes.POINTER(ctype.get(name, ctypes.c_double))))
+        setattr(p, name + "_stride", 1)
+    tokens = np.full(rows, -1, np.int64)
+    lp = np.empty(rows)
+    top = np.empty(rows * n, np.int64)
+    toplp = np.empty(rows * n)
+    _check(clib, clib.logitcore_sample_f32(_matrix(x), ctypes.byref(p), tokens.ctypes.data_as(_PI64), n,
+                                           lp.ctypes.data_as(_PD), top.ctypes.data_as(_PI64),
+                                           toplp.ctypes.data_as(_PD), 0))
+    with forced_isa(isa):
+        res = logitcore.sample(x, logprobs=n, **settings)
+    np.testing.assert_array_equal(tokens, res.tokens)
+    assert_bitwise(lp, res.logprob, "chosen token's log-probability")
+    np.testing.assert_array_equal(top.reshape(rows, n), res.top_tokens)
+    assert_bitwise(toplp.reshape(rows, n), res.top_logprobs, "top log-probabilities")
 
 
 def test_ctypes_errors(clib):

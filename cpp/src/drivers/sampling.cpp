@@ -1,21 +1,23 @@
-// The token sampler (docs/math.md §4) over the kernels' two sampling primitives (select_ge,
-// tempered_exp). Everything that decides a token (sums, the top-p search, the draw) is written
-// once here, in plain C++ compiled for the baseline target, over weights that are bitwise the
-// same on every ISA: the token depends only on the row, its settings, seed and offset.
+// The token sampler (docs/math.md §4) over the kernels' sampling primitives (group_max,
+// select_nlt, tempered_exp, tempered_split). Everything that decides a token (sums, the top-p
+// search, the draw) is written once here, in plain C++ compiled for the baseline target, over
+// weights that are bitwise the same on every ISA: the token depends only on the row, its
+// settings, seed and offset.
 //
 // A row goes through:
-//   1. select: one pass keeping the entries >= a rising threshold in a small candidate buffer
-//      (the largest K = max(top_k, logprobs, 1) entries and their ties survive), which also
-//      finds the maximum and any NaN;
+//   1. select: the maxima of small groups give a lower bound of the K-th largest logit
+//      (K = max(top_k, logprobs, 1)); the groups reaching it are scanned into a small
+//      candidate buffer whose threshold rises as it fills (the K largest entries and their
+//      ties survive); this also finds the maximum and any NaN;
 //   2. the inverse temperature: 1/T, or the gamma of the target entropy (entropy
 //      normalization of logits, docs/math.md §2);
 //   3a. small top_k: everything else happens on the candidates (sorted; at most a few
 //      thousand entries);
-//   3b. otherwise over the row in blocks of kBlock: one pass of per-block histograms of the
-//      weights by their exponent bits (4 bins per octave); the top-p and min-p boundaries each
-//      fall in one bin; the entries of the first of those bins are gathered in one more pass
-//      and split exactly (a weighted selection, no sort); the draw takes the block where the
-//      running kept mass crosses u * total and walks inside it.
+//   3b. otherwise over the row in blocks of kBlock: one pass gathers the weights above 2^-16
+//      with their histogram bin (4 bins per octave of the weight) and sums the rest; the
+//      per-block histograms locate the top-p and min-p boundaries to one bin each, split
+//      exactly inside that bin (a weighted selection, no sort); the draw takes the block where
+//      the running kept mass crosses u * total and walks inside it.
 #include "drivers/sampling.h"
 
 #include <math.h>
