@@ -152,7 +152,9 @@ void same_everywhere() {
         } else {
           // a target entropy's gamma comes from the ISA's entropy-normalization sums: the same
           // up to their rounding (docs/math.md §4.1); bitwise the same for any thread count
-          for (i64 r = 0; r < rows; ++r) EXPECT_NEAR(got.gamma[r], ref.gamma[r], 1e-12 * ref.gamma[r]);
+          // (float rows keep gamma in float: an ulp or two)
+          const double gtol = sizeof(T) == 4 ? 3e-7 : 1e-12;
+          for (i64 r = 0; r < rows; ++r) EXPECT_NEAR(got.gamma[r], ref.gamma[r], gtol * ref.gamma[r]);
           for (size_t i = 0; i < x.size(); ++i)
             ASSERT_NEAR(got.probs[i], ref.probs[i], 1e-5 * ref.probs[i] + 1e-30) << "entry " << i;
         }

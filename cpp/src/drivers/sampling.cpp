@@ -142,7 +142,8 @@ struct RowSampler {
   std::vector<T> tmp;
   std::vector<T> gmax;     // group maxima of the selection's starting threshold
   std::vector<double> low, bmass;  // per block: the summed (not gathered) weights, the kept mass
-  std::vector<i64> gidx, gstart;  // gathered entries: offsets (weights gw, bins gb); block starts
+  std::vector<std::int32_t> gidx;  // gathered entries: offsets in their block (weights gw, bins gb)
+  std::vector<i64> gstart;         // where each block's entries start
   std::vector<T> gw;
   std::vector<std::uint8_t> gb;
   std::vector<double> hb;         // per-block histograms of the gathered weights
@@ -495,23 +496,27 @@ struct RowSampler {
     low.resize(static_cast<size_t>(nb));
     gstart.resize(static_cast<size_t>(nb + 1));
     hb.resize(static_cast<size_t>(nb * kSampleBins));
-    if (static_cast<i64>(gidx.size()) < n) {
-      gidx.resize(static_cast<size_t>(n));
-      gw.resize(static_cast<size_t>(n));
-      gb.resize(static_cast<size_t>(n));
+    // block j gathers into its own slot of kBlock + 16 entries (the packing stores whole
+    // vectors; the blocks run in parallel when the row is split over threads), then the
+    // blocks' entries are packed in order
+    constexpr i64 kSlot = kBlock + 16;
+    const size_t room = static_cast<size_t>(nb * kSlot);
+    if (gidx.size() < room) {
+      gidx.resize(room);
+      gw.resize(room);
+      gb.resize(room);
     }
-    // block j gathers into [j kBlock, ...) (in parallel when the row is split over threads),
-    // then the blocks' entries are packed in order
     std::vector<i64> cnt(static_cast<size_t>(nb));
     detail::parallel_for(nb, nt, [&](i64 j, int) {
       const auto [off, len] = detail::block_range(j, n);
-      const i64 m = k.tempered_split(x + off, len, P.zmax, P.c, P.thr, ecut, off, gidx.data() + off, gw.data() + off,
-                                     gb.data() + off, &low[static_cast<size_t>(j)]);
+      const i64 slot = j * kSlot;
+      const i64 m = k.tempered_split(x + off, len, P.zmax, P.c, P.thr, ecut, gidx.data() + slot, gw.data() + slot,
+                                     gb.data() + slot, &low[static_cast<size_t>(j)]);
       cnt[j] = m;
       double h[4][kSampleBins];
       for (int c = 0; c < 4; ++c) std::fill(h[c], h[c] + fine, 0.0);
-      const std::uint8_t* b = gb.data() + off;
-      const T* e = gw.data() + off;
+      const std::uint8_t* b = gb.data() + slot;
+      const T* e = gw.data() + slot;
       i64 i = 0;
       for (; i + 4 <= m; i += 4)
         for (int c = 0; c < 4; ++c) h[c][b[i + c]] += static_cast<double>(e[i + c]);
@@ -521,10 +526,10 @@ struct RowSampler {
     });
     i64 ng = 0;
     for (i64 j = 0; j < nb; ++j) {
-      const i64 off = j * kBlock, m = cnt[j];
+      const i64 off = j * kSlot, m = cnt[j];
       gstart[j] = ng;
       if (ng != off) {
-        std::memmove(gidx.data() + ng, gidx.data() + off, static_cast<size_t>(m) * sizeof(i64));
+        std::memmove(gidx.data() + ng, gidx.data() + off, static_cast<size_t>(m) * sizeof(std::int32_t));
         std::memmove(gw.data() + ng, gw.data() + off, static_cast<size_t>(m) * sizeof(T));
         std::memmove(gb.data() + ng, gb.data() + off, static_cast<size_t>(m));
       }
@@ -607,7 +612,7 @@ struct RowSampler {
       for (i64 j = 0; j < nb; ++j)
         for (i64 i = gstart[j]; i < gstart[j + 1]; ++i)
           if (gb[i] == bs) {
-            sv.push_back(x[gidx[i]]);
+            sv.push_back(x[j * kBlock + gidx[i]]);
             sw.push_back(gw[i]);
             sj.push_back(j);
           }

@@ -29,6 +29,38 @@ inline __m256i tail_mask64(std::int64_t n) {
   return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), iota);
 }
 
+// Left-packing permutations: entry m lists the lanes set in the 8-bit mask m, in order (the
+// rest zero). Built once at compile time.
+struct PackTable {
+  std::int32_t idx[256][8];
+  constexpr PackTable() : idx() {
+    for (int m = 0; m < 256; ++m) {
+      int c = 0;
+      for (int l = 0; l < 8; ++l)
+        if (m & (1 << l)) idx[m][c++] = l;
+    }
+  }
+};
+constexpr PackTable kPack8{};
+// 4 lanes of 64 bits as pairs of 32-bit lanes
+struct PackTable4 {
+  std::int32_t idx[16][8];
+  std::int32_t lane[16][4];
+  constexpr PackTable4() : idx(), lane() {
+    for (int m = 0; m < 16; ++m) {
+      int c = 0;
+      for (int l = 0; l < 4; ++l)
+        if (m & (1 << l)) {
+          idx[m][2 * c] = 2 * l;
+          idx[m][2 * c + 1] = 2 * l + 1;
+          lane[m][c] = l;
+          ++c;
+        }
+    }
+  }
+};
+constexpr PackTable4 kPack4{};
+
 struct VF {
   using T = float;
   using R = __m256;
@@ -43,6 +75,14 @@ struct VF {
   }
   static void storeu(T* p, R r) { _mm256_storeu_ps(p, r); }
   static void store_tail(T* p, R r, std::int64_t n) { _mm256_maskstore_ps(p, tail_mask32(n), r); }
+  // the lanes of m (in order) of v and of base + lane to ev / iv (room for W more entries
+  // each: whole vectors are stored); returns how many
+  static int compress(R v, unsigned m, std::int32_t base, T* ev, std::int32_t* iv) {
+    const __m256i perm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kPack8.idx[m]));
+    _mm256_storeu_ps(ev, _mm256_permutevar8x32_ps(v, perm));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(iv), _mm256_add_epi32(_mm256_set1_epi32(base), perm));
+    return __builtin_popcount(m);
+  }
   static R set1(T v) { return _mm256_set1_ps(v); }
   static R add(R a, R b) { return _mm256_add_ps(a, b); }
   static R sub(R a, R b) { return _mm256_sub_ps(a, b); }
@@ -172,6 +212,13 @@ struct VD {
   static void store_tail(T* p, R r, std::int64_t n) { _mm256_maskstore_pd(p, tail_mask64(n), r); }
   static unsigned mask_nlt(R a, R b) { return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_NLT_UQ))); }
   static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(a, a, _CMP_UNORD_Q))); }
+  static int compress(R v, unsigned m, std::int32_t base, T* ev, std::int32_t* iv) {
+    const __m256i perm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kPack4.idx[m]));
+    _mm256_storeu_pd(ev, _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(v), perm)));
+    const __m128i lanes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kPack4.lane[m]));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(iv), _mm_add_epi32(_mm_set1_epi32(base), lanes));
+    return __builtin_popcount(m);
+  }
   static R set1(T v) { return _mm256_set1_pd(v); }
   static R add(R a, R b) { return _mm256_add_pd(a, b); }
   static R sub(R a, R b) { return _mm256_sub_pd(a, b); }

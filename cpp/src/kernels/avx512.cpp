@@ -40,6 +40,16 @@ struct VF {
   static void store_tail(T* p, R r, std::int64_t n) { _mm512_mask_storeu_ps(p, mask(n), r); }
   static unsigned mask_nlt(R a, R b) { return static_cast<unsigned>(_mm512_cmp_ps_mask(a, b, _CMP_NLT_UQ)); }
   static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)); }
+  // the lanes of m (in order) of v and of base + lane to ev / iv (room for W more entries
+  // each: whole vectors are stored); returns how many
+  static int compress(R v, unsigned m, std::int32_t base, T* ev, std::int32_t* iv) {
+    const __mmask16 k = static_cast<__mmask16>(m);
+    _mm512_storeu_ps(ev, _mm512_maskz_compress_ps(k, v));
+    const __m512i lanes = _mm512_add_epi32(_mm512_set1_epi32(base),
+                                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    _mm512_storeu_si512(iv, _mm512_maskz_compress_epi32(k, lanes));
+    return __builtin_popcount(m);
+  }
   static R set1(T v) { return _mm512_set1_ps(v); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
@@ -149,6 +159,13 @@ struct VD {
   static void store_tail(T* p, R r, std::int64_t n) { _mm512_mask_storeu_pd(p, mask(n), r); }
   static unsigned mask_nlt(R a, R b) { return static_cast<unsigned>(_mm512_cmp_pd_mask(a, b, _CMP_NLT_UQ)); }
   static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm512_cmp_pd_mask(a, a, _CMP_UNORD_Q)); }
+  static int compress(R v, unsigned m, std::int32_t base, T* ev, std::int32_t* iv) {
+    const __mmask8 k = static_cast<__mmask8>(m);
+    _mm512_storeu_pd(ev, _mm512_maskz_compress_pd(k, v));
+    const __m256i lanes = _mm256_add_epi32(_mm256_set1_epi32(base), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(iv), _mm256_maskz_compress_epi32(k, lanes));
+    return __builtin_popcount(m);
+  }
   static R set1(T v) { return _mm512_set1_pd(v); }
   static R add(R a, R b) { return _mm512_add_pd(a, b); }
   static R sub(R a, R b) { return _mm512_sub_pd(a, b); }

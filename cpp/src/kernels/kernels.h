@@ -148,13 +148,12 @@ struct KernelsT {
   // e = 2^max(kExp2Low, (x - zmax) c), 0 where x = -inf (x <= zmax, zmax finite, c >= 0
   // finite): tempered_weight() of sampling_math.h.
   void (*tempered_exp)(const T* x, std::int64_t n, T zmax, T c, T* e);
-  // The entries with x >= thr and e > ecut gathered (offsets, weights, weight_bin of the
-  // weights; room for n),
-  // returning how many; *low = the sum of the other weights (entries x < thr count 0) in 16
-  // partial sums, entry i of the block into partial i mod 16 in index order, folded pairwise
-  // ((p0 + p8) + ..., halving) in a fixed order.
-  std::int64_t (*tempered_split)(const T* x, std::int64_t n, T zmax, T c, T thr, T ecut, std::int64_t base,
-                                 std::int64_t* idx, T* e, std::uint8_t* bin, double* low);
+  // The entries with x >= thr and e > ecut gathered in order: their offsets in the block (idx),
+  // weights (e) and weight_bin (bin), returning how many (idx and e need room for n + 16
+  // entries); *low = the sum of the other weights (entries x < thr count 0) in 16 partial sums,
+  // entry i of the block into partial i mod 16 in index order, folded pairwise in a fixed order.
+  std::int64_t (*tempered_split)(const T* x, std::int64_t n, T zmax, T c, T thr, T ecut, std::int32_t* idx, T* e,
+                                 std::uint8_t* bin, double* low);
 };
 
 struct KernelTable {

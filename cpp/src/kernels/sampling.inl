@@ -125,14 +125,15 @@ void masked_weights(const typename V::T* x, std::int64_t n, typename V::T zmax, 
 }
 
 // Splits a block at the weight ecut: the entries with x >= thr and e > ecut are gathered
-// (offsets, weights and their weight_bin, in order); the weights of the others (x < thr counting 0) are
+// (offsets in the block, weights and their weight_bin, in order; idx and ew need room for
+// n + 16 entries: the packing stores whole vectors); the weights of the others (x < thr counting 0) are
 // summed into 16 partial sums, entry i into partial i mod 16 (each partial in index order, as
 // the compiler's vector lanes or one at a time: the same additions either way), folded
 // pairwise in a fixed order into *low.
 template <class V>
 std::int64_t tempered_split_impl(const typename V::T* x, std::int64_t n, typename V::T zmax, typename V::T c,
-                                 typename V::T thr, typename V::T ecut, std::int64_t base, std::int64_t* idx,
-                                 typename V::T* ew, std::uint8_t* bin, double* low) {
+                                 typename V::T thr, typename V::T ecut, std::int32_t* idx, typename V::T* ew,
+                                 std::uint8_t* bin, double* low) {
   using T = typename V::T;
   constexpr int kLanes = 16;
   T e[kSampleChunk];
@@ -147,26 +148,26 @@ std::int64_t tempered_split_impl(const typename V::T* x, std::int64_t n, typenam
     for (; i + kLanes <= len; i += kLanes)
       for (int l = 0; l < kLanes; ++l) p[l] += static_cast<double>(r[i + l]);
     for (int l = 0; i < len; ++i, ++l) p[l] += static_cast<double>(r[i]);
-    auto take = [&](std::int64_t k) {
-      idx[cnt] = base + off + k;
-      ew[cnt] = e[k];
-      bin[cnt] = static_cast<std::uint8_t>(weight_bin<T>(e[k]));
-      ++cnt;
-    };
-    if constexpr (V::kPortable) {
-      for (std::int64_t k = 0; k < len; ++k)
-        if (e[k] > ecut) take(k);
-    } else {
+    const std::int64_t at = cnt;
+    std::int64_t k = 0;
+    if constexpr (!V::kPortable) {
+      // branch-free left-packing of the lanes above the cut (weights are never NaN: e > ecut
+      // is "not less than" the next value up)
       using R = typename V::R;
       constexpr std::int64_t W = V::W;
-      // e > ecut as "not less than" the next value up (weights are never NaN)
       const R vc = V::set1(std::nextafter(ecut, std::numeric_limits<T>::infinity()));
-      std::int64_t k = 0;
-      for (; k + W <= len; k += W)
-        for (unsigned m = V::mask_nlt(V::loadu(e + k), vc); m; m &= m - 1) take(k + __builtin_ctz(m));
-      for (; k < len; ++k)
-        if (e[k] > ecut) take(k);
+      for (; k + W <= len; k += W) {
+        const unsigned m = V::mask_nlt(V::loadu(e + k), vc);
+        cnt += V::compress(V::loadu(e + k), m, static_cast<std::int32_t>(off + k), ew + cnt, idx + cnt);
+      }
     }
+    for (; k < len; ++k)
+      if (e[k] > ecut) {
+        idx[cnt] = static_cast<std::int32_t>(off + k);
+        ew[cnt] = e[k];
+        ++cnt;
+      }
+    for (std::int64_t q = at; q < cnt; ++q) bin[q] = static_cast<std::uint8_t>(weight_bin<T>(ew[q]));
   }
   for (int w = kLanes / 2; w >= 1; w /= 2)
     for (int l = 0; l < w; ++l) p[l] = p[l] + p[l + w];
