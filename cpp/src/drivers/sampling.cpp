@@ -47,67 +47,72 @@ constexpr i64 kCandidateTopK = 4096;
 // The full-row path gathers the weights in the first kFineBins bins (above 2^-16 of the
 // maximum's) and sums the rest.
 constexpr int kFineBins = 64;
-// The weighted selection of top-p inside a set G of (value, weight): the largest value t such
-// that the weight of the entries >= t reaches `need` (> 0). Expected linear time (median
-// pivots, no sort beyond 32 entries). Deterministic for a given G order. If rounding leaves
-// `need` unreached, the smallest value (everything kept).
+// The weighted selection of top-p inside a set of entries (value v, weight w; w is a
+// non-decreasing function of v): the largest value t such that the weight of the entries >= t
+// reaches `need` (> 0). Radix refinement on the bits of the weights: each level spreads the
+// set's weights over 128 sub-bins (their bit patterns minus the smallest, shifted so the range
+// fits), keeps the one sub-bin where the running weight (largest weights first) reaches the
+// need and drops the rest; a set of at most 32 entries, or of equal weights, is sorted by value
+// and walked by groups of equal values. No branch depends on the data in the wide levels.
+// Deterministic for a given order of the set. If rounding leaves `need` unreached, the smallest
+// value (everything kept).
 template <class T>
 T weighted_threshold(std::vector<T>& v, std::vector<T>& w, double need) {
-  i64 lo = 0, hi = static_cast<i64>(v.size());  // the live range [lo, hi)
+  using U = typename WeightBits<T>::U;
   std::vector<i64> ord;
-  std::vector<T> tv, tw;
   T last = v.empty() ? -std::numeric_limits<T>::infinity() : *std::min_element(v.begin(), v.end());
-  while (hi > lo) {
-    const i64 m = hi - lo;
-    if (m <= 32) {
-      ord.resize(static_cast<size_t>(m));
-      std::iota(ord.begin(), ord.end(), lo);
+  std::vector<U> raw;
+  std::vector<int> sub;
+  for (;;) {
+    const size_t m = v.size();
+    U lo = ~U{0}, hi = 0;
+    raw.resize(m);
+    for (size_t i = 0; i < m; ++i) {
+      U u;
+      std::memcpy(&u, &w[i], sizeof u);
+      raw[i] = WeightBits<T>::kOne - u;  // larger for smaller weights
+      lo = std::min(lo, raw[i]);
+      hi = std::max(hi, raw[i]);
+    }
+    if (m <= 32 || lo == hi) {
+      ord.resize(m);
+      std::iota(ord.begin(), ord.end(), i64{0});
       std::sort(ord.begin(), ord.end(), [&](i64 a, i64 b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
       double cum = 0;
-      for (size_t i = 0; i < ord.size();) {
+      for (size_t i = 0; i < m;) {
         const T g = v[ord[i]];
-        for (; i < ord.size() && v[ord[i]] == g; ++i) cum += static_cast<double>(w[ord[i]]);
+        for (; i < m && v[ord[i]] == g; ++i) cum += static_cast<double>(w[ord[i]]);
         if (cum >= need) return g;
       }
       return last;
     }
-    // pivot: the median value of the live range
-    tv.assign(v.begin() + lo, v.begin() + hi);
-    std::nth_element(tv.begin(), tv.begin() + m / 2, tv.end());
-    const T p = tv[static_cast<size_t>(m / 2)];
-    // three-way partition of [lo, hi) by value (stable: a fixed order for the sums)
-    tv.clear();
-    tw.clear();
-    double ma = 0, me = 0;
-    for (i64 i = lo; i < hi; ++i)
-      if (v[i] > p) {
-        tv.push_back(v[i]);
-        tw.push_back(w[i]);
-        ma += static_cast<double>(w[i]);
-      }
-    const i64 na = static_cast<i64>(tv.size());
-    for (i64 i = lo; i < hi; ++i)
-      if (v[i] == p) me += static_cast<double>(w[i]);
-    if (ma >= need) {
-      std::copy(tv.begin(), tv.end(), v.begin() + lo);
-      std::copy(tw.begin(), tw.end(), w.begin() + lo);
-      hi = lo + na;
-      continue;
+    int shift = 0;
+    while (((hi - lo) >> shift) >= 128) ++shift;
+    double mass[128] = {0};
+    sub.resize(m);
+    for (size_t i = 0; i < m; ++i) {
+      sub[i] = static_cast<int>((raw[i] - lo) >> shift);
+      mass[sub[i]] += static_cast<double>(w[i]);
     }
-    if (ma + me >= need) return p;
-    need -= ma + me;
-    i64 nb = 0;
-    for (i64 i = lo; i < hi; ++i)
-      if (v[i] < p) {
-        v[lo + nb] = v[i];
-        w[lo + nb] = w[i];
-        ++nb;
+    int b = 0;
+    double cum = 0;
+    for (; b < 128; ++b) {
+      if (mass[b] > 0 && cum + mass[b] >= need) break;
+      cum += mass[b];
+    }
+    if (b == 128) return last;  // rounding: the whole set
+    need -= cum;
+    size_t c = 0;
+    for (size_t i = 0; i < m; ++i)
+      if (sub[i] == b) {
+        v[c] = v[i];
+        w[c] = w[i];
+        ++c;
       }
-    if (nb == 0) return p;  // rounding: the whole set
-    hi = lo + nb;
-    last = *std::min_element(v.begin() + lo, v.begin() + hi);
+    v.resize(c);
+    w.resize(c);
+    last = *std::min_element(v.begin(), v.end());
   }
-  return last;
 }
 
 template <class T>
@@ -148,7 +153,7 @@ struct RowSampler {
   std::vector<std::uint8_t> gb;
   std::vector<double> hb;         // per-block histograms of the gathered weights
   std::vector<T> sv, sw, tv, tw;  // the split bin: values, weights (and copies for the selection)
-  std::vector<i64> sj;            // and blocks
+  std::vector<i64> sj, spos;      // and blocks; positions among the gathered
 
   int nt = 1;  // threads over the blocks of a row (few long rows), else 1
 
@@ -499,17 +504,19 @@ struct RowSampler {
     // block j gathers into its own slot of kBlock + 16 entries (the packing stores whole
     // vectors; the blocks run in parallel when the row is split over threads), then the
     // blocks' entries are packed in order
-    constexpr i64 kSlot = kBlock + 16;
-    const size_t room = static_cast<size_t>(nb * kSlot);
+    // (one thread: the blocks pack directly one after the other)
+    const i64 kSlot = nt > 1 ? kBlock + 16 : 0;
+    const size_t room = static_cast<size_t>(nt > 1 ? nb * kSlot : n + 16);
     if (gidx.size() < room) {
       gidx.resize(room);
       gw.resize(room);
       gb.resize(room);
     }
     std::vector<i64> cnt(static_cast<size_t>(nb));
+    i64 packed = 0;  // one thread: where the next block's entries go
     detail::parallel_for(nb, nt, [&](i64 j, int) {
       const auto [off, len] = detail::block_range(j, n);
-      const i64 slot = j * kSlot;
+      const i64 slot = nt > 1 ? j * kSlot : packed;
       const i64 m = k.tempered_split(x + off, len, P.zmax, P.c, P.thr, ecut, gidx.data() + slot, gw.data() + slot,
                                      gb.data() + slot, &low[static_cast<size_t>(j)]);
       cnt[j] = m;
@@ -523,10 +530,11 @@ struct RowSampler {
       for (; i < m; ++i) h[i % 4][b[i]] += static_cast<double>(e[i]);
       double* out = &hb[j * kSampleBins];
       for (int c = 0; c < fine; ++c) out[c] = (h[0][c] + h[1][c]) + (h[2][c] + h[3][c]);
+      if (nt <= 1) packed += m;
     });
     i64 ng = 0;
     for (i64 j = 0; j < nb; ++j) {
-      const i64 off = j * kSlot, m = cnt[j];
+      const i64 off = nt > 1 ? j * kSlot : ng, m = cnt[j];
       gstart[j] = ng;
       if (ng != off) {
         std::memmove(gidx.data() + ng, gidx.data() + off, static_cast<size_t>(m) * sizeof(std::int32_t));
@@ -564,11 +572,9 @@ struct RowSampler {
     double all = 0, above_p = 0;
     for (;;) {
       // bin totals in block order, the summed weights as one more bin
-      for (int b = 0; b < fine; ++b) {
-        double t = 0;
-        for (i64 j = 0; j < nb; ++j) t += hb[j * kSampleBins + b];
-        tot[b] = t;
-      }
+      std::fill(tot, tot + fine, 0.0);
+      for (i64 j = 0; j < nb; ++j)
+        for (int b = 0; b < fine; ++b) tot[b] += hb[j * kSampleBins + b];
       double rest = 0;
       for (const double v : low) rest += v;
       tot[fine] = rest;
@@ -606,16 +612,25 @@ struct RowSampler {
     // is cut; the total in block order
     bmass.assign(static_cast<size_t>(nb), 0.0);
     if (bs < kSampleBins) {
-      sv.clear();
-      sw.clear();
-      sj.clear();
-      for (i64 j = 0; j < nb; ++j)
-        for (i64 i = gstart[j]; i < gstart[j + 1]; ++i)
-          if (gb[i] == bs) {
-            sv.push_back(x[j * kBlock + gidx[i]]);
-            sw.push_back(gw[i]);
-            sj.push_back(j);
-          }
+      // the entries of bin bs, found without a data-dependent branch
+      const i64 ng = gstart[nb];
+      spos.resize(static_cast<size_t>(ng) + 1);
+      size_t c = 0;
+      for (i64 i = 0; i < ng; ++i) {
+        spos[c] = i;
+        c += gb[i] == bs ? 1 : 0;
+      }
+      sv.resize(c);
+      sw.resize(c);
+      sj.resize(c);
+      i64 j = 0;
+      for (size_t q = 0; q < c; ++q) {
+        const i64 i = spos[q];
+        while (gstart[j + 1] <= i) ++j;
+        sv[q] = x[j * kBlock + gidx[i]];
+        sw[q] = gw[i];
+        sj[q] = j;
+      }
       if (cut_p) {
         tv.assign(sv.begin(), sv.end());
         tw.assign(sw.begin(), sw.end());
