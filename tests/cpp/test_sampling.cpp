@@ -334,6 +334,31 @@ TEST(Sampling, BadArgumentsFailAndWriteNothing) {
                LOGITCORE_INVALID_ARGUMENT, "tokens overlaps logits");
 }
 
+// A NaN anywhere is found: in a group of the selection's first pass, in the tail after the
+// last whole group, with the candidate buffer compacting, on the full-row path.
+TEST(Sampling, NanAnywhereFails) {
+  const i64 cols = 70001;  // 273 groups of 256 and a tail of 113
+  std::vector<float> x = normal_logits<float>(static_cast<size_t>(cols), 3.0, 4);
+  const logitcore_matrix m = mat(x.data(), 1, cols);
+  for (const i64 at : {i64{0}, i64{1000}, i64{69887}, i64{69888}, cols - 1}) {
+    for (const std::int64_t k : {std::int64_t{0}, std::int64_t{1}, std::int64_t{50}, std::int64_t{20000}}) {
+      for (const double tp : {1.0, 0.9}) {
+        std::vector<float> y = x;
+        y[static_cast<size_t>(at)] = std::numeric_limits<float>::quiet_NaN();
+        const logitcore_matrix my = mat(y.data(), 1, cols);
+        logitcore::SamplingParams p;
+        p.with_top_k(k).with_top_p(tp);
+        std::int64_t tok = -5;
+        EXPECT_FAILS(logitcore_sample_f32(&my, &p, &tok, 0, nullptr, nullptr, nullptr, 1), LOGITCORE_INVALID_ARGUMENT,
+                     "row 0 of logits contains NaN")
+            << "NaN at " << at << ", top_k " << k;
+        EXPECT_EQ(tok, -5);
+      }
+    }
+  }
+  (void)m;
+}
+
 TEST(Sampling, Penalties) {
   const std::vector<double> x = {2.0, -1.0, 0.5, 3.0, -2.0, 0.0, 1, 2, 3, 4, 5, 6};
   const std::vector<std::int64_t> ids = {0, 1, 1, -1, 3, 3, 3, 5};  // 2 rows x 4

@@ -115,6 +115,35 @@ T weighted_threshold(std::vector<T>& v, std::vector<T>& w, double need) {
   }
 }
 
+// The K-th largest of v[0, m) (1 <= K <= m; no NaN), counted with multiplicity: a radix
+// selection on the values' bits (8 bits per pass, most significant first), whose passes count
+// and filter without data-dependent branches. v is overwritten.
+template <class T>
+T kth_largest(T* v, i64 m, i64 K) {
+  using U = typename WeightBits<T>::U;
+  constexpr int kBits = static_cast<int>(sizeof(U)) * 8;
+  constexpr U kSign = U{1} << (kBits - 1);
+  auto key = [](T x) {  // order-preserving: larger value, larger key
+    U u;
+    std::memcpy(&u, &x, sizeof u);
+    return (u & kSign) ? static_cast<U>(~u) : static_cast<U>(u | kSign);
+  };
+  for (int shift = kBits - 8; m > 1; shift -= 8) {
+    i64 count[256] = {0};
+    for (i64 i = 0; i < m; ++i) ++count[(key(v[i]) >> shift) & 255];
+    int d = 255;
+    for (; d > 0 && count[d] < K; --d) K -= count[d];  // digits from the largest down
+    i64 c = 0;
+    for (i64 i = 0; i < m; ++i) {
+      v[c] = v[i];
+      c += static_cast<i64>(((key(v[i]) >> shift) & 255) == static_cast<U>(d));
+    }
+    m = c;
+    if (shift == 0) break;  // every remaining entry has the same key
+  }
+  return v[0];
+}
+
 template <class T>
 constexpr T kMaxFinite = std::numeric_limits<T>::max();
 
@@ -164,12 +193,12 @@ struct RowSampler {
   // prefix of the row: K distinct entries lie at or above it) and rises whenever the buffer
   // fills, to the K-th largest value seen so far.
   bool select(const T* x, i64 K) {
-    // Groups of 16 to 256 entries, at least 8 K of them: the K-th largest of their maxima is a
+    // Groups of 32 to 256 entries, at least 8 K of them: the K-th largest of their maxima is a
     // lower bound of the row's K-th largest (K distinct entries reach it), usually close to it.
     // Only the groups whose maximum reaches it (and the tail) can hold candidates: the
     // selection reads those alone. A group holding a NaN has a NaN maximum.
-    const i64 g = std::min<i64>(256, n / (8 * K)) & ~i64{15};
-    if (g < 16) {
+    const i64 g = std::min<i64>(256, n / (8 * K)) & ~i64{31};
+    if (g < 32) {
       const i64 nb = detail::num_blocks(n);
       if (nt <= 1) return select_blocks(x, 0, nb, K, -std::numeric_limits<T>::infinity(), cidx, cval, tmp);
       // the blocks split over the threads, each with its own buffer; their union holds every
@@ -197,20 +226,24 @@ struct RowSampler {
     for (const T v : gmax)
       if (v != v) return false;
     tmp.assign(gmax.begin(), gmax.end());
-    std::nth_element(tmp.begin(), tmp.begin() + (K - 1), tmp.end(), std::greater<T>());
-    T thr = tmp[static_cast<size_t>(K - 1)];
+    T thr = kth_largest(tmp.data(), groups, K);
     // candidates: the entries >= thr of the groups reaching it, then of the tail; the
     // threshold rises to the K-th largest seen whenever the buffer fills
     i64 cap = std::max<i64>(4 * K, 1024);
     cidx.resize(static_cast<size_t>(cap + kBlock));
     cval.resize(static_cast<size_t>(cap + kBlock));
     i64 cnt = 0;
+    bool nan = false;
     auto take = [&](i64 off, i64 len) {
       cnt += k.select_nlt(x + off, len, thr, off, cidx.data() + cnt, cval.data() + cnt);
       if (cnt > cap) {
         tmp.assign(cval.begin(), cval.begin() + cnt);
-        std::nth_element(tmp.begin(), tmp.begin() + (K - 1), tmp.end(), std::greater<T>());
-        thr = tmp[static_cast<size_t>(K - 1)];
+        for (const T v : tmp) nan |= v != v;  // (the tail's NaN: compaction would drop it)
+        if (nan) {
+          cnt = 0;
+          return;
+        }
+        thr = kth_largest(tmp.data(), cnt, K);
         i64 c = 0;
         for (i64 i = 0; i < cnt; ++i)
           if (cval[i] >= thr) {
@@ -227,6 +260,7 @@ struct RowSampler {
     for (i64 i = 0; i < groups; ++i)
       if (gmax[i] >= thr) take(i * g, g);
     if (groups * g < n) take(groups * g, n - groups * g);
+    if (nan) return false;
     cidx.resize(static_cast<size_t>(cnt));
     cval.resize(static_cast<size_t>(cnt));
     for (const T v : cval)
@@ -249,8 +283,7 @@ struct RowSampler {
         scratch.assign(val.begin(), val.begin() + cnt);
         for (const T v : scratch)
           if (v != v) return false;
-        std::nth_element(scratch.begin(), scratch.begin() + (K - 1), scratch.end(), std::greater<T>());
-        thr = scratch[static_cast<size_t>(K - 1)];
+        thr = kth_largest(scratch.data(), cnt, K);
         i64 c = 0;
         for (i64 i = 0; i < cnt; ++i)
           if (val[i] >= thr) {
@@ -275,8 +308,7 @@ struct RowSampler {
   T kth(i64 K) {
     tmp.assign(cval.begin(), cval.end());
     if (K >= static_cast<i64>(tmp.size())) return *std::min_element(tmp.begin(), tmp.end());
-    std::nth_element(tmp.begin(), tmp.begin() + (K - 1), tmp.end(), std::greater<T>());
-    return tmp[static_cast<size_t>(K - 1)];
+    return kth_largest(tmp.data(), static_cast<i64>(tmp.size()), K);
   }
 
   // logsumexp of the row at temperature 1 in float64, for the log-probabilities: the library's
@@ -442,12 +474,12 @@ struct RowSampler {
     std::sort(ord.begin(), ord.end(),
               [&](i64 a, i64 b) { return cval[a] > cval[b] || (cval[a] == cval[b] && cidx[a] < cidx[b]); });
     const size_t m = ord.size();
-    std::vector<T> e(m);
+    // their weights by the kernels' exponential (the same bits as the full-row path's)
+    std::vector<T> v(m), e(m);
+    for (size_t i = 0; i < m; ++i) v[i] = cval[ord[i]];
+    k.tempered_exp(v.data(), static_cast<i64>(m), P.zmax, P.c, e.data());
     double sk = 0;
-    for (size_t i = 0; i < m; ++i) {
-      e[i] = tempered_weight<T>(cval[ord[i]], P.zmax, P.c);
-      sk += static_cast<double>(e[i]);
-    }
+    for (size_t i = 0; i < m; ++i) sk += static_cast<double>(e[i]);
     size_t keep = m;  // top-p: a prefix of whole tie groups
     if (s.top_p < 1.0) {
       const double need = s.top_p * sk;
@@ -557,8 +589,7 @@ struct RowSampler {
     if (s.top_k > 0 && s.top_k < n) {
       // large k: the k-th largest logit by selection over a copy of the row
       tmp.assign(x, x + n);
-      std::nth_element(tmp.begin(), tmp.begin() + (s.top_k - 1), tmp.end(), std::greater<T>());
-      const T tk = tmp[static_cast<size_t>(s.top_k - 1)];
+      const T tk = kth_largest(tmp.data(), n, s.top_k);
       if (tk > P.thr) P.thr = tk;
     }
     const i64 nb = detail::num_blocks(n);

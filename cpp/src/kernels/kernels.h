@@ -142,7 +142,7 @@ struct KernelsT {
   // The entries of a block that are not < thr (x >= thr, and NaN), in order: offsets base + i
   // into idx, values into val (room for n entries); returns how many.
   std::int64_t (*select_nlt)(const T* x, std::int64_t n, T thr, std::int64_t base, std::int64_t* idx, T* val);
-  // out[i] = max of group i, x[i g, (i + 1) g), for the n / g whole groups (g a multiple of 16);
+  // out[i] = max of group i, x[i g, (i + 1) g), for the n / g whole groups (g a multiple of 32);
   // NaN for a group holding a NaN.
   void (*group_max)(const T* x, std::int64_t n, std::int64_t g, T* out);
   // e = 2^max(kExp2Low, (x - zmax) c), 0 where x = -inf (x <= zmax, zmax finite, c >= 0

@@ -54,8 +54,8 @@ std::int64_t select_nlt_impl(const typename V::T* x, std::int64_t n, typename V:
   return c;
 }
 
-// out[i] = max of x[i g, (i + 1) g) for the n / g whole groups (g a multiple of the vector
-// width), NaN for a group holding a NaN.
+// out[i] = max of x[i g, (i + 1) g) for the n / g whole groups (g a multiple of twice the
+// vector width), NaN for a group holding a NaN.
 template <class V>
 void group_max_impl(const typename V::T* x, std::int64_t n, std::int64_t g, typename V::T* out) {
   using T = typename V::T;
@@ -76,15 +76,21 @@ void group_max_impl(const typename V::T* x, std::int64_t n, std::int64_t g, type
     constexpr std::int64_t W = V::W;
     for (std::int64_t i = 0; i < groups; ++i) {
       const T* p = x + i * g;
-      R m0 = V::loadu(p), m1 = m0;
-      unsigned nan = V::mask_nan(m0);
-      for (std::int64_t j = W; j < g; j += W) {
-        const R v = V::loadu(p + j);
-        nan |= V::mask_nan(v);
-        if ((j / W) & 1) m1 = V::max(v, m1);
-        else m0 = V::max(v, m0);
+      // a NaN entry makes the running sums NaN (so can +-inf and overflow: then the group is
+      // checked entry by entry)
+      R m0 = V::loadu(p), m1 = V::loadu(p + W), s0 = m0, s1 = m1;
+      for (std::int64_t j = 2 * W; j < g; j += 2 * W) {
+        const R v = V::loadu(p + j), u = V::loadu(p + j + W);
+        m0 = V::max(v, m0);
+        m1 = V::max(u, m1);
+        s0 = V::add(s0, v);
+        s1 = V::add(s1, u);
       }
-      out[i] = nan ? std::numeric_limits<T>::quiet_NaN() : V::hmax(V::max(m0, m1));
+      T m = V::hmax(V::max(m0, m1));
+      if (V::mask_nan(V::add(s0, s1)))
+        for (std::int64_t j = 0; j < g; ++j)
+          if (p[j] != p[j]) m = std::numeric_limits<T>::quiet_NaN();
+      out[i] = m;
     }
   }
 }
