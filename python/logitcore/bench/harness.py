@@ -216,6 +216,9 @@ class Target:
     op: str  # ">=" or "<="
     bound: float
     min_cpus: int = 1
+    # decided by the default run too (False: only when its case runs, --cases or --full; for
+    # targets whose contestants take seconds per call)
+    in_default: bool = True
 
     def verdict(self, value: float) -> bool:
         return value >= self.bound if self.op == ">=" else value <= self.bound
@@ -717,7 +720,7 @@ def headline_rows() -> List[Tuple[str, Shape, Optional[int]]]:
 def default_rows() -> List[Tuple[str, Shape, Optional[int]]]:
     """(case, shape, threads) of the default run: the HEADLINE rows, then the rows each target
     is decided on (threads None: the case's fixed setting)."""
-    return _unique(headline_rows() + [(t.case, tuple(t.shape), t.threads) for t in TARGETS])
+    return _unique(headline_rows() + [(t.case, tuple(t.shape), t.threads) for t in TARGETS if t.in_default])
 
 
 def build_plan(cases: Sequence[Case], full: bool, shapes: Optional[Sequence[Shape]] = None,
