@@ -185,6 +185,7 @@ struct RowSampler {
   std::vector<i64> sj, spos;      // and blocks; positions among the gathered
 
   int nt = 1;  // threads over the blocks of a row (few long rows), else 1
+  const T* next_row = nullptr;  // the row this sampler works on next (contiguous), if any
 
   RowSampler(const KernelTable& kt_, i64 n_) : kt(kt_), k(detail::kern<T>(kt_)), n(n_) {}
 
@@ -373,6 +374,12 @@ struct RowSampler {
     const bool small_k = s.top_k > 0 && s.top_k <= kCandidateTopK && s.top_k < n;
     const i64 K = std::max<i64>({small_k ? s.top_k : 1, nlp, 1});
     if (!select(x, K)) return SampleFailure::nan;
+    if (next_row) {
+      // the next row starts streaming in while this one's candidates are worked on
+      const char* nx = reinterpret_cast<const char*>(next_row);
+      const i64 bytes = std::min<i64>(n * static_cast<i64>(sizeof(T)), 32768);
+      for (i64 b = 0; b < bytes; b += 64) __builtin_prefetch(nx + b, 0, 1);
+    }
     T zmax = *std::max_element(cval.begin(), cval.end());
     if (zmax == -std::numeric_limits<T>::infinity()) return SampleFailure::no_finite;
     bool rewritten = false;
@@ -824,6 +831,8 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const SamplePar
     RowSampler<T>& S = *samplers[static_cast<size_t>(tid)];
     const SampleSettings s = params.row(r);
     const T* xr = static_cast<const T*>(x.data) + r * x.strides[0];
+    // the row this thread takes next: its start is prefetched once this row has been read
+    S.next_row = x.strides[1] == 1 && r + nt < rows ? xr + nt * x.strides[0] : nullptr;
     try {
       const SampleFailure f = S.run(xr, x.strides[1], s, nlp, &tokens[r], out.token_logprob ? &tok_lp[r] : nullptr,
                                     nlp ? &top_ids[r * nlp] : nullptr, nlp ? &top_lp[r * nlp] : nullptr,
