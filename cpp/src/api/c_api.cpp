@@ -583,7 +583,7 @@ void check_setting(const V* p, i64 stride, i64 rows, const char* name, const cha
   }
 }
 
-SampleParams sampling_params(const logitcore_sampling_params* in, i64 rows) {
+logitcore_sampling_params sampling_params(const logitcore_sampling_params* in, i64 rows) {
   const logitcore_sampling_params o = in ? *in : sampling_defaults();
   check_setting(o.temperature, o.temperature_stride, rows, "temperature", "must be finite and >= 0 (0: greedy)",
                 [](double v) { return v >= 0 && v < std::numeric_limits<double>::infinity(); });
@@ -595,22 +595,7 @@ SampleParams sampling_params(const logitcore_sampling_params* in, i64 rows) {
   check_setting(o.target_entropy, o.target_entropy_stride, rows, "target_entropy",
                 "must be >= 0 and finite (nats), or NaN (off)",
                 [](double v) { return v != v || (v >= 0 && v < std::numeric_limits<double>::infinity()); });
-  SampleParams p;
-  p.temperature = o.temperature;
-  p.temperature_stride = o.temperature_stride;
-  p.top_k = o.top_k;
-  p.top_k_stride = o.top_k_stride;
-  p.top_p = o.top_p;
-  p.top_p_stride = o.top_p_stride;
-  p.min_p = o.min_p;
-  p.min_p_stride = o.min_p_stride;
-  p.target_entropy = o.target_entropy;
-  p.target_entropy_stride = o.target_entropy_stride;
-  p.seed = o.seed;
-  p.seed_stride = o.seed_stride;
-  p.offset = o.offset;
-  p.offset_stride = o.offset_stride;
-  return p;
+  return o;
 }
 
 void sample_failed(const SampleResult& res) {
@@ -653,7 +638,7 @@ void sample_impl(const logitcore_matrix* logits, const logitcore_sampling_params
     check_disjoint(*outs[a].first, outs[a].second, cx, "logits");
     for (int b = 0; b < a; ++b) check_disjoint(*outs[a].first, outs[a].second, *outs[b].first, outs[b].second);
   }
-  const SampleParams p = sampling_params(params, rows);
+  const logitcore_sampling_params p = sampling_params(params, rows);
   const int nt = threads(num_threads);
   if (rows == 0) return;
   SampleOutputs<T> o;
@@ -688,7 +673,7 @@ void sample_filter_impl(const logitcore_matrix* logits, const logitcore_sampling
   check_disjoint(cg, "gamma", cx, "logits");
   if (probs) check_disjoint(cg, "gamma", cp, "probs");
   if (kept) check_disjoint(cg, "gamma", ck, "kept");
-  const SampleParams p = sampling_params(params, rows);
+  const logitcore_sampling_params p = sampling_params(params, rows);
   const int nt = threads(num_threads);
   if (rows == 0) return;
   SampleOutputs<T> o;
@@ -730,14 +715,7 @@ void penalties_impl(const logitcore_matrix* x, const logitcore_matrix* y, const 
     }
   const int nt = threads(num_threads);
   if (rows == 0 || cx.cols == 0) return;
-  PenaltyParams pp;
-  pp.rho = o.repetition;
-  pp.rho_stride = o.repetition_stride;
-  pp.freq = o.frequency;
-  pp.freq_stride = o.frequency_stride;
-  pp.pres = o.presence;
-  pp.pres_stride = o.presence_stride;
-  penalty_rows<T>(cx.v, cy.v, ci.v, pp, nt);
+  penalty_rows<T>(cx.v, cy.v, ci.v, o, nt);
 }
 
 // -- elementwise --

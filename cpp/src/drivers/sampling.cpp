@@ -237,25 +237,10 @@ struct RowSampler {
     bool nan = false;
     auto take = [&](i64 off, i64 len) {
       cnt += k.select_nlt(x + off, len, thr, off, cidx.data() + cnt, cval.data() + cnt);
-      if (cnt > cap) {
-        tmp.assign(cval.begin(), cval.begin() + cnt);
-        for (const T v : tmp) nan |= v != v;  // (the tail's NaN: compaction would drop it)
-        if (nan) {
-          cnt = 0;
-          return;
-        }
-        thr = kth_largest(tmp.data(), cnt, K);
-        i64 c = 0;
-        for (i64 i = 0; i < cnt; ++i)
-          if (cval[i] >= thr) {
-            cidx[c] = cidx[i];
-            cval[c] = cval[i];
-            ++c;
-          }
-        cnt = c;
-        if (cnt > cap / 2) cap = 2 * cnt;
-        cidx.resize(static_cast<size_t>(cap + kBlock));
-        cval.resize(static_cast<size_t>(cap + kBlock));
+      // (a NaN of the tail is seen before a compaction could drop it)
+      if (cnt > cap && !raise_threshold(cidx, cval, cnt, cap, thr, K, tmp)) {
+        nan = true;
+        cnt = 0;
       }
     };
     for (i64 i = 0; i < groups; ++i)
@@ -269,6 +254,29 @@ struct RowSampler {
     return true;
   }
 
+  // The candidate buffer (idx, val)[0, cnt) is full: raise the threshold to the K-th largest
+  // value in it and drop what is below (room for a block more afterwards; many ties at the
+  // threshold make the buffer grow). False if it holds a NaN.
+  static bool raise_threshold(std::vector<i64>& idx, std::vector<T>& val, i64& cnt, i64& cap, T& thr, i64 K,
+                              std::vector<T>& scratch) {
+    scratch.assign(val.begin(), val.begin() + cnt);
+    for (const T v : scratch)
+      if (v != v) return false;
+    thr = kth_largest(scratch.data(), cnt, K);
+    i64 c = 0;
+    for (i64 i = 0; i < cnt; ++i)
+      if (val[i] >= thr) {
+        idx[c] = idx[i];
+        val[c] = val[i];
+        ++c;
+      }
+    cnt = c;
+    if (cnt > cap / 2) cap = 2 * cnt;
+    idx.resize(static_cast<size_t>(cap + kBlock));
+    val.resize(static_cast<size_t>(cap + kBlock));
+    return true;
+  }
+
   // select over blocks [b0, b1) into (idx, val), the threshold rising from thr.
   bool select_blocks(const T* x, i64 b0, i64 b1, i64 K, T thr, std::vector<i64>& idx, std::vector<T>& val,
                      std::vector<T>& scratch) const {
@@ -279,24 +287,7 @@ struct RowSampler {
     for (i64 j = b0; j < b1; ++j) {
       const auto [off, len] = detail::block_range(j, n);
       cnt += k.select_nlt(x + off, len, thr, off, idx.data() + cnt, val.data() + cnt);
-      if (cnt > cap) {
-        // raise the threshold to the K-th largest value seen and drop what is below it
-        scratch.assign(val.begin(), val.begin() + cnt);
-        for (const T v : scratch)
-          if (v != v) return false;
-        thr = kth_largest(scratch.data(), cnt, K);
-        i64 c = 0;
-        for (i64 i = 0; i < cnt; ++i)
-          if (val[i] >= thr) {
-            idx[c] = idx[i];
-            val[c] = val[i];
-            ++c;
-          }
-        cnt = c;
-        if (cnt > cap / 2) cap = 2 * cnt;  // many ties at the threshold: make room
-        idx.resize(static_cast<size_t>(cap + kBlock));
-        val.resize(static_cast<size_t>(cap + kBlock));
-      }
+      if (cnt > cap && !raise_threshold(idx, val, cnt, cap, thr, K, scratch)) return false;
     }
     idx.resize(static_cast<size_t>(cnt));
     val.resize(static_cast<size_t>(cnt));
@@ -738,15 +729,15 @@ struct RowSampler {
 
 }  // namespace
 
-SampleSettings SampleParams::row(std::int64_t r) const {
+SampleSettings row_settings(const logitcore_sampling_params& p, std::int64_t r) {
   SampleSettings s;
-  if (temperature) s.temperature = temperature[r * temperature_stride];
-  if (top_k) s.top_k = top_k[r * top_k_stride];
-  if (top_p) s.top_p = top_p[r * top_p_stride];
-  if (min_p) s.min_p = min_p[r * min_p_stride];
-  if (target_entropy) s.target_entropy = target_entropy[r * target_entropy_stride];
-  if (seed) s.seed = seed[r * seed_stride];
-  if (offset) s.offset = offset[r * offset_stride];
+  if (p.temperature) s.temperature = p.temperature[r * p.temperature_stride];
+  if (p.top_k) s.top_k = p.top_k[r * p.top_k_stride];
+  if (p.top_p) s.top_p = p.top_p[r * p.top_p_stride];
+  if (p.min_p) s.min_p = p.min_p[r * p.min_p_stride];
+  if (p.target_entropy) s.target_entropy = p.target_entropy[r * p.target_entropy_stride];
+  if (p.seed) s.seed = p.seed[r * p.seed_stride];
+  if (p.offset) s.offset = p.offset[r * p.offset_stride];
   return s;
 }
 
@@ -783,8 +774,8 @@ double philox_uniform(std::uint64_t seed, std::uint64_t offset) {
 }
 
 template <class T>
-SampleResult sample_rows(const KernelTable& kt, const NdView& x, const SampleParams& params, const SampleOutputs<T>& out,
-                         int nthreads) {
+SampleResult sample_rows(const KernelTable& kt, const NdView& x, const logitcore_sampling_params& params,
+                         const SampleOutputs<T>& out, int nthreads) {
   const i64 rows = x.shape[0], n = x.shape[1];
   const i64 nlp = out.n_logprobs;
   // staged outputs: nothing reaches the caller unless every row succeeds
@@ -803,7 +794,7 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const SamplePar
     std::vector<double> tgt(static_cast<size_t>(rows));
     bool any = false;
     for (i64 r = 0; r < rows; ++r) {
-      tgt[r] = params.row(r).target_entropy;
+      tgt[r] = row_settings(params, r).target_entropy;
       any |= tgt[r] == tgt[r];
     }
     if (any) {
@@ -829,7 +820,7 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const SamplePar
   }
   detail::parallel_for(rows, nt, [&](i64 r, int tid) {
     RowSampler<T>& S = *samplers[static_cast<size_t>(tid)];
-    const SampleSettings s = params.row(r);
+    const SampleSettings s = row_settings(params, r);
     const T* xr = static_cast<const T*>(x.data) + r * x.strides[0];
     // the row this thread takes next: its start is prefetched once this row has been read
     S.next_row = x.strides[1] == 1 && r + nt < rows ? xr + nt * x.strides[0] : nullptr;
@@ -869,7 +860,8 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const SamplePar
 }
 
 template <class T>
-void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const PenaltyParams& pp, int nthreads) {
+void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const logitcore_penalty_params& pp,
+                  int nthreads) {
   const i64 rows = x.shape[0], n = x.shape[1], L = ids.shape[1];
   const detail::Plan plan = detail::make_plan(rows, L * 16, nthreads);
   detail::parallel_for(rows, plan.nt, [&](i64 r, int) {
@@ -878,9 +870,9 @@ void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const Pen
     const i64 xs = x.strides[1], ys = y.strides[1];
     if (xr != yr || xs != ys)
       for (i64 i = 0; i < n; ++i) yr[i * ys] = xr[i * xs];
-    const double rho = pp.rho ? pp.rho[r * pp.rho_stride] : 1.0;
-    const double af = pp.freq ? pp.freq[r * pp.freq_stride] : 0.0;
-    const double ap = pp.pres ? pp.pres[r * pp.pres_stride] : 0.0;
+    const double rho = pp.repetition ? pp.repetition[r * pp.repetition_stride] : 1.0;
+    const double af = pp.frequency ? pp.frequency[r * pp.frequency_stride] : 0.0;
+    const double ap = pp.presence ? pp.presence[r * pp.presence_stride] : 0.0;
     const std::int64_t* ir = static_cast<const std::int64_t*>(ids.data) + r * ids.strides[0];
     std::vector<std::int64_t> v;
     v.reserve(static_cast<size_t>(L));
@@ -905,9 +897,9 @@ void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const Pen
 }
 
 #define LOGITCORE_SAMPLING_INSTANTIATE(T)                                                                        \
-  template SampleResult sample_rows<T>(const KernelTable&, const NdView&, const SampleParams&,                    \
+  template SampleResult sample_rows<T>(const KernelTable&, const NdView&, const logitcore_sampling_params&,       \
                                        const SampleOutputs<T>&, int);                                           \
-  template void penalty_rows<T>(const NdView&, const NdView&, const NdView&, const PenaltyParams&, int);
+  template void penalty_rows<T>(const NdView&, const NdView&, const NdView&, const logitcore_penalty_params&, int);
 LOGITCORE_SAMPLING_INSTANTIATE(float)
 LOGITCORE_SAMPLING_INSTANTIATE(double)
 #undef LOGITCORE_SAMPLING_INSTANTIATE

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "drivers/view.h"
+#include "logitcore/logitcore.h"
 #include "kernels/kernels.h"
 
 namespace logitcore_impl {
@@ -24,24 +25,9 @@ struct SampleSettings {
   std::uint64_t offset = 0;
 };
 
-// Per-row settings as strided arrays (stride 0: one value for all rows; null: the default).
-struct SampleParams {
-  const double* temperature = nullptr;
-  std::int64_t temperature_stride = 0;
-  const std::int64_t* top_k = nullptr;
-  std::int64_t top_k_stride = 0;
-  const double* top_p = nullptr;
-  std::int64_t top_p_stride = 0;
-  const double* min_p = nullptr;
-  std::int64_t min_p_stride = 0;
-  const double* target_entropy = nullptr;
-  std::int64_t target_entropy_stride = 0;
-  const std::uint64_t* seed = nullptr;
-  std::int64_t seed_stride = 0;
-  const std::uint64_t* offset = nullptr;
-  std::int64_t offset_stride = 0;
-  SampleSettings row(std::int64_t r) const;
-};
+// Row r's settings from the public API's strided arrays (logitcore.h: stride 0 = one value
+// for all rows, a null pointer = the default).
+SampleSettings row_settings(const logitcore_sampling_params& p, std::int64_t r);
 
 // What a call produces; every pointer may be null (not wanted). Row-major contiguous arrays:
 // tokens (rows), token_logprob (rows), top_tokens / top_logprobs (rows x n_logprobs). probs
@@ -70,25 +56,18 @@ struct SampleResult {
 // x: (rows, n), rows along the last axis (2-D view). Nothing is written unless every row
 // succeeds (the outputs are staged).
 template <class T>
-SampleResult sample_rows(const KernelTable& k, const NdView& x, const SampleParams& params, const SampleOutputs<T>& out,
-                         int nthreads);
+SampleResult sample_rows(const KernelTable& k, const NdView& x, const logitcore_sampling_params& params,
+                         const SampleOutputs<T>& out, int nthreads);
 
 // Philox4x32-10 uniform in [0, 1) of docs/math.md §4.2.
 double philox_uniform(std::uint64_t seed, std::uint64_t offset);
 void philox4x32_10(const std::uint32_t ctr[4], const std::uint32_t key[2], std::uint32_t out[4]);
 
 // Penalties of docs/math.md §4.4: y = x adjusted from ids (a rows x L view of int64, ids < 0
-// are padding, every id < n); y may be x. Settings: strided per-row arrays (stride 0: one for
-// all; null: off).
-struct PenaltyParams {
-  const double* rho = nullptr;
-  std::int64_t rho_stride = 0;
-  const double* freq = nullptr;
-  std::int64_t freq_stride = 0;
-  const double* pres = nullptr;
-  std::int64_t pres_stride = 0;
-};
+// are padding, every id < n); y may be x. Settings as in logitcore.h (per-row strided arrays,
+// null: off).
 template <class T>
-void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const PenaltyParams& p, int nthreads);
+void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const logitcore_penalty_params& p,
+                  int nthreads);
 
 }  // namespace logitcore_impl
