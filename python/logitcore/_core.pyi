@@ -172,3 +172,55 @@ def _loss(
 
 def _loss_from_logp(options: LossOptions, logp: float) -> tuple[float, float]:
     """(loss, gradient weight w) of one row from logp = log p_y."""
+
+# --- token sampling (docs/math.md §4) ---
+# Settings are contiguous 1-D arrays of one entry (shared by every row) or one per row:
+# temperature, top_p, min_p, target_entropy float64 (NaN: off), top_k int64, seed and offset
+# uint64. ValueError for a bad setting, a NaN logit or a row without a finite logit (naming it).
+
+def _sample(
+    x: _FloatArray,
+    tokens: NDArray[np.int64],
+    temperature: _F64,
+    top_k: NDArray[np.int64],
+    top_p: _F64,
+    min_p: _F64,
+    target_entropy: _F64,
+    seed: NDArray[np.uint64],
+    offset: NDArray[np.uint64],
+    n_logprobs: int,
+    token_logprob: _F64 | None,
+    top_tokens: NDArray[np.int64] | None,
+    top_logprobs: _F64 | None,
+) -> None:
+    """One token per row of the 2-D logits x into tokens (rows,); with n_logprobs > 0 the
+    chosen token's log-probability (rows,) and the n_logprobs largest logits' indices and
+    log-probabilities (rows * n_logprobs, row-major), of log_softmax(x) in float64."""
+
+def _sample_filter(
+    x: _FloatArray,
+    temperature: _F64,
+    top_k: NDArray[np.int64],
+    top_p: _F64,
+    min_p: _F64,
+    target_entropy: _F64,
+    probs: _FloatArray | None,
+    kept: NDArray[Any] | None,
+    gamma: _F64 | None,
+) -> None:
+    """The distribution _sample draws from: probs (x's shape and dtype), kept (x's shape, bool
+    or uint8), gamma (rows,): the inverse temperature used."""
+
+def _apply_penalties(
+    x: _FloatArray,
+    out: _FloatArray,
+    token_ids: NDArray[np.int64],
+    repetition_penalty: _F64,
+    frequency_penalty: _F64,
+    presence_penalty: _F64,
+) -> None:
+    """out = x with the penalties of each row's previous tokens (2-D token_ids, -1 padding);
+    out may be x. IndexError for an id outside [-1, vocabulary)."""
+
+def _sample_uniform(seed: int, offset: int) -> float:
+    """The uniform in [0, 1) of (seed, offset): Philox4x32-10 (docs/math.md §4.2)."""
