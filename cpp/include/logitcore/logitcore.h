@@ -370,7 +370,7 @@ typedef struct logitcore_penalty_params {
 } logitcore_penalty_params;
 
 /* y = x adjusted (y has x's shape and may be x itself). token_ids: a rows x L matrix of int64_t
- * (any strides; ids < 0 are padding, -1 by convention); an id >= cols fails with
+ * (any strides; -1 is padding); an id below -1 or >= cols fails with
  * LOGITCORE_OUT_OF_RANGE before anything is written. */
 LOGITCORE_API logitcore_status logitcore_apply_penalties_f32(const logitcore_matrix* x, const logitcore_matrix* y,
                                                              const logitcore_matrix* token_ids,

@@ -63,8 +63,8 @@ SampleResult sample_rows(const KernelTable& k, const NdView& x, const logitcore_
 double philox_uniform(std::uint64_t seed, std::uint64_t offset);
 void philox4x32_10(const std::uint32_t ctr[4], const std::uint32_t key[2], std::uint32_t out[4]);
 
-// Penalties of docs/math.md §4.4: y = x adjusted from ids (a rows x L view of int64, ids < 0
-// are padding, every id < n); y may be x. Settings as in logitcore.h (per-row strided arrays,
+// Penalties of docs/math.md §4.4: y = x adjusted from ids (a rows x L view of int64, -1 is
+// padding, every id in [-1, n) (checked by the API)); y may be x. Settings as in logitcore.h (per-row strided arrays,
 // null: off).
 template <class T>
 void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const logitcore_penalty_params& p,
