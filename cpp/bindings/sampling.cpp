@@ -24,17 +24,18 @@ const T* setting(const py::array& a, i64 rows, i64* stride, const char* what) {
   return static_cast<const T*>(a.data());
 }
 
+// The filter settings; seed and offset when given (null: the defaults, for the filter alone).
 logitcore::SamplingParams params_of(i64 rows, const py::array& temperature, const py::array& top_k,
                                     const py::array& top_p, const py::array& min_p, const py::array& target_entropy,
-                                    const py::array& seed, const py::array& offset) {
+                                    const py::array* seed = nullptr, const py::array* offset = nullptr) {
   logitcore::SamplingParams p;
   p.temperature = setting<double>(temperature, rows, &p.temperature_stride, "temperature");
   p.top_k = setting<std::int64_t>(top_k, rows, &p.top_k_stride, "top_k");
   p.top_p = setting<double>(top_p, rows, &p.top_p_stride, "top_p");
   p.min_p = setting<double>(min_p, rows, &p.min_p_stride, "min_p");
   p.target_entropy = setting<double>(target_entropy, rows, &p.target_entropy_stride, "target_entropy");
-  p.seed = setting<std::uint64_t>(seed, rows, &p.seed_stride, "seed");
-  p.offset = setting<std::uint64_t>(offset, rows, &p.offset_stride, "offset");
+  if (seed) p.seed = setting<std::uint64_t>(*seed, rows, &p.seed_stride, "seed");
+  if (offset) p.offset = setting<std::uint64_t>(*offset, rows, &p.offset_stride, "offset");
   return p;
 }
 
@@ -62,7 +63,7 @@ void sample(const py::array& x, const py::array& tokens, const py::array& temper
     lp.top_logprobs = vector_data<double>(a_lp, rows * n_logprobs, true, "top_logprobs");
   }
   const logitcore::SamplingParams p =
-      params_of(rows, temperature, top_k, top_p, min_p, target_entropy, seed, offset);
+      params_of(rows, temperature, top_k, top_p, min_p, target_entropy, &seed, &offset);
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     const logitcore::Matrix<const T> m = matrix_of<T>(x, "logits");
@@ -78,9 +79,7 @@ void sample_filter(const py::array& x, const py::array& temperature, const py::a
   const DType dt = dtype_of(x, "logits");
   require(x.ndim() == 2, "logits: expected a 2-D array");
   const i64 rows = x.shape(0);
-  const py::array zero = py::array_t<std::uint64_t>(1);
-  static_cast<std::uint64_t*>(const_cast<void*>(zero.data()))[0] = 0;
-  const logitcore::SamplingParams p = params_of(rows, temperature, top_k, top_p, min_p, target_entropy, zero, zero);
+  const logitcore::SamplingParams p = params_of(rows, temperature, top_k, top_p, min_p, target_entropy);
   double* gp = nullptr;
   py::array a_g;
   if (!gamma.is_none()) {

@@ -272,46 +272,39 @@ def apply_penalties(logits, token_ids, *, repetition_penalty=1.0, frequency_pena
     computed in float64 and rounded once. Settings: scalars or one per row. ``out=logits`` works in
     place. Returns the adjusted logits (float16 in, float16 out).
     """
-    a = as_float_array(logits, "logits")
-    if a.ndim == 0:
-        raise ValueError("logits must have at least one dimension (the vocabulary), got a scalar")
-    compute, result = result_dtypes(a.dtype, "logits")
+    x2, batch, result = _logits_2d(logits)
+    rows, v = x2.shape
+    shape = batch + (v,)
     ids = np.asarray(token_ids)
     if ids.dtype.kind not in "iu" and not (ids.size == 0 and ids.dtype.kind == "f"):
         raise TypeError(f"token_ids must be an integer array, got dtype {ids.dtype}")
-    if ids.ndim != a.ndim or ids.shape[:-1] != a.shape[:-1]:
+    if ids.ndim != len(shape) or ids.shape[:-1] != batch:
         raise ValueError(
-            f"token_ids has shape {ids.shape}: expected the logits' batch shape {a.shape[:-1]} plus one "
+            f"token_ids has shape {ids.shape}: expected the logits' batch shape {batch} plus one "
             "axis of previous tokens"
         )
     if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
-        raise IndexError(f"token_ids has an id ({int(ids.max())}) out of range for a vocabulary of {a.shape[-1]}")
-    batch = a.shape[:-1]
-    rows = math.prod(batch)
+        raise IndexError(f"token_ids has an id ({int(ids.max())}) out of range for a vocabulary of {v}")
     if out is not None:
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-        if out.shape != a.shape:
-            raise ValueError(f"out has shape {out.shape}, expected {a.shape}")
+        if out.shape != shape:
+            raise ValueError(f"out has shape {out.shape}, expected {shape}")
         if out.dtype != result:
             raise TypeError(f"out has dtype {out.dtype}, expected {result}")
         if not out.flags.writeable:
             raise ValueError("out is read-only")
-    x = native(a, compute)
-    x2 = view_reshape(x, (rows, a.shape[-1]))
-    if x2 is None:
-        x2 = np.ascontiguousarray(x).reshape(rows, a.shape[-1])
-    ids2 = np.ascontiguousarray(ids, dtype=np.int64).reshape(rows, ids.shape[-1] if ids.ndim else 0)
+    ids2 = np.ascontiguousarray(ids, dtype=np.int64).reshape(rows, ids.shape[-1])
     rep = _setting(repetition_penalty, rows, "repetition_penalty", "f", 1.0)
     freq = _setting(frequency_penalty, rows, "frequency_penalty", "f", 0.0)
     pres = _setting(presence_penalty, rows, "presence_penalty", "f", 0.0)
     direct = None
-    if out is not None and out.dtype == compute:
-        direct = view_reshape(out, (rows, a.shape[-1]))
-    y = direct if direct is not None else np.empty((rows, a.shape[-1]), dtype=compute)
+    if out is not None and out.dtype == x2.dtype:
+        direct = view_reshape(out, (rows, v))
+    y = direct if direct is not None else np.empty((rows, v), dtype=x2.dtype)
     _core._apply_penalties(x2, y, ids2, rep, freq, pres)
     if out is not None:
         if direct is None:
-            out[...] = y.reshape(a.shape)
+            out[...] = y.reshape(shape)
         return out
-    return y.reshape(a.shape).astype(result, copy=False)
+    return y.reshape(shape).astype(result, copy=False)

@@ -169,7 +169,6 @@ struct RowSampler {
   i64 n;
   // scratch, grown on first use
   std::vector<T> row;      // a strided row gathered, or a row with +inf entries rewritten
-  std::vector<T> en_out;   // entropy normalization's output row (target entropy)
   std::vector<T> eb;       // one block of weights
   std::vector<i64> cidx;   // candidates
   std::vector<T> cval;
@@ -303,53 +302,48 @@ struct RowSampler {
     return kth_largest(tmp.data(), static_cast<i64>(tmp.size()), K);
   }
 
+  // The contiguous row x as a one-row view for the other families' drivers.
+  NdView row_view(const T* x) const {
+    NdView v;
+    v.data = const_cast<T*>(x);
+    v.ndim = 2;
+    v.shape[0] = 1;
+    v.shape[1] = n;
+    v.strides[0] = n;
+    v.strides[1] = 1;
+    return v;
+  }
+
   // logsumexp of the row at temperature 1 in float64, for the log-probabilities: the library's
   // exact row state (maximum and excess, m + log1p(u): full accuracy when the maximum dominates).
   double lse(const T* x) {
-    NdView xv;
-    xv.data = const_cast<T*>(x);
-    xv.ndim = 2;
-    xv.shape[0] = 1;
-    xv.shape[1] = n;
-    xv.strides[0] = n;
-    xv.strides[1] = 1;
     double m = 0, u = 0;
-    state_rows<T>(kt, xv, &m, &u, nt);
+    state_rows<T>(kt, row_view(x), &m, &u, nt);
     return m + ::log1p(u);
   }
 
-  // gamma of the target entropy on the logits x (contiguous; no NaN or +inf; finite maximum).
+  // gamma of the target entropy on the logits x (contiguous; no NaN or +inf; finite maximum),
+  // solved without writing the normalized row (a view without data)
   double solve_gamma(const T* x, double target) {
-    en_out.resize(static_cast<size_t>(n));
-    NdView xv, ov;
-    xv.data = const_cast<T*>(x);
-    xv.ndim = ov.ndim = 2;
-    xv.shape[0] = ov.shape[0] = 1;
-    xv.shape[1] = ov.shape[1] = n;
-    xv.strides[0] = ov.strides[0] = n;
-    xv.strides[1] = ov.strides[1] = 1;
-    ov.data = en_out.data();
-    const EnOptions opt = target_options<T>();
+    const NdView xv = row_view(x);
+    NdView none = xv;
+    none.data = nullptr;
     // the driver fills every field of its info
-    double gamma = kNaNd(), h_min, h_max, h;
+    double gamma = std::numeric_limits<double>::quiet_NaN(), h_min, h_max, h;
     std::int8_t status = 0;
     std::int32_t iters;
     std::uint8_t converged, clipped;
     const EnInfo info{&gamma, &iters, &converged, &clipped, &status, &h_min, &h_max, &h};
-    entropy_normalize_rows<T>(kt, xv, ov, &target, opt, info, 1);
+    entropy_normalize_rows<T>(kt, xv, none, &target, target_options<T>(), info, nt);
     return gamma;
   }
-  static double kNaNd() { return std::numeric_limits<double>::quiet_NaN(); }
 
   struct Plan {
     bool greedy = false;
     T zmax;
     T c = 0;            // tempered base-2 scale
-    T thr;              // logit threshold (top-k, top-p, ties of gamma = inf)
-    T emin = 0;         // weight threshold (min-p)
+    T thr;              // logit threshold (top-k, ties of gamma = inf)
     double gamma = 1;   // reported
-    double total = 0;   // sum of the kept weights
-    bool candidates = false;
   };
 
   // Row r: returns the failure (none on success) and fills the staged outputs.
@@ -414,7 +408,7 @@ struct RowSampler {
         if (cval[i] == zmax && cidx[i] < tok) tok = cidx[i];
       if (probs_row || kept_row) write_onehot(tok, probs_row, probs_stride, kept_row, kept_stride);
     } else if (small_k) {
-      tok = run_candidates(x, s, P, probs_row, probs_stride, kept_row, kept_stride);
+      tok = run_candidates(s, P, probs_row, probs_stride, kept_row, kept_stride);
     } else {
       tok = run_row(x, s, P, probs_row, probs_stride, kept_row, kept_stride);
     }
@@ -460,9 +454,8 @@ struct RowSampler {
     return last;
   }
 
-  std::int64_t run_candidates(const T* x, const SampleSettings& s, Plan& P, T* probs_row, i64 ps,
-                              std::uint8_t* kept_row, i64 ks) {
-    (void)x;
+  std::int64_t run_candidates(const SampleSettings& s, Plan& P, T* probs_row, i64 ps, std::uint8_t* kept_row,
+                              i64 ks) {
     const T tk = kth(s.top_k);
     if (tk > P.thr) P.thr = tk;
     // the candidates kept by top-k, by value descending (index ascending on ties)
@@ -506,7 +499,6 @@ struct RowSampler {
       ke[i] = kept[i].second;
       total += static_cast<double>(ke[i]);
     }
-    P.total = total;
     const double u = philox_uniform(s.seed, s.offset);
     const i64 tok = walk(ki.data(), ke.data(), static_cast<i64>(ki.size()), u * total);
     if (probs_row || kept_row) {
@@ -677,7 +669,6 @@ struct RowSampler {
       bmass[j] += m;
       total += bmass[j];
     }
-    P.total = total;
     auto kept_entry = [&](T v, T e) { return v >= P.thr && kept_weight(v, e); };
     // the draw: the block where the running sum crosses u * total, then the walk inside it
     const double u = philox_uniform(s.seed, s.offset);
