@@ -96,6 +96,44 @@ def test_parity_reference(name, fn, ref, param, weighted, reduction, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("name,fn,ref,param", [LOSS_CASES[2], LOSS_CASES[6], LOSS_CASES[-2]],
+                         ids=[LOSS_IDS[2], LOSS_IDS[6], LOSS_IDS[-2]])
+def test_sample_weight(name, fn, ref, param, reduction, dtype):
+    """Per-row weights multiply the class weights; 'mean' divides by their sum; a row of weight
+    k counts as k copies of it; weight 0 removes the row."""
+    rng = np.random.default_rng(zlib.crc32(f"sw-{name}-{param}-{reduction}".encode()))
+    x, t = make_case(rng, 29, 53, dtype, n_ignored=2)
+    cw = rng.uniform(0.1, 2.0, 53)
+    sw = rng.uniform(0.0, 3.0, 29)
+    sw[[1, 5]] = 0.0
+    got = fn(x, t, param, weight=cw, sample_weight=sw, reduction=reduction, return_grad=True)
+    want = ref(x.astype(np.float64), t, param, weight=cw, sample_weight=sw, reduction=reduction, return_grad=True)
+    check_loss_grad(got, want, dtype, f"{name}({param}) {reduction} sample_weight")
+    assert not np.any(got[1][[1, 5]])
+    # integer weights = repeated rows
+    k = rng.integers(0, 4, 29)
+    rep_x, rep_t = np.repeat(x, k, axis=0), np.repeat(t, k)
+    a = fn(x, t, param, sample_weight=k, reduction="sum" if reduction == "none" else reduction)
+    b = fn(rep_x, rep_t, param, reduction="sum" if reduction == "none" else reduction)
+    check_close(a, b, dtype, "integer sample weights = repeated rows")
+
+
+def test_sample_weight_bad_input():
+    x, t = np.zeros((4, 5)), np.array([0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(3,\), expected \(4,\)"):
+        gamma_cross_entropy(x, t, sample_weight=np.ones(3))
+    for bad in (-1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match=r"sample_weight must be finite and >= 0; entry 2"):
+            gamma_cross_entropy(x, t, sample_weight=np.array([1.0, 1.0, bad, 1.0]))
+    with pytest.raises(TypeError, match="sample_weight"):
+        gamma_cross_entropy(x, t, sample_weight=np.ones(4, dtype=complex))
+    # the library checks on its own too
+    with pytest.raises(ValueError, match=r"row_weight\[1\] = -2 is not a finite number >= 0"):
+        _core._loss(x, t, _core.LossOptions(), None, np.empty(4), None, np.array([1.0, -2.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "v", [2, 3, 17, 2047, 2048, 2049, 5000, 32000, 128256, 262144]
 )

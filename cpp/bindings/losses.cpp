@@ -7,9 +7,11 @@ namespace {
 
 // Returns the reduced loss. x: (rows, classes) logits whose batch forms one matrix (the
 // package reshapes); target: int64, one per row; weight: None or float64 (classes,);
-// row_loss: float64, one per row (written); grad: None, an array of x's shape, or x itself.
+// row_loss: float64, one per row (written); grad: None, an array of x's shape, or x itself;
+// row_weight: None or float64, one per row (sample weights).
 double loss(const py::array& x, const py::array& target, const logitcore::LossOptions& opt_in,
-            const py::object& weight_obj, const py::array& row_loss, const py::object& grad_obj) {
+            const py::object& weight_obj, const py::array& row_loss, const py::object& grad_obj,
+            const py::object& row_weight_obj) {
   const DType dt = dtype_of(x, "logits");
   Batch batch(x);
   const int ix = batch.add(x, true, "logits");
@@ -31,6 +33,12 @@ double loss(const py::array& x, const py::array& target, const logitcore::LossOp
   if (!weight_obj.is_none()) {
     weight = py::reinterpret_borrow<py::array>(weight_obj);
     opt.class_weight = vector_data<double>(weight, batch.cols(), false, "weight");
+  }
+  py::array row_weight;
+  opt.row_weight = nullptr;
+  if (!row_weight_obj.is_none()) {
+    row_weight = py::reinterpret_borrow<py::array>(row_weight_obj);
+    opt.row_weight = vector_data<double>(row_weight, rows, false, "sample_weight");
   }
   return with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
@@ -70,7 +78,7 @@ void bind_losses(py::module_& m) {
       .def_readwrite("ignore_index", &Opt::ignore_index)
       .def_readwrite("reduction", &Opt::reduction);
   m.def("_loss", &loss, py::arg("x"), py::arg("target"), py::arg("options"), py::arg("weight"), py::arg("row_loss"),
-        py::arg("grad"));
+        py::arg("grad"), py::arg("row_weight") = py::none());
   m.def("_loss_from_logp", [](const Opt& opt, double logp) {
     const logitcore::LossValue v = logitcore::loss_from_logp(opt, logp);
     return py::make_tuple(v.loss, v.weight);

@@ -144,7 +144,7 @@ REDUCTION_MEAN: int
 LOSS_DEFAULT_IGNORE_INDEX: int
 
 class LossOptions:
-    """logitcore_loss_options without the class weights; a new object holds the defaults
+    """logitcore_loss_options without the class and row weights; a new object holds the defaults
     (cross-entropy, ignore_index -100, mean)."""
     kind: int
     param: float
@@ -163,10 +163,12 @@ def _loss(
     weight: _F64 | None,
     row_loss: _F64,
     grad: _FloatArray | None,
+    row_weight: _F64 | None = None,
 ) -> float:
     """The reduced loss of the (rows, classes) logits x (its batch must form one strided
     matrix); row_loss receives the weighted per-row losses; grad (x's shape, x itself or not
-    overlapping it) the gradient of the reduced loss. weight: contiguous float64 (classes,).
+    overlapping it) the gradient of the reduced loss. weight: contiguous float64 (classes,);
+    row_weight: contiguous float64 (rows,), finite and >= 0 (sample weights).
     ValueError for a bad parameter, IndexError for a target outside [0, classes) other than
     ignore_index."""
 

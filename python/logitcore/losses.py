@@ -94,7 +94,7 @@ def _as_target(target, batch: tuple, n_classes: int) -> np.ndarray:
 
 
 def _fused(kind: int, param: float, threshold: float, logits, target, weight, ignore_index, reduction,
-           return_grad: bool, inplace: bool):
+           return_grad: bool, inplace: bool, sample_weight=None):
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if isinstance(ignore_index, (bool, np.bool_)):
@@ -117,6 +117,18 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
         if cw.shape != (n_classes,):
             raise ValueError(f"weight has shape {cw.shape}, expected ({n_classes},): one weight per class")
         cw = np.ascontiguousarray(cw, dtype=np.float64)
+    sw = None
+    if sample_weight is not None:
+        sw = as_float_array(sample_weight, "sample_weight")
+        if sw.shape != batch:
+            raise ValueError(
+                f"sample_weight has shape {sw.shape}, expected {batch}: one weight per row (the shape of target)"
+            )
+        sw = np.ascontiguousarray(sw, dtype=np.float64).reshape(-1)
+        bad = ~(np.isfinite(sw) & (sw >= 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"sample_weight must be finite and >= 0; entry {i} is {sw[i]!r}")
 
     opt = _core.LossOptions(kind, param, threshold, ignore_index, _REDUCTIONS[reduction])
     # the kernel takes one strided (rows, classes) matrix: a view when the batch axes allow it
@@ -130,7 +142,7 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
     if return_grad:
         grad = x2 if inplace else np.empty(x2.shape, dtype=cdt)
     # weighting, target checks and the reduction happen in the library (logitcore_loss_*)
-    total = _core._loss(x2, t, opt, cw, row_loss, grad)
+    total = _core._loss(x2, t, opt, cw, row_loss, grad, sw)
     if inplace and rows_copied:
         x[...] = grad.reshape(x.shape)  # a layout with no 2-D view: computed on a copy
 
@@ -159,6 +171,9 @@ _COMMON_DOC = """
         weight[target_i]; 'mean' divides by the summed weights of the non-ignored rows.
     ignore_index : int
         Rows with this target give 0 loss and a zero gradient row (default -100).
+    sample_weight : array_like, shape (...), optional
+        Per-row weights (finite, >= 0), multiplied with the class weight of the row's target
+        (scikit-learn's sample_weight); 'mean' divides by the summed row weights.
     reduction : {'mean', 'sum', 'none'}
         'mean' over no (or zero-weight) rows is 0.0, not NaN.
     return_grad : bool
@@ -177,7 +192,7 @@ _COMMON_DOC = """
 
 
 def gamma_cross_entropy(logits, target, gamma=0.0, *, threshold=0.0, weight=None, ignore_index=-100,
-                        reduction="mean", return_grad=False, inplace=False):
+                        reduction="mean", return_grad=False, inplace=False, sample_weight=None):
     """γ-cross-entropy (TaiLr, arXiv 2302.13344), fused loss and logits gradient.
 
     Per row, with p_y = softmax(logits)_y and γ ∈ [0, 1]:
@@ -206,11 +221,12 @@ def gamma_cross_entropy(logits, target, gamma=0.0, *, threshold=0.0, weight=None
     threshold : float in [0, 1]
         Floor b on the gradient weight (default 0: the exact gradient of L).
     """
-    return _fused(_GAMMA_CE, _real(gamma, "gamma"), _real(threshold, "threshold"), logits, target, weight, ignore_index, reduction, return_grad, inplace)
+    return _fused(_GAMMA_CE, _real(gamma, "gamma"), _real(threshold, "threshold"), logits, target, weight, ignore_index, reduction, return_grad, inplace,
+                  sample_weight)
 
 
 def generalized_cross_entropy(logits, target, q=0.7, *, weight=None, ignore_index=-100, reduction="mean",
-                              return_grad=False, inplace=False):
+                              return_grad=False, inplace=False, sample_weight=None):
     """Generalized cross-entropy (Zhang & Sabuncu 2018), fused loss and logits gradient.
 
     Per row L = (1 − p_y^q) / q with q ∈ (0, 1]: q → 0 tends to cross-entropy, q = 1 is the mean
@@ -219,11 +235,12 @@ def generalized_cross_entropy(logits, target, q=0.7, *, weight=None, ignore_inde
 
     q : float in (0, 1]
     """
-    return _fused(_GCE, _real(q, "q"), 0.0, logits, target, weight, ignore_index, reduction, return_grad, inplace)
+    return _fused(_GCE, _real(q, "q"), 0.0, logits, target, weight, ignore_index, reduction, return_grad, inplace,
+                  sample_weight)
 
 
 def focal_loss(logits, target, gamma=2.0, *, weight=None, ignore_index=-100, reduction="mean",
-               return_grad=False, inplace=False):
+               return_grad=False, inplace=False, sample_weight=None):
     """Softmax focal loss (Lin et al. 2017), fused loss and logits gradient.
 
     Per row L = −(1 − p_y)^γ · log p_y with the focusing parameter γ ≥ 0 (γ = 0 is
@@ -239,7 +256,8 @@ def focal_loss(logits, target, gamma=2.0, *, weight=None, ignore_index=-100, red
 
     gamma : float >= 0
     """
-    return _fused(_FOCAL, _real(gamma, "gamma"), 0.0, logits, target, weight, ignore_index, reduction, return_grad, inplace)
+    return _fused(_FOCAL, _real(gamma, "gamma"), 0.0, logits, target, weight, ignore_index, reduction, return_grad, inplace,
+                  sample_weight)
 
 
 for _f in (gamma_cross_entropy, generalized_cross_entropy, focal_loss):

@@ -275,9 +275,11 @@ typedef struct logitcore_loss_options {
   int64_t ignore_index;       /* rows with this target: loss 0, zero gradient row */
   const double* class_weight; /* NULL or cols entries: row i weighs class_weight[target[i]] */
   int reduction;              /* logitcore_reduction */
+  const double* row_weight;   /* NULL or one finite weight >= 0 per row (sample weights), contiguous;
+                                 row i weighs row_weight[i] * class_weight[target[i]] */
 } logitcore_loss_options;
 
-/* Cross-entropy, ignore_index -100, no class weights, mean reduction. */
+/* Cross-entropy, ignore_index -100, no class or row weights, mean reduction. */
 LOGITCORE_API logitcore_loss_options logitcore_loss_default_options(void);
 
 /* The loss and the gradient weight w of one row from l = log p_y (l <= 0; -inf allowed). */
@@ -286,6 +288,8 @@ LOGITCORE_API logitcore_status logitcore_loss_from_logp(const logitcore_loss_opt
 
 /* x: logits (rows, classes); target: one int64 per row (contiguous). row_loss (NULL or one
  * double per row, contiguous) receives the weighted per-row losses (0 for ignored rows);
+ * the mean divides the weighted sum by the sum of the row weights (class_weight[target] times
+ * row_weight; 1 per non-ignored row without either);
  * reduced (NULL or one double) receives the reduction of opt->reduction (for NONE: the sum).
  * grad (NULL: no gradient) has x's shape and may be x itself: the gradient of the reduced loss
  * then overwrites the logits (no second rows x classes buffer). A row with a NaN logit (or

@@ -315,6 +315,10 @@ struct LossOptions : logitcore_loss_options {
     class_weight = class_weights;
     return *this;
   }
+  LossOptions& row_weights(const double* weights) {
+    row_weight = weights;
+    return *this;
+  }
   LossOptions& ignore(std::int64_t index) {
     ignore_index = index;
     return *this;

@@ -438,6 +438,7 @@ logitcore_loss_options loss_defaults() {
   o.ignore_index = LOGITCORE_LOSS_DEFAULT_IGNORE_INDEX;
   o.class_weight = nullptr;
   o.reduction = LOGITCORE_REDUCTION_MEAN;
+  o.row_weight = nullptr;
   return o;
 }
 
@@ -502,18 +503,21 @@ void loss_impl(const logitcore_matrix* x, const std::int64_t* target, const logi
   check_ptr(target, rows, "target");
   {
     const Checked ct = span_of<std::int64_t>(target, rows), cw = span_of<double>(o.class_weight, o.class_weight ? ncls : 0);
+    const Checked crw = span_of<double>(o.row_weight, o.row_weight ? rows : 0);
     const Checked cl = span_of<double>(row_loss, row_loss ? rows : 0), cr = span_of<double>(reduced, reduced ? 1 : 0);
     const std::pair<const Checked*, const char*> outs[2] = {{&cl, "row_loss"}, {&cr, "reduced"}};
     for (const auto& out : outs) {
       check_disjoint(*out.first, out.second, cx, "logits");
       check_disjoint(*out.first, out.second, ct, "target");
       check_disjoint(*out.first, out.second, cw, "class_weight");
+      check_disjoint(*out.first, out.second, crw, "row_weight");
       if (grad) check_disjoint(*out.first, out.second, cg, "grad");
     }
     check_disjoint(cr, "reduced", cl, "row_loss");
     if (grad) {
       check_disjoint(cg, "grad", ct, "target");
       check_disjoint(cg, "grad", cw, "class_weight");
+      check_disjoint(cg, "grad", crw, "row_weight");
     }
   }
   for (i64 r = 0; r < rows; ++r) {
@@ -523,14 +527,29 @@ void loss_impl(const logitcore_matrix* x, const std::int64_t* target, const logi
                str(ncls - 1) + ", or ignore_index=" + str(o.ignore_index) + ")",
            LOGITCORE_OUT_OF_RANGE);
   }
+  if (o.row_weight) {
+    for (i64 r = 0; r < rows; ++r) {
+      const double w = o.row_weight[r];
+      if (!(w >= 0 && w <= std::numeric_limits<double>::max()))
+        fail("row_weight[" + str(r) + "] = " + num(w) + " is not a finite number >= 0");
+    }
+  }
   const int nt = threads(num_threads);
-  // row weights: class_weight[target] (0 for ignored rows); the mean divides by their sum
+  // row weights: class_weight[target] * row_weight (0 for ignored rows); the mean divides by their sum
   const size_t n = static_cast<size_t>(rows);
+  const bool weighted = o.class_weight || o.row_weight;
   std::vector<double> rowscale, lossbuf;
   double total = 0;
-  if (o.class_weight) {
+  if (weighted) {
     rowscale.resize(n);
-    for (size_t r = 0; r < n; ++r) rowscale[r] = target[r] == o.ignore_index ? 0.0 : o.class_weight[target[r]];
+    for (size_t r = 0; r < n; ++r) {
+      if (target[r] == o.ignore_index) {
+        rowscale[r] = 0.0;
+        continue;
+      }
+      const double cw = o.class_weight ? o.class_weight[target[r]] : 1.0;
+      rowscale[r] = o.row_weight ? cw * o.row_weight[r] : cw;
+    }
     total = accurate_sum(rowscale.data(), rows);
   } else {
     for (size_t r = 0; r < n; ++r) total += target[r] == o.ignore_index ? 0.0 : 1.0;
@@ -542,10 +561,10 @@ void loss_impl(const logitcore_matrix* x, const std::int64_t* target, const logi
     lp = lossbuf.data();
   }
   if (rows > 0) {
-    loss_rows<T>(active_table(), cx.v, target, o.ignore_index, o.class_weight ? rowscale.data() : nullptr, scale, spec,
+    loss_rows<T>(active_table(), cx.v, target, o.ignore_index, weighted ? rowscale.data() : nullptr, scale, spec,
                  lp, grad ? &cg.v : nullptr, nt);
   }
-  if (o.class_weight)
+  if (weighted)
     for (size_t r = 0; r < n; ++r) lp[r] = target[r] == o.ignore_index ? 0.0 : lp[r] * rowscale[r];
   if (reduced) {
     const double s = accurate_sum(lp, rows);

@@ -20,7 +20,7 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return log_softmax(x, axis=-1)
 
 
-def _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad):
+def _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad, sample_weight=None):
     """row_fn(ℓ) -> (loss, w) elementwise on float64 arrays (valid rows only)."""
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
@@ -39,6 +39,8 @@ def _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad)
         loss, w = row_fn(ell)
     cw = np.ones(v) if weight is None else np.asarray(weight, dtype=np.float64)
     rw = np.where(valid, cw[idx] if v else 0.0, 0.0)
+    if sample_weight is not None:
+        rw = rw * np.asarray(sample_weight, dtype=np.float64).reshape(-1)
     row_loss = np.where(valid, loss * rw, 0.0)
     total = rw.sum()
     if reduction == "none":
@@ -64,7 +66,7 @@ def _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad)
 
 
 def gamma_cross_entropy(logits, target, gamma=0.0, *, threshold=0.0, weight=None, ignore_index=-100,
-                        reduction="mean", return_grad=False):
+                        reduction="mean", return_grad=False, sample_weight=None):
     """L = −log(γ + (1−γ) p_y)/(1−γ) (1 − p_y at γ = 1); gradient weight max(b, p_y/(γ + (1−γ) p_y))."""
     g = float(gamma)
     b = float(threshold)
@@ -80,11 +82,11 @@ def gamma_cross_entropy(logits, target, gamma=0.0, *, threshold=0.0, weight=None
         w = np.where(np.isnan(w), w, np.maximum(b, w))
         return loss, w
 
-    return _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad)
+    return _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad, sample_weight)
 
 
 def generalized_cross_entropy(logits, target, q=0.7, *, weight=None, ignore_index=-100, reduction="mean",
-                              return_grad=False):
+                              return_grad=False, sample_weight=None):
     """L = (1 − p_y^q)/q; gradient weight p_y^q."""
     q = float(q)
 
@@ -92,11 +94,11 @@ def generalized_cross_entropy(logits, target, q=0.7, *, weight=None, ignore_inde
         pq = np.exp(q * ell)
         return (1 - pq) / q, pq
 
-    return _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad)
+    return _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad, sample_weight)
 
 
 def focal_loss(logits, target, gamma=2.0, *, weight=None, ignore_index=-100, reduction="mean",
-               return_grad=False):
+               return_grad=False, sample_weight=None):
     """L = −(1 − p_y)^γ log p_y; gradient weight −dL/dℓ = (1−p)^γ − γ p ℓ (1−p)^(γ−1)."""
     g = float(gamma)
 
@@ -109,4 +111,4 @@ def focal_loss(logits, target, gamma=2.0, *, weight=None, ignore_index=-100, red
         w = omp**g - second
         return loss, w
 
-    return _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad)
+    return _apply(row_fn, logits, target, weight, ignore_index, reduction, return_grad, sample_weight)
