@@ -92,3 +92,20 @@ def show_config() -> None:
         if isinstance(v, list):
             v = ", ".join(v)
         print(f"{k:<{width}} : {v}")
+
+
+# optional subpackages, imported on first use: `import logitcore` needs none of their extras
+_LAZY = {"MaxEntClassifier": ("maxent", "MaxEntClassifier"), "JointFeatures": ("maxent", "JointFeatures")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(f"{__name__}.{mod}"), attr)
+    if name == "maxent":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.maxent")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
