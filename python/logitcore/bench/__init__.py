@@ -7,7 +7,9 @@ each registers its cases, headline rows and targets from one ``register_*_cases(
 
 * :mod:`.family` — logsumexp and softmax, the memory-bound floor, thread scaling;
 * :mod:`.losses` — the fused cross-entropy and robust losses against PyTorch;
-* :mod:`.entropy_norm` — entropy normalization against the source article's iteration.
+* :mod:`.entropy_norm` — entropy normalization against the source article's iteration;
+* :mod:`.maxent` — the maximum-entropy classifier's fits against scikit-learn (a suite with its
+  own loop: ``--cases maxent``, or ``--full``).
 
 This package registers them all, in that order (the order of the tables, headline rows and
 targets), so importing :mod:`logitcore.bench` or any module in it gives the whole suite.
@@ -40,6 +42,15 @@ register_family_cases()
 register_loss_cases()
 register_entropy_cases()
 register_sampling_cases()
+
+
+def _maxent_suite(args, out):
+    from . import maxent  # scikit-learn is optional: imported when the suite runs
+
+    return maxent.run(args, out)
+
+
+harness.SUITES.setdefault("maxent", _maxent_suite)
 
 __all__ = [
     "harness",

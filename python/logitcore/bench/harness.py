@@ -195,6 +195,10 @@ CASES: List[Case] = []
 # Group names for --cases: a name standing for several cases (a case module adds its own).
 GROUPS: Dict[str, List[str]] = {}
 
+# Suites with their own loop, for work whose contestants take seconds per call (model fits):
+# name -> run(args, out) -> report. Selected by name in --cases, and by --full.
+SUITES: Dict[str, Callable[[argparse.Namespace, Any], dict]] = {}
+
 
 def register(case: Case) -> Case:
     """Add a case to the suite (names must be unique)."""
@@ -695,7 +699,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated thread counts, 'all' = usable CPUs, replacing the selected cases' "
                         "(--full: default '1,all')")
     p.add_argument("--cases", default=None,
-                   help="comma-separated case names or group names (" + ", ".join(GROUPS) + ") (default: those "
+                   help="comma-separated case names, group names (" + ", ".join(GROUPS) + ") or suites ("
+                        + ", ".join(SUITES) + ": model fits, minutes) (default: those "
                         "of the headline and the targets; with --full all: " + ", ".join(c.name for c in CASES) + ")")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     p.add_argument("--quick", action="store_true", help="fewer samples, shorter samples: a rough look")
@@ -767,12 +772,16 @@ def run(args: argparse.Namespace, out=None) -> dict:
     repeat = args.repeat or (7 if args.quick else 21)
     min_time = args.min_time if args.min_time is not None else (0.001 if args.quick else 0.002)
     wanted: List[str] = []
+    suites: List[str] = list(SUITES) if full else []
     if args.cases:
         wanted = [s.strip() for s in args.cases.split(",") if s.strip()]
+        suites = _unique(suites + [w for w in wanted if w in SUITES])
+        wanted = [w for w in wanted if w not in SUITES]
         wanted = _unique(n for w in wanted for n in GROUPS.get(w, [w]))  # a group name: its cases
         unknown = [w for w in wanted if w not in {c.name for c in CASES}]
         if unknown:
-            raise SystemExit(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(c.name for c in CASES)}")
+            raise SystemExit(f"unknown case(s) {', '.join(unknown)}; known: "
+                             f"{', '.join([c.name for c in CASES] + list(SUITES))}")
         cases = [c for c in CASES if c.name in wanted]
     else:
         cases = list(CASES)
@@ -844,8 +853,16 @@ def run(args: argparse.Namespace, out=None) -> dict:
                 _print_headline_row(case, r, out)
             _print_headline_notes(_unique(c for c, _ in rows), out)
 
+    suite_reports = {}
+    for name in suites:
+        suite_reports[name] = SUITES[name](args, out)
+        out.flush()
+
     verdicts = evaluate_targets(results, args.dtype, available_cpus())
-    _print_targets(verdicts, out, ran=[c.name for c, items in plan if items])
+    for rep in suite_reports.values():
+        verdicts += [dict(v, suite=True) for v in rep.get("targets", [])]
+    if plan and any(items for _, items in plan):
+        _print_targets([v for v in verdicts if not v.get("suite")], out, ran=[c.name for c, items in plan if items])
     status = exit_status(verdicts, check)
     if check:
         failed = sum(v["verdict"] == "FAIL" for v in verdicts)
@@ -868,6 +885,7 @@ def run(args: argparse.Namespace, out=None) -> dict:
                      "seed": args.seed, "cases": [c.name for c, _ in plan]},
         "results": [r.to_json() for r in results],
         "targets": verdicts,
+        "suites": suite_reports,
         "exit_status": status,
         "elapsed_s": elapsed,
         "other_processes_busy_cpus": other,
