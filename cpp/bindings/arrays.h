@@ -65,6 +65,14 @@ inline std::vector<i64> elem_strides(const py::array& a, const char* what) {
   return s;
 }
 
+// A 2-D array as a matrix of T (element strides, any sign).
+template <class T>
+logitcore::Matrix<T> matrix_of(const py::array& a, const char* what) {
+  require(a.ndim() == 2, what, ": expected a 2-D array");
+  const std::vector<i64> s = elem_strides(a, what);
+  return logitcore::Matrix<T>(static_cast<T*>(const_cast<void*>(a.data())), a.shape(0), a.shape(1), s[0], s[1]);
+}
+
 // The batch of a row-wise operation: rows of x along its last axis, batch shape x.shape[:-1].
 // Operands are row arrays (the batch shape plus the row axis) or per-row arrays (the batch
 // shape). The batch axes are merged wherever every operand allows, leaving one 2-D call in
@@ -196,5 +204,6 @@ void bind_entropy_norm(py::module_& m);
 void bind_losses(py::module_& m);
 void bind_elementwise(py::module_& m);
 void bind_sampling(py::module_& m);
+void bind_sparse(py::module_& m);
 
 }  // namespace lcpy

@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   lcpy::bind_losses(m);
   lcpy::bind_elementwise(m);
   lcpy::bind_sampling(m);
+  lcpy::bind_sparse(m);
 }

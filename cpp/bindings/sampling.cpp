@@ -6,14 +6,6 @@
 namespace lcpy {
 namespace {
 
-// A 2-D array as a matrix of T (element strides, any sign).
-template <class T>
-logitcore::Matrix<T> matrix_of(const py::array& a, const char* what) {
-  require(a.ndim() == 2, what, ": expected a 2-D array");
-  const std::vector<i64> s = elem_strides(a, what);
-  return logitcore::Matrix<T>(static_cast<T*>(const_cast<void*>(a.data())), a.shape(0), a.shape(1), s[0], s[1]);
-}
-
 // A setting: a contiguous 1-D array of T with 1 entry (stride 0) or `rows` entries.
 template <class T>
 const T* setting(const py::array& a, i64 rows, i64* stride, const char* what) {

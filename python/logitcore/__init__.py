@@ -15,6 +15,7 @@ from ._family import entropy, log_softmax, logsumexp, softmax, softmax_entropy
 from .entropy_norm import EntropyNormalizeInfo, entropy_normalize
 from .losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
 from .sampling import apply_penalties, sample
+from .sparse import sparse_dot
 from .streaming import LogSumExpState
 from . import reference  # noqa: E402  (NumPy references, logitcore.reference)
 
@@ -34,6 +35,7 @@ __all__ = [
     "focal_loss",
     "sample",
     "apply_penalties",
+    "sparse_dot",
     "show_config",
     "get_config",
     "set_num_threads",

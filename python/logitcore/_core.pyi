@@ -226,3 +226,20 @@ def _apply_penalties(
 
 def _sample_uniform(seed: int, offset: int) -> float:
     """The uniform in [0, 1) of (seed, offset): Philox4x32-10 (docs/math.md §4.2)."""
+
+# --- sparse times dense ----------------------------------------------------------------------
+
+def _csr_matmul(
+    indptr: NDArray[Any],
+    indices: NDArray[Any],
+    data: _FloatArray,
+    n_cols: int,
+    b: _FloatArray,
+    out: _FloatArray,
+) -> None:
+    """out = A b for A (len(indptr) - 1 rows, n_cols columns) given by CSR arrays: indptr and
+    indices contiguous 1-D int32 or int64 (the same dtype), data contiguous 1-D float32/float64
+    with indices' length; b (n_cols x k) and out (rows x k, writeable) of data's dtype with
+    contiguous columns and any row stride. A CSC matrix's arrays give A^T b. Bad dtypes raise
+    TypeError, bad shapes, indptr or overlaps ValueError, a column index outside [0, n_cols)
+    IndexError (naming the first one). Bitwise the same for any thread count."""

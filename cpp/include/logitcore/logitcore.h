@@ -2,9 +2,10 @@
  *
  * Softmax-family kernels for CPUs: logsumexp (weights, sign), softmax, log_softmax, the entropy of a
  * softmax, the entropy of a distribution, a mergeable streaming logsumexp state, batched entropy
- * normalization and the fused losses of the target probability (gamma-cross-entropy, generalized
- * cross-entropy, focal loss). The mathematics of every operation is written down in docs/math.md
- * of the source tree; the section is cited at each function. Entropies are in nats.
+ * normalization, the fused losses of the target probability (gamma-cross-entropy, generalized
+ * cross-entropy, focal loss), a token sampler and sparse (CSR) times dense products. The
+ * mathematics of every operation is written down in docs/math.md of the source tree; the section
+ * is cited at each function. Entropies are in nats.
  *
  * Data: a matrix is a pointer, a number of rows and columns and two strides, in ELEMENTS (not
  * bytes), which may be negative or zero for inputs (logitcore_matrix). Every operation works on
@@ -401,6 +402,52 @@ LOGITCORE_API logitcore_status logitcore_exp2_core_f32(const float* x, int64_t n
 LOGITCORE_API logitcore_status logitcore_exp2_core_f64(const double* x, int64_t n, double* y);
 LOGITCORE_API logitcore_status logitcore_log2_core_f32(const float* x, int64_t n, float* y);
 LOGITCORE_API logitcore_status logitcore_log2_core_f64(const double* x, int64_t n, double* y);
+
+/* ---- sparse (CSR) times dense ---------------------------------------------------------------- */
+
+/* The integer type of a CSR matrix's indptr and indices (both the same, as in SciPy). */
+typedef enum logitcore_index_type {
+  LOGITCORE_INDEX_INT32 = 0, /* int32_t */
+  LOGITCORE_INDEX_INT64 = 1  /* int64_t */
+} logitcore_index_type;
+
+/* A sparse matrix in CSR form: row r holds the entries data[p] at columns indices[p] for p in
+ * [indptr[r], indptr[r + 1]). indptr has rows + 1 entries (never NULL) with indptr[0] == 0,
+ * non-decreasing; nnz = indptr[rows] entries of indices (index_type) and data (the element type
+ * of the call; both may be NULL when nnz == 0). Column indices must lie in [0, cols); within a
+ * row they may be unsorted and repeated (repeats add up). */
+typedef struct logitcore_csr {
+  int64_t rows;
+  int64_t cols;
+  int index_type; /* a logitcore_index_type */
+  const void* indptr;
+  const void* indices;
+  const void* data;
+} logitcore_csr;
+
+/* out (rows x k) = A (rows x cols, CSR) times b (cols x k). For A^T times b pass the CSC arrays
+ * of A (they are the CSR arrays of A^T, with rows and cols swapped).
+ *
+ * b and out: any row stride (b's may be 0 or negative), contiguous columns (col_stride 1 when
+ * there are at least 2 columns; other layouts fail with LOGITCORE_INVALID_ARGUMENT: copy first).
+ * out must not overlap b or A's arrays. Every argument and every index is checked before
+ * anything is written: a bad indptr fails with LOGITCORE_INVALID_ARGUMENT, a column index
+ * outside [0, cols) with LOGITCORE_OUT_OF_RANGE (the message names the first one, its position
+ * and row). Non-finite values propagate as in the plain sums (NaN in, NaN out).
+ *
+ * Each out[r, j] is the sum over the row's entries in their stored order, p = indptr[r] first:
+ * ((data[p0] * b[i0, j] + data[p1] * b[i1, j]) + ...), one multiply-add per entry, formed by one
+ * thread. Results are bitwise identical for every thread count; the AVX2 and AVX-512 kernels
+ * use fused multiply-adds and agree bitwise; the scalar kernels do not fuse (float rows are
+ * summed in double and rounded once), so they differ from the others by the rounding of the
+ * products: within about nnz_r * eps * sum_p |data[p] b[i_p, j]| of each other (eps of the
+ * element type). Rows without entries give 0. Threads split the rows (balanced by entries);
+ * the columns of b go in panels of about 2 MB, each reused from cache by all of a thread's
+ * rows before the next. */
+LOGITCORE_API logitcore_status logitcore_csr_matmul_f32(const logitcore_csr* a, const logitcore_matrix* b,
+                                                        const logitcore_matrix* out, int num_threads);
+LOGITCORE_API logitcore_status logitcore_csr_matmul_f64(const logitcore_csr* a, const logitcore_matrix* b,
+                                                        const logitcore_matrix* out, int num_threads);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -460,6 +460,47 @@ LOGITCORE_SAMPLE_(float, f32)
 LOGITCORE_SAMPLE_(double, f64)
 #undef LOGITCORE_SAMPLE_
 
+// ---- sparse (CSR) times dense ---------------------------------------------------------------------
+
+// A CSR view (logitcore_csr): row r holds data[p] at column indices[p], p in [indptr[r],
+// indptr[r + 1]); indptr has rows + 1 entries. I is std::int32_t or std::int64_t (SciPy's index
+// types), T float or double. For A^T use the CSC arrays of A with rows and cols swapped.
+template <class T, class I>
+struct CsrMatrix {
+  static_assert(std::is_same<I, std::int32_t>::value || std::is_same<I, std::int64_t>::value,
+                "CsrMatrix indices are std::int32_t or std::int64_t");
+  const I* indptr = nullptr;
+  const I* indices = nullptr;
+  const T* data = nullptr;
+  std::int64_t rows = 0;
+  std::int64_t cols = 0;
+
+  CsrMatrix() = default;
+  CsrMatrix(const I* ip, const I* ix, const T* d, std::int64_t r, std::int64_t c)
+      : indptr(ip), indices(ix), data(d), rows(r), cols(c) {}
+  std::int64_t nnz() const { return indptr ? static_cast<std::int64_t>(indptr[rows]) : 0; }
+  logitcore_csr c() const {
+    return {rows, cols, std::is_same<I, std::int32_t>::value ? LOGITCORE_INDEX_INT32 : LOGITCORE_INDEX_INT64,
+            indptr, indices, data};
+  }
+};
+
+// out (a.rows x k) = a times b (a.cols x k); contiguous columns in b and out, any row strides.
+// Bitwise the same for every thread count (see logitcore_csr_matmul_f32).
+template <class I>
+inline void csr_matmul(const CsrMatrix<float, I>& a, Matrix<const float> b, Matrix<float> out, int num_threads = 0) {
+  const logitcore_csr ca = a.c();
+  const logitcore_matrix cb = b.c(), co = out.c();
+  detail::check(logitcore_csr_matmul_f32(&ca, &cb, &co, num_threads));
+}
+template <class I>
+inline void csr_matmul(const CsrMatrix<double, I>& a, Matrix<const double> b, Matrix<double> out,
+                       int num_threads = 0) {
+  const logitcore_csr ca = a.c();
+  const logitcore_matrix cb = b.c(), co = out.c();
+  detail::check(logitcore_csr_matmul_f64(&ca, &cb, &co, num_threads));
+}
+
 // ---- elementwise (contiguous; y may be x) --------------------------------------------------------
 
 inline void exp(const float* x, std::int64_t n, float* y) { detail::check(logitcore_exp_f32(x, n, y)); }

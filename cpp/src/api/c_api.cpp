@@ -23,6 +23,7 @@
 #include "drivers/entropy_norm.h"
 #include "drivers/losses.h"
 #include "drivers/sampling.h"
+#include "drivers/sparse.h"
 #include "runtime/runtime.h"
 
 namespace logitcore_impl {
@@ -737,6 +738,79 @@ void penalties_impl(const logitcore_matrix* x, const logitcore_matrix* y, const 
   penalty_rows<T>(cx.v, cy.v, ci.v, o, nt);
 }
 
+// -- sparse times dense --
+
+// indptr (rows + 1 entries from 0, non-decreasing) and every column index in [0, cols); returns nnz.
+template <class I>
+i64 check_csr_indices(const logitcore_csr& a) {
+  const I* indptr = static_cast<const I*>(a.indptr);
+  if (!indptr) fail("a: indptr is NULL (it has rows + 1 entries)");
+  if (indptr[0] != 0) fail("a: indptr[0] must be 0, got " + str(static_cast<i64>(indptr[0])));
+  for (i64 r = 0; r < a.rows; ++r)
+    if (indptr[r + 1] < indptr[r])
+      fail("a: indptr must be non-decreasing, but indptr[" + str(r + 1) + "] = " + str(static_cast<i64>(indptr[r + 1])) +
+           " < indptr[" + str(r) + "] = " + str(static_cast<i64>(indptr[r])));
+  const i64 nnz = static_cast<i64>(indptr[a.rows]);
+  check_ptr(a.indices, nnz, "a: indices");
+  check_ptr(a.data, nnz, "a: data");
+  const I* idx = static_cast<const I*>(a.indices);
+  using U = std::make_unsigned_t<I>;
+  bool bad = false;  // one branch-free pass (negative indices wrap to huge unsigned values)
+  for (i64 p = 0; p < nnz; ++p) bad |= static_cast<U>(idx[p]) >= static_cast<std::uint64_t>(a.cols);
+  if (!bad) return nnz;
+  i64 p = 0;
+  while (static_cast<U>(idx[p]) < static_cast<std::uint64_t>(a.cols)) ++p;
+  const i64 row = static_cast<i64>(std::upper_bound(indptr, indptr + a.rows + 1, static_cast<I>(p)) - indptr) - 1;
+  fail("a: indices[" + str(p) + "] = " + str(static_cast<i64>(idx[p])) + " (row " + str(row) +
+           ") is out of range for " + str(a.cols) + " columns (valid: 0.." + str(a.cols - 1) + ")",
+       LOGITCORE_OUT_OF_RANGE);
+}
+
+// A dense operand of the product: contiguous columns (col_stride 1 unless there is one column).
+void check_contiguous_cols(const Checked& c, const char* what) {
+  if (c.cols > 1 && c.v.strides[1] != 1)
+    fail(std::string(what) + ": columns must be contiguous (col_stride 1), got col_stride " + str(c.v.strides[1]) +
+         " (copy to a row-major layout first)");
+}
+
+template <class T, class I>
+void csr_matmul_typed(const logitcore_csr& a, const Checked& cb, const Checked& co, int nt) {
+  const i64 nnz = check_csr_indices<I>(a);
+  for (const auto& [span, name] : {std::pair<Checked, const char*>{span_of<I>(a.indptr, a.rows + 1), "a's indptr"},
+                                   {span_of<I>(a.indices, nnz), "a's indices"},
+                                   {span_of<T>(a.data, nnz), "a's data"}})
+    check_disjoint(co, "out", span, name);
+  const CsrProduct<T, I> prod{static_cast<const I*>(a.indptr), static_cast<const I*>(a.indices),
+                              static_cast<const T*>(a.data), static_cast<const T*>(cb.v.data), cb.v.strides[0],
+                              static_cast<T*>(co.v.data), co.v.strides[0]};
+  csr_matmul<T, I>(active_table(), prod, a.rows, a.cols, co.cols, nt);
+}
+
+template <class T>
+void csr_matmul_impl(const logitcore_csr* a, const logitcore_matrix* b, const logitcore_matrix* out, int num_threads) {
+  if (!a) fail("a is NULL");
+  if (a->rows < 0 || a->cols < 0)
+    fail("a: rows and cols must be >= 0, got " + str(a->rows) + " x " + str(a->cols));
+  if (a->index_type != LOGITCORE_INDEX_INT32 && a->index_type != LOGITCORE_INDEX_INT64)
+    fail("a: index_type must be LOGITCORE_INDEX_INT32 (0) or LOGITCORE_INDEX_INT64 (1), got " +
+         std::to_string(a->index_type));
+  const Checked cb = check_matrix<T>(b, "b");
+  const Checked co = check_matrix<T>(out, "out");
+  if (cb.rows != a->cols)
+    fail("b has " + str(cb.rows) + " rows, a has " + str(a->cols) + " columns (a is " + str(a->rows) + " x " +
+         str(a->cols) + ", b is " + str(cb.rows) + " x " + str(cb.cols) + ")");
+  if (co.rows != a->rows || co.cols != cb.cols)
+    fail("out has shape " + str(co.rows) + " x " + str(co.cols) + ", a times b has " + str(a->rows) + " x " +
+         str(cb.cols));
+  check_contiguous_cols(cb, "b");
+  check_contiguous_cols(co, "out");
+  check_distinct(co, "out");
+  check_disjoint(co, "out", cb, "b");
+  const int nt = threads(num_threads);
+  if (a->index_type == LOGITCORE_INDEX_INT32) csr_matmul_typed<T, std::int32_t>(*a, cb, co, nt);
+  else csr_matmul_typed<T, std::int64_t>(*a, cb, co, nt);
+}
+
 // -- elementwise --
 
 template <class T>
@@ -851,6 +925,10 @@ int64_t logitcore_block_size(void) { return kBlock; }
                                                  const logitcore_matrix* ids, const logitcore_penalty_params* p, \
                                                  int nt) {                                                       \
     return guard([&] { penalties_impl<T>(x, y, ids, p, nt); });                                                 \
+  }                                                                                                              \
+  logitcore_status logitcore_csr_matmul_##S(const logitcore_csr* a, const logitcore_matrix* b,                  \
+                                            const logitcore_matrix* out, int nt) {                              \
+    return guard([&] { csr_matmul_impl<T>(a, b, out, nt); });                                                   \
   }                                                                                                              \
   logitcore_status logitcore_exp_##S(const T* x, int64_t n, T* y) {                                             \
     return guard([&] { map_impl<T>(x, n, y, Elementwise::exp); });                                             \

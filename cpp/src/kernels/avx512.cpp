@@ -243,6 +243,7 @@ struct VD {
 #include "kernels/logsumexp.inl"
 #include "kernels/entropy_norm.inl"
 #include "kernels/sampling.inl"
+#include "kernels/sparse.inl"
 #include "kernels/table.inl"
 
 }  // namespace

@@ -76,6 +76,20 @@ struct PrepMoments {
 template <class T>
 constexpr T kWMin = sizeof(T) == 4 ? T(-1e18) : T(-1e150);
 
+// A sparse (CSR) times dense product: out (rows x k) = A (CSR: indptr, indices, data) times b,
+// element (i, j) of b at b[i * ldb + j], of out at out[r * ldo + j] (contiguous columns). The
+// public API has checked every index; see sparse.inl for the summation order.
+template <class T, class I>
+struct CsrProduct {
+  const I* indptr;
+  const I* indices;
+  const T* data;
+  const T* b;
+  std::int64_t ldb;
+  T* out;
+  std::int64_t ldo;
+};
+
 template <class T>
 struct KernelsT {
   // max, sum of exp(x - max) over a contiguous block (n <= kBlock).
@@ -154,6 +168,13 @@ struct KernelsT {
   // entry i of the block into partial i mod 16 in index order, folded pairwise in a fixed order.
   std::int64_t (*tempered_split)(const T* x, std::int64_t n, T zmax, T c, T thr, T ecut, std::int32_t* idx, T* e,
                                  std::uint8_t* bin, double* low);
+
+  // --- sparse times dense (sparse.inl); bitwise the same on AVX2 and AVX-512 ---
+  // Rows [r0, r1) and columns [c0, c1) of out = A b, each element summed in nnz order.
+  void (*csr_rows_i32)(const CsrProduct<T, std::int32_t>& a, std::int64_t r0, std::int64_t r1, std::int64_t c0,
+                       std::int64_t c1);
+  void (*csr_rows_i64)(const CsrProduct<T, std::int64_t>& a, std::int64_t r0, std::int64_t r1, std::int64_t c0,
+                       std::int64_t c1);
 };
 
 struct KernelTable {

@@ -83,6 +83,7 @@ using VD = VScalar<double>;
 #include "kernels/logsumexp.inl"
 #include "kernels/entropy_norm.inl"
 #include "kernels/sampling.inl"
+#include "kernels/sparse.inl"
 #include "kernels/table.inl"
 
 }  // namespace

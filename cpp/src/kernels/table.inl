@@ -1,6 +1,6 @@
 // Fills the KernelTable entries (kernels.h) from the family headers: math.inl (shared),
-// logsumexp.inl (docs/math.md §1, and the losses of §3), entropy_norm.inl (docs/math.md §2) and
-// sampling.inl (docs/math.md §4).
+// logsumexp.inl (docs/math.md §1, and the losses of §3), entropy_norm.inl (docs/math.md §2),
+// sampling.inl (docs/math.md §4) and sparse.inl (sparse times dense products).
 // Included last by each ISA unit inside its anonymous namespace; make_kernels<VF> and
 // make_kernels<VD> are the only things the unit hands out, as plain function pointers.
 
@@ -30,5 +30,7 @@ KernelsT<typename V::T> make_kernels() {
   k.group_max = &group_max_impl<V>;
   k.tempered_split = &tempered_split_impl<V>;
   k.tempered_exp = &tempered_exp_impl<V>;
+  k.csr_rows_i32 = &csr_rows_impl<V, std::int32_t>;
+  k.csr_rows_i64 = &csr_rows_impl<V, std::int64_t>;
   return k;
 }
