@@ -8,8 +8,11 @@ small problems, one fit for the large ones), in one process, side by side:
 * ``sklearn`` — ``sklearn.linear_model.LogisticRegression(solver="lbfgs")``,
 
 with the same C and tolerance (both stop when the largest gradient entry of the objective
-divided by the number of samples is <= tol), at one thread (logitcore's threads and the BLAS
-pool, through threadpoolctl) and at two. Reported per fit: time, iterations, the objective
+divided by the number of samples is <= tol). scikit-learn's lbfgs fit has no threads of its own
+(only BLAS's): it runs once; logitcore runs with its kernels at one thread and at two. Every
+BLAS pool is limited to one thread (threadpoolctl) for both: NumPy and SciPy each load an
+OpenBLAS whose spinning threads, two pools on two CPUs, made scikit-learn's digits fit 75x
+slower on the machine of bench/RESULTS.md. Reported per fit: time, iterations, the objective
 Σ_i L_i + ‖W‖²/(2C) of the returned coefficients (evaluated the same way for both), and the
 accuracy on held-out samples from the same generator. Problems:
 
@@ -29,6 +32,7 @@ slower than scikit-learn at one thread.
 """
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 import warnings
@@ -109,40 +113,34 @@ def _fit_sklearn(X, y, threads):
     return time.perf_counter() - t0, int(np.max(r.n_iter_)), r
 
 
-def run_problem(name: str, threads: int, repeats: int, out) -> Dict[str, object]:
+def run_problem(name: str, thread_list, repeats: int) -> List[Dict[str, object]]:
+    """One problem: scikit-learn once (its lbfgs fit has no threads of its own), logitcore at each
+    thread count; every BLAS pool limited to one thread (see the module notes)."""
     from threadpoolctl import threadpool_limits
 
-    from logitcore.maxent import MaxEntClassifier
-
     Xtr, ytr, Xte, yte = make_problem(name)
-    row: Dict[str, object] = {"problem": name, "threads": threads, "shape": list(Xtr.shape),
-                              "classes": int(len(np.unique(ytr)))}
-    with threadpool_limits(limits=threads), warnings.catch_warnings():
+    rows = []
+    with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fits = {}
-        for who, fit in (("logitcore", _fit_logitcore), ("sklearn", _fit_sklearn)):
-            times, last = [], None
-            for _ in range(repeats):
-                t, it, model = fit(Xtr, ytr, threads)
-                times.append(t)
-                last = (it, model)
-            fits[who] = (statistics.median(times), last[0], last[1])
-        logitcore.set_num_threads(threads)
-        # both objectives evaluated by the same function: sklearn's coefficients in our estimator
-        ours = fits["logitcore"][2]
-        theirs = MaxEntClassifier(C=C_VALUE)
-        theirs.__dict__.update({k: v for k, v in ours.__dict__.items() if k.endswith("_")})
-        theirs.coef_, theirs.intercept_ = fits["sklearn"][2].coef_, fits["sklearn"][2].intercept_
-        for who, model in (("logitcore", ours), ("sklearn", fits["sklearn"][2])):
-            t, it, _ = fits[who]
-            row[f"{who}_s"] = t
-            row[f"{who}_iter"] = int(it)
-            row[f"{who}_objective"] = _objective(ours if who == "logitcore" else theirs, Xtr, ytr)
-            row[f"{who}_holdout_acc"] = float(np.mean(model.predict(Xte) == yte))
+        sk = [_fit_sklearn(Xtr, ytr, 1) for _ in range(repeats)]
+        sk_time, sk_iter, sk_model = statistics.median(t for t, _, _ in sk), sk[-1][1], sk[-1][2]
+        for thr in thread_list:
+            fits = [_fit_logitcore(Xtr, ytr, thr) for _ in range(repeats)]
+            t, it, ours = statistics.median(f[0] for f in fits), fits[-1][1], fits[-1][2]
+            logitcore.set_num_threads(thr)
+            theirs = copy.deepcopy(ours)  # sklearn's coefficients, evaluated by the same function
+            theirs.coef_, theirs.intercept_ = sk_model.coef_, sk_model.intercept_
+            obj_ours, obj_sk = _objective(ours, Xtr, ytr), _objective(theirs, Xtr, ytr)
+            rows.append({
+                "problem": name, "threads": thr, "shape": list(Xtr.shape), "classes": int(len(np.unique(ytr))),
+                "logitcore_s": t, "logitcore_iter": int(it), "logitcore_objective": obj_ours,
+                "logitcore_holdout_acc": float(np.mean(ours.predict(Xte) == yte)),
+                "sklearn_s": sk_time, "sklearn_iter": int(sk_iter), "sklearn_objective": obj_sk,
+                "sklearn_holdout_acc": float(np.mean(sk_model.predict(Xte) == yte)),
+                "speedup": sk_time / t, "objective_rel_diff": (obj_ours - obj_sk) / abs(obj_sk),
+            })
     logitcore.set_num_threads(0)
-    row["speedup"] = row["sklearn_s"] / row["logitcore_s"]
-    row["objective_rel_diff"] = (row["logitcore_objective"] - row["sklearn_objective"]) / abs(row["sklearn_objective"])
-    return row
+    return rows
 
 
 def run_noise(out) -> List[Dict[str, object]]:
@@ -177,21 +175,22 @@ def run(args, out) -> dict:
     thread_list = [1] + ([2] if cpus >= 2 else [])
     problems = ["digits", "dense_20k_500", "sparse_20k_20k", "dense_10k_300_1000"]
     print(f"\nmaxent fits: MaxEntClassifier vs scikit-learn LogisticRegression(lbfgs), C={C_VALUE}, tol={TOL}, "
-          f"float64; time = median of {FIT_REPEATS} fits (digits, dense_20k_500) or one fit; objective = "
-          "sum of losses + |W|^2/(2C) of each returned model, evaluated alike", file=out)
+          f"float64; time = median of {FIT_REPEATS} fits (digits, dense_20k_500) or one fit; thr = logitcore's "
+          "threads (scikit-learn: one; BLAS: one thread for both); objective = sum of losses + |W|^2/(2C) of each "
+          "returned model, evaluated alike", file=out)
     hdr = (f"{'problem':<20} {'thr':>3} {'logitcore':>10} {'iters':>5} {'sklearn':>10} {'iters':>5} "
            f"{'speedup':>8} {'obj rel diff':>12} {'acc ours':>8} {'acc sk':>7}")
     print(hdr, file=out)
     rows = []
     for name in problems:
-        for thr in thread_list:
-            reps = 1 if quick or name in ("sparse_20k_20k", "dense_10k_300_1000") else FIT_REPEATS
-            r = run_problem(name, thr, reps, out)
+        reps = 1 if quick or name in ("sparse_20k_20k", "dense_10k_300_1000") else FIT_REPEATS
+        for r in run_problem(name, thread_list, reps):
             rows.append(r)
-            print(f"{name:<20} {thr:>3} {r['logitcore_s']:>9.3f}s {r['logitcore_iter']:>5} {r['sklearn_s']:>9.3f}s "
-                  f"{r['sklearn_iter']:>5} {r['speedup']:>7.2f}x {r['objective_rel_diff']:>12.2e} "
-                  f"{r['logitcore_holdout_acc']:>8.4f} {r['sklearn_holdout_acc']:>7.4f}", file=out)
-            out.flush()
+            print(f"{name:<20} {r['threads']:>3} {r['logitcore_s']:>9.3f}s {r['logitcore_iter']:>5} "
+                  f"{r['sklearn_s']:>9.3f}s {r['sklearn_iter']:>5} {r['speedup']:>7.2f}x "
+                  f"{r['objective_rel_diff']:>12.2e} {r['logitcore_holdout_acc']:>8.4f} "
+                  f"{r['sklearn_holdout_acc']:>7.4f}", file=out)
+        out.flush()
     noise = run_noise(out)
     print("\nlabel noise (30 % of training labels replaced at random; dense 4800 x 50, 10 classes): hold-out accuracy",
           file=out)

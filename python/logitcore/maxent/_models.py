@@ -26,10 +26,7 @@ def _sparse():
 
 def spmm(a, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     """out = a·b for a CSR matrix a (canonical or not) and a dense row-major b, in a's dtype."""
-    if hasattr(_core, "_csr_matmul"):
-        _core._csr_matmul(a.indptr, a.indices, a.data, a.shape[1], b, out)
-    else:  # DEVFALLBACK
-        out[...] = a @ b
+    _core._csr_matmul(a.indptr, a.indices, a.data, a.shape[1], b, out)
     return out
 
 
