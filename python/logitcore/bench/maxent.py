@@ -84,7 +84,9 @@ def make_problem(name: str, seed: int = 0):
     shapes = {"dense_20k_500": (25000, 500, 20), "dense_10k_300_1000": (12500, 300, 1000), "noise": (6000, 50, 10)}
     n, f, k = shapes[name]
     X = rng.standard_normal((n, f))
-    W = rng.standard_normal((f, k)) * (3.0 / np.sqrt(f))
+    # the label-noise problem has sharper classes (a Bayes accuracy near 0.9), so that the noise
+    # rather than the overlap of the classes limits a fit
+    W = rng.standard_normal((f, k)) * ((10.0 if name == "noise" else 3.0) / np.sqrt(f))
     y = _gumbel_labels(rng, X @ W)
     cut = int(0.8 * n)
     return X[:cut], y[:cut], X[cut:], y[cut:]
@@ -153,7 +155,8 @@ def run_noise(out) -> List[Dict[str, object]]:
     noisy[flip] = rng.integers(0, 10, int(flip.sum()))
     rows = []
     for label, kw in (("log", {}), ("gamma 0.5", {"loss": "gamma", "gamma": 0.5}),
-                      ("gamma 0.9", {"loss": "gamma", "gamma": 0.9})):
+                      ("gamma 0.9", {"loss": "gamma", "gamma": 0.9}),
+                      ("gamma 0.5, b 0.2", {"loss": "gamma", "gamma": 0.5, "threshold": 0.2})):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             m = MaxEntClassifier(C=C_VALUE, tol=TOL, max_iter=1000, **kw).fit(Xtr, noisy)
@@ -195,7 +198,7 @@ def run(args, out) -> dict:
     print("\nlabel noise (30 % of training labels replaced at random; dense 4800 x 50, 10 classes): hold-out accuracy",
           file=out)
     for r in noise:
-        print(f"  loss={r['loss']:<10} hold-out {r['holdout_acc']:.4f}", file=out)
+        print(f"  loss={r['loss']:<17} hold-out {r['holdout_acc']:.4f}", file=out)
     verdicts = []
     print("\nmaxent targets (sklearn time / logitcore time, equal objective within 1e-6 relative):", file=out)
     for name, thr, bound in TARGETS:
