@@ -162,7 +162,9 @@ def test_pipeline_gridsearch_cross_val():
 
 @parametrize_with_checks([MaxEntClassifier()])
 def test_sklearn_estimator_checks(estimator, check):
-    # no check is skipped; pandas-based checks run when pandas is installed (CI installs it)
+    # every check runs; pandas-based checks need pandas (CI installs it). The one that skips
+    # itself is check_array_api_input: it runs only with SCIPY_ARRAY_API=1, and the estimator
+    # does not claim array-API support (it computes in NumPy and the native kernels).
     check(estimator)
 
 
@@ -470,3 +472,24 @@ def test_import_without_sklearn_keeps_logitcore_working():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "1.386" in out and "IMPORTERROR" in out and "logitcore[maxent]" in out
+
+
+@pytest.mark.parametrize("cutoff, alwayson", [(0, False), (3, False), (5, True)])
+def test_binary_encoding_matches_nltk(cutoff, alwayson):
+    require("nltk")
+    from nltk.classify.maxent import BinaryMaxentFeatureEncoding
+
+    toks = weather(n=50, seed=2, label_dependent=True)
+    fs, ys = [f for f, _ in toks], [lab for _, lab in toks]
+    enc = BinaryMaxentFeatureEncoding.train(toks, count_cutoff=cutoff, labels=sorted(set(ys)),
+                                            alwayson_features=alwayson)
+    J = JointFeatures.from_featuresets(fs, ys, count_cutoff=cutoff, alwayson=alwayson)
+    assert J.n_features == enc.length()
+    assert [J.describe(i) for i in range(J.n_features)] == [enc.describe(i) for i in range(enc.length())]
+    dense = J.matrix.toarray()
+    for i, f in enumerate(fs[:20]):
+        for c, lab in enumerate(J.classes):
+            want = np.zeros(J.n_features)
+            for j, v in enc.encode(f, lab):
+                want[j] += v
+            np.testing.assert_array_equal(dense[i * len(J.classes) + c], want)
