@@ -1096,6 +1096,63 @@ TEST(Loss, DefaultOptions) {
   EXPECT_EQ(o.ignore_index, -100);
   EXPECT_EQ(o.class_weight, nullptr);
   EXPECT_EQ(o.reduction, LOGITCORE_REDUCTION_MEAN);
+  EXPECT_EQ(o.row_weight, nullptr);
+}
+
+// Row weights multiply the class weights: row weights equal to class_weight[target] give the
+// class-weighted results bit for bit, and the product of both is their product; an integer
+// row weight counts the row that many times; a negative or non-finite one is refused.
+TYPED_TEST(CFamily, LossRowWeights) {
+  using T = TypeParam;
+  using A = Api<T>;
+  const i64 rows = 9, cols = 7;
+  auto x = uniform<T>(static_cast<size_t>(rows * cols), -3, 3, 300);
+  std::vector<i64> t(static_cast<size_t>(rows));
+  for (i64 i = 0; i < rows; ++i) t[static_cast<size_t>(i)] = (i * 3) % cols;
+  t[4] = -100;
+  const std::vector<double> cw = {0.5, 1.0, 2.0, 0.25, 1.5, 3.0, 0.75};
+  std::vector<double> rw(static_cast<size_t>(rows));
+  for (i64 i = 0; i < rows; ++i) rw[static_cast<size_t>(i)] = t[static_cast<size_t>(i)] < 0 ? 7.0 : cw[static_cast<size_t>(t[static_cast<size_t>(i)])];
+  const auto mx = mat(x.data(), rows, cols);
+  for (int red : {LOGITCORE_REDUCTION_NONE, LOGITCORE_REDUCTION_SUM, LOGITCORE_REDUCTION_MEAN}) {
+    logitcore_loss_options a = logitcore_loss_default_options(), b = a;
+    a.reduction = b.reduction = red;
+    a.class_weight = cw.data();
+    b.row_weight = rw.data();
+    std::vector<double> la(static_cast<size_t>(rows)), lb(la.size());
+    double ra, rb;
+    std::vector<T> ga(x.size()), gb(x.size());
+    const auto mga = mat(ga.data(), rows, cols), mgb = mat(gb.data(), rows, cols);
+    ASSERT_OK(A::loss(&mx, t.data(), &a, la.data(), &ra, &mga, 0));
+    ASSERT_OK(A::loss(&mx, t.data(), &b, lb.data(), &rb, &mgb, 0));
+    EXPECT_TRUE(BitEqual(la, lb)) << red;
+    EXPECT_TRUE(BitEqual(ga, gb)) << red;
+    EXPECT_EQ(std::memcmp(&ra, &rb, sizeof ra), 0) << red;
+  }
+  // a weight of 2 on one row = that row twice (sum reduction)
+  logitcore_loss_options o = logitcore_loss_default_options();
+  o.reduction = LOGITCORE_REDUCTION_SUM;
+  std::vector<double> ones(static_cast<size_t>(rows), 1.0);
+  ones[2] = 2.0;
+  o.row_weight = ones.data();
+  double r2, r1;
+  ASSERT_OK(A::loss(&mx, t.data(), &o, nullptr, &r2, nullptr, 0));
+  o.row_weight = nullptr;
+  std::vector<double> l1(static_cast<size_t>(rows));
+  ASSERT_OK(A::loss(&mx, t.data(), &o, l1.data(), &r1, nullptr, 0));
+  EXPECT_TRUE(Near(r2, r1 + l1[2], 1e-12));
+  // bad row weights: an error, nothing written
+  for (double bad : {-1.0, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    std::vector<double> w(static_cast<size_t>(rows), 1.0);
+    w[5] = bad;
+    o.row_weight = w.data();
+    std::vector<double> l(static_cast<size_t>(rows), kSentinel);
+    double r = kSentinel;
+    EXPECT_EQ(A::loss(&mx, t.data(), &o, l.data(), &r, nullptr, 0), LOGITCORE_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(logitcore_last_error()).find("row_weight[5]"), std::string::npos) << logitcore_last_error();
+    EXPECT_EQ(r, kSentinel);
+    for (double v : l) EXPECT_EQ(v, kSentinel);
+  }
 }
 
 TEST(Loss, FromLogpMatchesFormulas) {
