@@ -425,7 +425,8 @@ typedef struct logitcore_csr {
  * of A (they are the CSR arrays of A^T, with rows and cols swapped).
  *
  * b and out: any row stride (b's may be 0 or negative), contiguous columns (col_stride 1 when
- * there are at least 2 columns; other layouts fail with LOGITCORE_INVALID_ARGUMENT: copy first).
+ * they have rows and at least 2 columns; other layouts fail with LOGITCORE_INVALID_ARGUMENT:
+ * copy first).
  * out must not overlap b or A's arrays. Every argument and every index is checked before
  * anything is written: a bad indptr fails with LOGITCORE_INVALID_ARGUMENT, a column index
  * outside [0, cols) with LOGITCORE_OUT_OF_RANGE (the message names the first one, its position
