@@ -429,7 +429,8 @@ typedef struct logitcore_csr {
  * of A (they are the CSR arrays of A^T, with rows and cols swapped).
  *
  * b and out: any row stride (b's may be 0 or negative), contiguous columns (col_stride 1 when
- * there are at least 2 columns; other layouts fail with LOGITCORE_INVALID_ARGUMENT: copy first).
+ * they have rows and at least 2 columns; other layouts fail with LOGITCORE_INVALID_ARGUMENT:
+ * copy first).
  * out must not overlap b or A's arrays. Every argument and every index is checked before
  * anything is written: a bad indptr fails with LOGITCORE_INVALID_ARGUMENT, a column index
  * outside [0, cols) with LOGITCORE_OUT_OF_RANGE (the message names the first one, its position
@@ -442,8 +443,8 @@ typedef struct logitcore_csr {
  * summed in double and rounded once), so they differ from the others by the rounding of the
  * products: within about nnz_r * eps * sum_p |data[p] b[i_p, j]| of each other (eps of the
  * element type). Rows without entries give 0. Threads split the rows (balanced by entries);
- * the columns of b go in panels of about 2 MB, each reused from cache by all of a thread's
- * rows before the next. */
+ * a b larger than 2 MB is taken in panels of columns (multiples of 64, as many as fit in 2 MB,
+ * at least 64), each reused from cache by all of a thread's rows before the next. */
 LOGITCORE_API logitcore_status logitcore_csr_matmul_f32(const logitcore_csr* a, const logitcore_matrix* b,
                                                         const logitcore_matrix* out, int num_threads);
 LOGITCORE_API logitcore_status logitcore_csr_matmul_f64(const logitcore_csr* a, const logitcore_matrix* b,

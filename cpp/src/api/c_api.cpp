@@ -766,9 +766,10 @@ i64 check_csr_indices(const logitcore_csr& a) {
        LOGITCORE_OUT_OF_RANGE);
 }
 
-// A dense operand of the product: contiguous columns (col_stride 1 unless there is one column).
+// A dense operand of the product: contiguous columns (col_stride 1 unless it has no rows or
+// at most one column).
 void check_contiguous_cols(const Checked& c, const char* what) {
-  if (c.cols > 1 && c.v.strides[1] != 1)
+  if (c.rows > 0 && c.cols > 1 && c.v.strides[1] != 1)
     fail(std::string(what) + ": columns must be contiguous (col_stride 1), got col_stride " + str(c.v.strides[1]) +
          " (copy to a row-major layout first)");
 }

@@ -12,7 +12,8 @@ One module per family, each importing only NumPy (and :mod:`.losses` the log-sof
   (docs/math.md §2);
 * :mod:`.losses` — γ-cross-entropy, generalized cross-entropy, focal loss (docs/math.md §3);
 * :mod:`.sampling` — Philox4x32-10, the sampling distribution and draw, log-probabilities,
-  penalties (docs/math.md §4; uses the log_softmax of :mod:`.family`).
+  penalties (docs/math.md §4; uses the log_softmax of :mod:`.family`);
+* :mod:`.sparse` — the sparse (CSR) times dense product of ``logitcore.sparse_dot``.
 """
 from __future__ import annotations
 
@@ -24,5 +25,7 @@ from .losses import *  # noqa: F401,F403
 from .losses import __all__ as _losses_all
 from .sampling import *  # noqa: F401,F403
 from .sampling import __all__ as _sampling_all
+from .sparse import *  # noqa: F401,F403
+from .sparse import __all__ as _sparse_all
 
-__all__ = [*_family_all, *_entropy_all, *_losses_all, *_sampling_all]
+__all__ = [*_family_all, *_entropy_all, *_losses_all, *_sampling_all, *_sparse_all]
