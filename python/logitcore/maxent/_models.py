@@ -78,13 +78,18 @@ class InputModel:
 
     def backward(self, g: np.ndarray) -> np.ndarray:
         grad = np.empty(self.n_params)
+        # float64: the product is written straight into the gradient vector (no (F, K) temporary)
+        gw = grad[: self.f * self.k].reshape(self.f, self.k)
+        if self.dtype != np.float64:
+            gw = np.empty((self.f, self.k), dtype=self.dtype)
         if self.sparse:
             if self._xt is None:
                 self._xt = transpose_csr(self.X)
-            gw = spmm(self._xt, g, np.empty((self.f, self.k), dtype=self.dtype))
+            spmm(self._xt, g, gw)
         else:
-            gw = self.X.T @ g
-        grad[: self.f * self.k] = gw.reshape(-1)
+            np.matmul(self.X.T, g, out=gw)
+        if self.dtype != np.float64:
+            grad[: self.f * self.k] = gw.reshape(-1)
         if self.fit_intercept:
             grad[self.f * self.k:] = g.sum(axis=0, dtype=np.float64)
         return grad
