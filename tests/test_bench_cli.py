@@ -188,3 +188,26 @@ def test_sampling_group_runs_every_sampling_case_on_tiny_shapes(bench_run, monke
         assert f"[{name}]" in out, name
     assert out.count("pip install torch --index-url https://download.pytorch.org/whl/cpu") == 1
     assert re.search(r"SKIP .*sample.*PyTorch not installed", out)
+
+
+def test_maxent_suite_runs_from_cases_and_reports_targets(bench_run, monkeypatch):
+    """``--cases maxent`` runs the fit suite (its own loop, not the harness's rows): the table,
+    the label-noise figures and the target verdicts; here on the digits problem only, one fit
+    each, so that it takes seconds."""
+    pytest.importorskip("sklearn")
+    from logitcore.bench import maxent
+
+    monkeypatch.setattr(maxent, "PROBLEMS", ["digits"])
+    monkeypatch.setattr(maxent, "FIT_REPEATS", 1)
+    monkeypatch.setattr(maxent, "TARGETS", [("digits", 1, 0.0), ("sparse_20k_20k", 1, 4.0)])
+    status, out = bench_run("--cases", "maxent", "--check")
+    assert status == 0  # the trivial target passes, the other is skipped
+    row = next(ln for ln in out.splitlines() if ln.startswith("digits ") and ln.split()[1] == "1")
+    assert "x" in row
+    assert "loss=gamma 0.5" in out and "hold-out" in out
+    assert re.search(r"PASS\s+digits at 1 thread", out)
+    assert re.search(r"SKIP\s+sparse_20k_20k at 1 thread\(s\) \(problem not run\)", out)
+    # a failing suite target fails --check
+    monkeypatch.setattr(maxent, "TARGETS", [("digits", 1, 1e9)])
+    status, out = bench_run("--cases", "maxent", "--check")
+    assert status == 1 and re.search(r"FAIL\s+digits", out)

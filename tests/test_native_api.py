@@ -437,7 +437,7 @@ class Vector(ctypes.Structure):
 class LossOptions(ctypes.Structure):
     _fields_ = [("kind", ctypes.c_int), ("param", ctypes.c_double), ("threshold", ctypes.c_double),
                 ("ignore_index", ctypes.c_int64), ("class_weight", ctypes.POINTER(ctypes.c_double)),
-                ("reduction", ctypes.c_int)]
+                ("reduction", ctypes.c_int), ("row_weight", ctypes.POINTER(ctypes.c_double))]
 
 
 class SamplingParams(ctypes.Structure):
@@ -597,8 +597,8 @@ def test_ctypes_errors(clib):
 def test_ctypes_version_and_defaults(clib):
     assert clib.logitcore_version().decode() == VERSION == _core.__version__
     opt = clib.logitcore_loss_default_options()  # a struct returned by value
-    assert (opt.kind, opt.param, opt.threshold, opt.ignore_index, bool(opt.class_weight), opt.reduction) == (
-        LOSS_GAMMA_CE, 0.0, 0.0, -100, False, REDUCTION_MEAN)
+    assert (opt.kind, opt.param, opt.threshold, opt.ignore_index, bool(opt.class_weight), opt.reduction,
+            bool(opt.row_weight)) == (LOSS_GAMMA_CE, 0.0, 0.0, -100, False, REDUCTION_MEAN, False)
     assert [clib.logitcore_isa_name(i).decode() for i in range(3)] == ["scalar", "avx2", "avx512"]
     assert clib.logitcore_isa_name(3) is None
 
