@@ -462,3 +462,27 @@ def test_logits_a_hair_apart_reach_the_target(isa, dtype, spread):
     p = np.exp(w - w.max())
     p /= p.sum()
     assert abs(-(p * np.log(p)).sum() - 1.0) <= (2e-5 if dtype == np.float32 else 1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_long_row_outputs_equal_cached_ones(isa, dtype):
+    """softmax / log_softmax of rows longer than the one-exp path write their output with
+    non-temporal stores once the whole output exceeds 4 MiB (from an aligned address on; the
+    head up to it and the tail with plain stores). The values are the same bits as a call
+    whose output is small enough for plain stores: one row alone (2.4 MB), against the same
+    row in a batch of two (4.8 MB), into outputs at every offset within a vector."""
+    n = 2_400_000 // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(31)
+    x = (rng.standard_normal((2, n)) * 4).astype(dtype)
+    x[1, 12345] = np.inf if dtype == np.float64 else x[1, 12345]  # one special row on the wide path
+    for fn in (lc.softmax, lc.log_softmax):
+        alone = [fn(x[i:i + 1], axis=-1) for i in range(2)]
+        for off in (0, 1, 3, 7):
+            buf = np.full(2 * n + 16, 7.0, dtype=dtype)
+            out = buf[off:off + 2 * n].reshape(2, n)
+            fn(x, axis=-1, out=out)
+            for i in range(2):
+                np.testing.assert_array_equal(out[i], alone[i][0], err_msg=f"{fn.__name__} row {i} offset {off}")
+            assert np.all(buf[:off] == 7.0) and np.all(buf[off + 2 * n:] == 7.0)  # nothing outside out
+        both = fn(x, axis=-1)
+        np.testing.assert_array_equal(both[0], alone[0][0])

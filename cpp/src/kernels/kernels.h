@@ -113,10 +113,10 @@ struct KernelsT {
   // Blocks with a nonzero |b| outside [2^-60, 2^60] (or NaN/inf) return s = NaN: the driver
   // sums those in log space.
   BlockStats (*stats_w)(const T* x, const T* b, std::int64_t n);
-  // y = exp(x - shift) * scale
-  void (*exp_scale)(const T* x, std::int64_t n, T shift, T scale, T* y);
-  // y = (x - a) - b
-  void (*sub)(const T* x, std::int64_t n, T a, T b, T* y);
+  // y = exp(x - shift) * scale; stream: non-temporal stores (outputs larger than the caches)
+  void (*exp_scale)(const T* x, std::int64_t n, T shift, T scale, T* y, bool stream);
+  // y = (x - a) - b; stream as above
+  void (*sub)(const T* x, std::int64_t n, T a, T b, T* y, bool stream);
   // sum of p*log(p) over a block (0 log 0 = 0); NaN/negative entries propagate NaN.
   double (*plogp)(const T* p, std::int64_t n);
   // elementwise exp (used by the accuracy tests and benchmarks)

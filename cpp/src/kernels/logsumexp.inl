@@ -425,34 +425,23 @@ BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::i
 // y = exp(x - shift) * scale, Cody-Waite.
 template <class V>
 void exp_scale_impl(const typename V::T* x, std::int64_t n, typename V::T shift, typename V::T scale,
-                    typename V::T* y) {
-  using R = typename V::R;
-  constexpr std::int64_t W = V::W;
-  const R vs = V::set1(shift), vc = V::set1(scale), lo = V::set1(V::kLow);
-  static_assert(kStoreAcc == 2, "written out for two vectors per step");
-  std::int64_t i = 0;
-  for (; i + kStoreAcc * W <= n; i += kStoreAcc * W) {
-    const R a = V::loadu(x + i), b = V::loadu(x + i + W);
-    V::storeu(y + i, V::mul(V::exp_core(V::max(lo, V::sub(a, vs))), vc));
-    V::storeu(y + i + W, V::mul(V::exp_core(V::max(lo, V::sub(b, vs))), vc));
-  }
-  for (; i + W <= n; i += W)
-    V::storeu(y + i, V::mul(V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vs))), vc));
-  if (i < n)
-    V::store_tail(y + i, V::mul(V::exp_core(V::max(lo, V::sub(V::load_tail(x + i, n - i, shift), vs))), vc),
-                  n - i);
+                    typename V::T* y, bool stream) {
+  const auto vs = V::set1(shift), vc = V::set1(scale), lo = V::set1(V::kLow);
+  store_pass<V>(
+      y, n, stream, [&](std::int64_t i) { return V::mul(V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vs))), vc); },
+      [&](std::int64_t i, std::int64_t len) {
+        return V::mul(V::exp_core(V::max(lo, V::sub(V::load_tail(x + i, len, shift), vs))), vc);
+      });
 }
 
 // y = (x - a) - b: log_softmax as x - m - log s.
 template <class V>
-void sub2_impl(const typename V::T* x, std::int64_t n, typename V::T a, typename V::T b,
-               typename V::T* y) {
-  using R = typename V::R;
-  constexpr std::int64_t W = V::W;
-  const R va = V::set1(a), vb = V::set1(b);
-  std::int64_t i = 0;
-  for (; i + W <= n; i += W) V::storeu(y + i, V::sub(V::sub(V::loadu(x + i), va), vb));
-  if (i < n) V::store_tail(y + i, V::sub(V::sub(V::load_tail(x + i, n - i, a), va), vb), n - i);
+void sub2_impl(const typename V::T* x, std::int64_t n, typename V::T a, typename V::T b, typename V::T* y,
+               bool stream) {
+  const auto va = V::set1(a), vb = V::set1(b);
+  store_pass<V>(
+      y, n, stream, [&](std::int64_t i) { return V::sub(V::sub(V::loadu(x + i), va), vb); },
+      [&](std::int64_t i, std::int64_t len) { return V::sub(V::sub(V::load_tail(x + i, len, a), va), vb); });
 }
 
 // --- entropy of probabilities (docs/math.md §1.4) ---

@@ -111,30 +111,50 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
   return st;
 }
 
+// y[i..i+W) = f(i) for a whole vector, y[i..i+len) = ft(i, len) for a part: with stream, the
+// part up to the first vector-aligned address of y, then aligned non-temporal stores (two
+// vectors per step: f's work of consecutive vectors overlaps) and a fence; otherwise plain
+// stores. The values are the same either way; only how they reach memory differs.
+template <class V, class F, class FT>
+inline void store_pass(typename V::T* y, std::int64_t n, bool stream, F&& f, FT&& ft) {
+  using T = typename V::T;
+  constexpr std::int64_t W = V::W;
+  std::int64_t i = 0;
+  const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(y);
+  if (stream && W > 1 && a % sizeof(T) == 0) {
+    const std::int64_t vb = W * static_cast<std::int64_t>(sizeof(T));
+    std::int64_t head = ((vb - static_cast<std::int64_t>(a % vb)) % vb) / static_cast<std::int64_t>(sizeof(T));
+    head = head < n ? head : n;
+    if (head > 0) V::store_tail(y, ft(std::int64_t(0), head), head);
+    i = head;
+    for (; i + 2 * W <= n; i += 2 * W) {
+      const auto r0 = f(i), r1 = f(i + W);
+      V::stream_store(y + i, r0);
+      V::stream_store(y + i + W, r1);
+    }
+    for (; i + W <= n; i += W) V::stream_store(y + i, f(i));
+    V::fence();
+  } else {
+    for (; i + 2 * W <= n; i += 2 * W) {
+      const auto r0 = f(i), r1 = f(i + W);
+      V::storeu(y + i, r0);
+      V::storeu(y + i + W, r1);
+    }
+    for (; i + W <= n; i += W) V::storeu(y + i, f(i));
+  }
+  if (i < n) V::store_tail(y + i, ft(i, n - i), n - i);
+}
+
 // y = e * c, the last pass of all three families: softmax's rescale by 1/S (docs/math.md
 // §1.3), entropy normalization's output q (§2) and the losses' gradient rows (§3). With
 // stream, non-temporal stores from the first vector-aligned address of y.
 template <class V>
 void scale_store_impl(const typename V::T* e, std::int64_t n, typename V::T c, typename V::T* y, bool stream) {
-  using R = typename V::R;
   using T = typename V::T;
-  constexpr std::int64_t W = V::W;
-  const R vc = V::set1(c);
-  std::int64_t i = 0;
-  const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(y);
-  if (stream && W > 1 && a % sizeof(T) == 0) {
-    // head: up to the first address aligned to the vector size, then aligned streaming stores
-    const std::int64_t vb = W * static_cast<std::int64_t>(sizeof(T));
-    std::int64_t head = ((vb - static_cast<std::int64_t>(a % vb)) % vb) / static_cast<std::int64_t>(sizeof(T));
-    head = head < n ? head : n;
-    if (head > 0) V::store_tail(y, V::mul(V::load_tail(e, head, T(0)), vc), head);
-    i = head;
-    for (; i + W <= n; i += W) V::stream_store(y + i, V::mul(V::loadu(e + i), vc));
-    V::fence();
-  } else {
-    for (; i + W <= n; i += W) V::storeu(y + i, V::mul(V::loadu(e + i), vc));
-  }
-  if (i < n) V::store_tail(y + i, V::mul(V::load_tail(e + i, n - i, T(0)), vc), n - i);
+  const auto vc = V::set1(c);
+  store_pass<V>(
+      y, n, stream, [&](std::int64_t i) { return V::mul(V::loadu(e + i), vc); },
+      [&](std::int64_t i, std::int64_t len) { return V::mul(V::load_tail(e + i, len, T(0)), vc); });
 }
 
 // --- elementwise exp / log / exp2 / log2 (accuracy tests and benchmarks) ---
