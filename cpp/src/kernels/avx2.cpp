@@ -186,6 +186,20 @@ struct VF {
     return _mm256_add_ps(_mm256_fmadd_ps(q, r, lc), e);
   }
   static constexpr T kLow2 = -160.0f;
+  // 2^a for a in [kLowSum, 127] whose terms are only summed (the sums of the stats passes, at
+  // least 1): n = round(a) and 2^n come from one add of 1.5 * 2^23 + 127 (the biased exponent
+  // lands in the low mantissa bits), a single scaling; subnormal results are not needed, so a
+  // is clamped at -126 by the caller. The same bits as exp2_core wherever 2^a is normal.
+  static constexpr T kLowSum = -126.0f;
+  static R exp2_sum(R a) {
+    const R magic = _mm256_set1_ps(12582912.0f + 127.0f);
+    const R t = _mm256_add_ps(a, magic);
+    const R r = _mm256_sub_ps(a, _mm256_sub_ps(t, magic));
+    R q = _mm256_set1_ps(expc::kE2[5]);
+    for (int k = 4; k >= 0; --k) q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kE2[k]));
+    const R p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23)));
+  }
   // 2^a for a in [kLow2, 129]
   static R exp2_core(R a) {
     const R n = _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -296,6 +310,8 @@ struct VD {
   static void fence() { _mm_sfence(); }
   static R log2_fast(R x) { return _mm256_mul_pd(log_core(x), _mm256_set1_pd(expc::kLog2eD)); }
   static constexpr T kLow2 = -1100.0;
+  static constexpr T kLowSum = kLow2;
+  static R exp2_sum(R a) { return exp2_core(a); }
   static R exp2_core(R a) {
     const R n = _mm256_round_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R r = _mm256_sub_pd(a, n);

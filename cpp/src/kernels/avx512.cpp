@@ -134,6 +134,9 @@ struct VF {
     return _mm512_add_ps(_mm512_fmadd_ps(q, r, lc), e);
   }
   static constexpr T kLow2 = -160.0f;
+  // scalef reaches subnormals at no cost: the summing exp2 is exp2_core
+  static constexpr T kLowSum = kLow2;
+  static R exp2_sum(R a) { return exp2_core(a); }
   static R exp2_core(R a) {
     const R n = _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R r = _mm512_sub_ps(a, n);
@@ -228,6 +231,9 @@ struct VD {
   static void fence() { _mm_sfence(); }
   static R log2_fast(R x) { return _mm512_mul_pd(log_core(x), _mm512_set1_pd(expc::kLog2eD)); }
   static constexpr T kLow2 = -1100.0;
+  // scalef reaches subnormals at no cost: the summing exp2 is exp2_core
+  static constexpr T kLowSum = kLow2;
+  static R exp2_sum(R a) { return exp2_core(a); }
   static R exp2_core(R a) {
     const R n = _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R r = _mm512_sub_pd(a, n);

@@ -157,7 +157,7 @@ BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
   const R vm = V::set1(shift);
   const R l2e = V::set1(kLog2e<T>);
   const R c = V::set1(-(shift * kLog2e<T>));
-  const R lo = V::set1(V::kLow2);
+  const R lo = V::set1(V::kLowSum);  // the terms are only summed
   static_assert(kStatsAcc == 4, "written out for four accumulators");
   R s0 = V::set1(0), s1 = s0, s2 = s0, s3 = s0;
   R m0 = V::set1(ninf), m1 = m0;
@@ -168,20 +168,20 @@ BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
             x3 = V::loadu(x + i + 3 * W);
     m0 = V::max(m0, V::max(x0, x1));
     m1 = V::max(m1, V::max(x2, x3));
-    s0 = V::add(s0, V::exp2_core(V::max(lo, V::w2(x0, vm, l2e, c))));
-    s1 = V::add(s1, V::exp2_core(V::max(lo, V::w2(x1, vm, l2e, c))));
-    s2 = V::add(s2, V::exp2_core(V::max(lo, V::w2(x2, vm, l2e, c))));
-    s3 = V::add(s3, V::exp2_core(V::max(lo, V::w2(x3, vm, l2e, c))));
+    s0 = V::add(s0, V::exp2_sum(V::max(lo, V::w2(x0, vm, l2e, c))));
+    s1 = V::add(s1, V::exp2_sum(V::max(lo, V::w2(x1, vm, l2e, c))));
+    s2 = V::add(s2, V::exp2_sum(V::max(lo, V::w2(x2, vm, l2e, c))));
+    s3 = V::add(s3, V::exp2_sum(V::max(lo, V::w2(x3, vm, l2e, c))));
   }
   for (; i + W <= n; i += W) {
     const R x0 = V::loadu(x + i);
     m0 = V::max(m0, x0);
-    s0 = V::add(s0, V::exp2_core(V::max(lo, V::w2(x0, vm, l2e, c))));
+    s0 = V::add(s0, V::exp2_sum(V::max(lo, V::w2(x0, vm, l2e, c))));
   }
   if (i < n) {
     const R x0 = V::load_tail(x + i, n - i, ninf);
     m1 = V::max(m1, x0);
-    s1 = V::add(s1, V::exp2_core(V::max(lo, V::w2(x0, vm, l2e, c))));
+    s1 = V::add(s1, V::exp2_sum(V::max(lo, V::w2(x0, vm, l2e, c))));
   }
   const T m = V::hmax(V::max(m0, m1));
   const double s = V::hsum(V::add(V::add(s0, s1), V::add(s2, s3)));

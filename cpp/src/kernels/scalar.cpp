@@ -71,6 +71,8 @@ struct VScalar {
   static void stream_store(T* p, R r) { storeu(p, r); }
   static void fence() {}
   static R exp2_core(R a) { return map4([&](int l) { return ::exp2(a.v[l]); }); }
+  static constexpr T kLowSum = kLow2;
+  static R exp2_sum(R a) { return exp2_core(a); }
   static R exp_core(R w) { return map4([&](int l) { return ::exp(w.v[l]); }); }
 };
 
