@@ -195,8 +195,8 @@ struct VF {
     const R magic = _mm256_set1_ps(12582912.0f + 127.0f);
     const R t = _mm256_add_ps(a, magic);
     const R r = _mm256_sub_ps(a, _mm256_sub_ps(t, magic));
-    R q = _mm256_set1_ps(expc::kE2[5]);
-    for (int k = 4; k >= 0; --k) q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kE2[k]));
+    R q = _mm256_set1_ps(expc::kE2Sum[4]);
+    for (int k = 3; k >= 0; --k) q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kE2Sum[k]));
     const R p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
     return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23)));
   }

@@ -35,6 +35,10 @@ constexpr float kL[8] = {0.33333331f, -0.2500082f, 0.20001227f, -0.16623357f,
 // double: Taylor series of exp(r ln2) to degree 12 (truncation < 2e-16 relative).
 constexpr float kE2[6] = {0.693147182f, 0.240226477f, 0.0555033237f, 0.00961843692f, 0.00133988739f,
                           0.000153533620f};
+// 2^r = 1 + r * P(r) on |r| <= 1/2, float degree 5 for the AVX2 sums (exp2_sum): relative
+// error below 1.9e-7 with float rounding (fitted by Lawson's iteration, minimax in the relative
+// error); only summed, where the 1e-6 bound of docs/math.md §1 has room for it.
+constexpr float kE2Sum[5] = {0.693147f, 0.24022242f, 0.05550734f, 0.00967151f, 0.00132647f};
 constexpr double kE2D[12] = {
     kLn2D,                  0.2402265069591007,     0.05550410866482158,    0.009618129107628477,
     0.0013333558146428443,  0.00015403530393381608, 1.525273380405984e-05,  1.3215486790144307e-06,
