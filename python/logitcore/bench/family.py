@@ -71,64 +71,40 @@ def _scipy_special():
 # --- registration ----------------------------------------------------------------------------
 
 
+def _reduction_case(name: str, reference, formula: str, headline_note) -> Case:
+    """logitcore.<name> over the last axis against the NumPy formula, scipy.special.<name> and
+    torch.<name>, on DEFAULT_SHAPES; in the headline table when headline_note is given."""
+    headline = {} if headline_note is None else dict(
+        headline={"numpy": "numpy", "scipy": "scipy", "torch": "torch"}, headline_label=name,
+        headline_note=f"numpy = {headline_note}")
+    return Case(
+        name=name,
+        title=f"{name} over the last axis",
+        shapes=list(DEFAULT_SHAPES),
+        contestants={
+            "logitcore": Contestant(lambda d: lambda: getattr(logitcore, name)(d.x, axis=-1)),
+            "numpy": Contestant(lambda d: lambda: reference(d.x, axis=-1)),
+            "scipy": Contestant(
+                lambda d: lambda: getattr(_scipy_special(), name)(d.x, axis=-1), requires=("scipy.special",)
+            ),
+            "torch": Contestant(lambda d: lambda: getattr(_torch(), name)(d.torch, dim=-1), requires=("torch",)),
+        },
+        note=f"numpy: {formula}; ratio = competitor time / logitcore time",
+        **headline,
+    )
+
+
+
 def register_family_cases() -> None:
     """Add the logsumexp-family cases, headline rows and targets to the harness (once)."""
     if any(c.name == "logsumexp" for c in B.CASES):
         return
-    register(
-        Case(
-            name="logsumexp",
-            title="logsumexp over the last axis",
-            shapes=list(DEFAULT_SHAPES),
-            contestants={
-                "logitcore": Contestant(lambda d: lambda: logitcore.logsumexp(d.x, axis=-1)),
-                "numpy": Contestant(lambda d: lambda: numpy_logsumexp(d.x, axis=-1)),
-                "scipy": Contestant(
-                    lambda d: lambda: _scipy_special().logsumexp(d.x, axis=-1), requires=("scipy.special",)
-                ),
-                "torch": Contestant(lambda d: lambda: _torch().logsumexp(d.torch, dim=-1), requires=("torch",)),
-            },
-            note="numpy: m + log(sum(exp(x - m))); ratio = competitor time / logitcore time",
-            headline={"numpy": "numpy", "scipy": "scipy", "torch": "torch"},
-            headline_label="logsumexp",
-            headline_note="numpy = m + log(sum(exp(x - m))), m = max(x)",
-        )
-    )
-    register(
-        Case(
-            name="softmax",
-            title="softmax over the last axis",
-            shapes=list(DEFAULT_SHAPES),
-            contestants={
-                "logitcore": Contestant(lambda d: lambda: logitcore.softmax(d.x, axis=-1)),
-                "numpy": Contestant(lambda d: lambda: numpy_softmax(d.x, axis=-1)),
-                "scipy": Contestant(
-                    lambda d: lambda: _scipy_special().softmax(d.x, axis=-1), requires=("scipy.special",)
-                ),
-                "torch": Contestant(lambda d: lambda: _torch().softmax(d.torch, dim=-1), requires=("torch",)),
-            },
-            note="numpy: e = exp(x - m); e / sum(e); ratio = competitor time / logitcore time",
-            headline={"numpy": "numpy", "scipy": "scipy", "torch": "torch"},
-            headline_label="softmax",
-            headline_note="numpy = e = exp(x - m); e / sum(e)",
-        )
-    )
-    register(
-        Case(
-            name="log_softmax",
-            title="log_softmax over the last axis",
-            shapes=list(DEFAULT_SHAPES),
-            contestants={
-                "logitcore": Contestant(lambda d: lambda: logitcore.log_softmax(d.x, axis=-1)),
-                "numpy": Contestant(lambda d: lambda: numpy_log_softmax(d.x, axis=-1)),
-                "scipy": Contestant(
-                    lambda d: lambda: _scipy_special().log_softmax(d.x, axis=-1), requires=("scipy.special",)
-                ),
-                "torch": Contestant(lambda d: lambda: _torch().log_softmax(d.torch, dim=-1), requires=("torch",)),
-            },
-            note="numpy: x - m - log(sum(exp(x - m))); ratio = competitor time / logitcore time",
-        )
-    )
+    for name, reference, formula, headline_note in (
+        ("logsumexp", numpy_logsumexp, "m + log(sum(exp(x - m)))", "m + log(sum(exp(x - m))), m = max(x)"),
+        ("softmax", numpy_softmax, "e = exp(x - m); e / sum(e)", "e = exp(x - m); e / sum(e)"),
+        ("log_softmax", numpy_log_softmax, "x - m - log(sum(exp(x - m)))", None),
+    ):
+        register(_reduction_case(name, reference, formula, headline_note))
     register(
         Case(
             name="softmax_vs_lse",

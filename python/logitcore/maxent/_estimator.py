@@ -50,6 +50,35 @@ def _phi_totals(phi, k: int) -> np.ndarray:
     return np.asarray(phi.sum(axis=1), dtype=np.float64).reshape(-1, k)
 
 
+def _correction_terms(correction, phi, k: int):
+    """GIS's correction feature on these joint features: its weight and its values
+    constant − Σ_k χ_k(x, y), (n, K); None without one."""
+    if correction is None:
+        return None
+    return {"weight": correction["weight"], "values": correction["constant"] - _phi_totals(phi, k)}
+
+
+def _canonical_csr(X):
+    """A sparse X as CSR with sorted, summed indices (CSC arrives as its CSR form; a canonical
+    CSR is kept as it is, no copy); dense X unchanged."""
+    if not sp.issparse(X):
+        return X
+    X = sp.csr_matrix(X)
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
+def _label_indices(classes, y, what: str) -> np.ndarray:
+    """The index in classes of every label of y (int64); ValueError naming an unknown one."""
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    try:
+        return np.fromiter((lookup[v] for v in y.tolist()), dtype=np.int64, count=y.shape[0])
+    except KeyError as e:
+        raise ValueError(f"label {e.args[0]!r} is not one of {what} {classes.tolist()}") from None
+
+
 class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     """Conditional maximum-entropy classifier (multinomial logistic regression), on logitcore's
     fused loss kernel and native sparse products.
@@ -174,14 +203,15 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     def _validate_X(self, X, dt, reset):
         if isinstance(X, JointFeatures):
             return X
-        X = validate_data(self, X, reset=reset, accept_sparse=["csr", "csc"], dtype=dt, order="C",
-                          ensure_all_finite=True)
-        if sp.issparse(X):
-            X = sp.csr_matrix(X)  # CSC arrives as its CSR form; CSR is kept (no copy)
-            if not X.has_canonical_format:
-                X = X.copy()
-                X.sum_duplicates()
-        return X
+        return _canonical_csr(validate_data(self, X, reset=reset, accept_sparse=["csr", "csc"], dtype=dt, order="C",
+                                            ensure_all_finite=True))
+
+    def _row_weights(self, sample_weight, yi, classes) -> np.ndarray:
+        """s_i · c_{y_i}: the sample weights (finite, >= 0) times the class weights."""
+        sw = _check_sample_weight(sample_weight, np.empty(yi.shape[0]), dtype=np.float64, ensure_non_negative=True)
+        if self.class_weight is not None:
+            sw = sw * compute_class_weight(self.class_weight, classes=classes, y=classes[yi])[yi]
+        return sw
 
     def _model(self, X, K, dt):
         if isinstance(X, JointFeatures):
@@ -216,22 +246,14 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                                  "JointFeatures")
             check_classification_targets(y)
             classes = X.classes
-            lookup = {c: i for i, c in enumerate(classes.tolist())}
-            try:
-                yi = np.fromiter((lookup[v] for v in y.tolist()), dtype=np.int64, count=y.shape[0])
-            except KeyError as e:
-                raise ValueError(f"label {e.args[0]!r} is not one of the JointFeatures' classes {classes.tolist()}") from None
+            yi = _label_indices(classes, y, "the JointFeatures' classes")
             self.n_features_in_ = X.n_features
             if hasattr(self, "feature_names_in_"):
                 del self.feature_names_in_
         else:
             X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], dtype=dt, order="C", ensure_all_finite=True,
                                  y_numeric=False, multi_output=False)
-            if sp.issparse(X):
-                X = sp.csr_matrix(X)
-                if not X.has_canonical_format:
-                    X = X.copy()
-                    X.sum_duplicates()
+            X = _canonical_csr(X)
             check_classification_targets(y)
             classes, yi = np.unique(y, return_inverse=True)
             yi = yi.astype(np.int64)
@@ -239,13 +261,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         if len(np.unique(yi)) < 2:
             raise ValueError(f"MaxEntClassifier needs samples of at least 2 classes in y; got 1 class ({classes[yi[0]]!r})"
                              if yi.size else "MaxEntClassifier needs at least one sample")
-        n = yi.shape[0]
-        sw = _check_sample_weight(sample_weight, np.empty(n), dtype=np.float64, ensure_non_negative=True)
-        if not np.all(np.isfinite(sw)):
-            raise ValueError("sample_weight must be finite")
-        if self.class_weight is not None:
-            cw = compute_class_weight(self.class_weight, classes=classes, y=classes[yi] if not joint else y)
-            sw = sw * cw[yi]
+        sw = self._row_weights(sample_weight, yi, classes)
         total = float(sw.sum())
         if not total > 0:
             raise ValueError("the sample weights (times the class weights) sum to 0: nothing to fit")
@@ -268,10 +284,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         self.intercept_ = np.zeros(K) if b is None else np.array(b, dtype=np.float64)
         self.correction_ = correction
         self.n_iter_ = int(max(n_iter, 1))
-        full = None
-        if correction is not None:
-            full = {"weight": correction["weight"], "values": correction["constant"] - _phi_totals(model.X, K)}
-        self.objective_ = self._objective(model, theta, yi, sw, C, gamma, full)
+        self.objective_ = self._objective(model, theta, yi, sw, C, gamma, _correction_terms(correction, model.X, K))
         return self
 
     def _pack(self, model, coef, intercept):
@@ -439,18 +452,18 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             if not np.array_equal(X.classes, self.classes_):
                 raise ValueError("the JointFeatures' classes differ from the fitted classes_")
             model = JointModel(X.matrix.astype(dt, copy=False), self.classes_.size, True)
-            theta = np.concatenate([self.coef_, self.intercept_])
-            out = model.scores(theta, np.empty((X.n_samples, self.classes_.size), dtype=dt))
-            if self.correction_ is not None:
-                vals = self.correction_["constant"] - _phi_totals(model.X, model.k)
-                out += (self.correction_["weight"] * vals).astype(dt)
+            out = model.scores(self._pack(model, self.coef_, self.intercept_),
+                               np.empty((X.n_samples, self.classes_.size), dtype=dt))
+            corr = _correction_terms(self.correction_, model.X, model.k)
+            if corr is not None:
+                out += (corr["weight"] * corr["values"]).astype(dt)
             return out
         if self._joint:
             raise ValueError("this MaxEntClassifier was fitted on JointFeatures: pass JointFeatures to predict")
         X = self._validate_X(X, dt, reset=False)
         model = InputModel(X, self.classes_.size, True)
-        theta = np.concatenate([self.coef_.T.reshape(-1), self.intercept_])
-        return model.scores(theta, np.empty((X.shape[0], self.classes_.size), dtype=dt))
+        return model.scores(self._pack(model, self.coef_, self.intercept_),
+                            np.empty((X.shape[0], self.classes_.size), dtype=dt))
 
     def decision_function(self, X):
         """Scores Σ_k λ_k χ_k(x, y) per class, (n, K); for two classes the log-odds of
@@ -494,23 +507,13 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         n_rows = X.n_samples if joint else X.shape[0]
         if y.ndim != 1 or y.shape[0] != n_rows:
             raise ValueError(f"y has shape {y.shape}, expected ({n_rows},)")
-        lookup = {c: i for i, c in enumerate(self.classes_.tolist())}
-        try:
-            yi = np.fromiter((lookup[v] for v in y.tolist()), dtype=np.int64, count=y.shape[0])
-        except KeyError as e:
-            raise ValueError(f"label {e.args[0]!r} is not one of the fitted classes") from None
+        yi = _label_indices(self.classes_, y, "the fitted classes")
         n = yi.shape[0]
-        sw = _check_sample_weight(sample_weight, np.empty(n), dtype=np.float64, ensure_non_negative=True)
-        if self.class_weight is not None:
-            sw = sw * compute_class_weight(self.class_weight, classes=self.classes_, y=y)[yi]
+        sw = self._row_weights(sample_weight, yi, self.classes_)
         model = self._model(X, self.classes_.size, dt)
         model.fit_intercept = True
-        theta = (np.concatenate([self.coef_.T.reshape(-1), self.intercept_]) if not joint
-                 else np.concatenate([self.coef_, self.intercept_]))
-        corr = None
-        if self.correction_ is not None:
-            corr = {"weight": self.correction_["weight"],
-                    "values": self.correction_["constant"] - _phi_totals(model.X, model.k)}
+        theta = self._pack(model, self.coef_, self.intercept_)
+        corr = _correction_terms(self.correction_, model.X, model.k) if joint else None
         buf = np.empty((n, model.k), dtype=model.dtype)
         w = self.coef_.reshape(-1)
         inv_c = 0.0 if np.isinf(C) else 1.0 / C
