@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "logitcore/logitcore.hpp"
@@ -28,14 +29,25 @@ inline void require(bool ok, const char* what, const char* rest) {
   if (!ok) throw py::value_error(std::string(what) + rest);
 }
 
-enum class DType { f32, f64 };
+enum class DType { f32, f64, bf16, f16 };
 
-inline DType dtype_of(const py::array& a, const char* name) {
+// NumPy's float16 type number; bfloat16 (ml_dtypes) is a user-defined dtype, known by its name
+constexpr int kNpyHalf = 23;
+
+inline bool is_bfloat16(const py::dtype& d) {
+  return d.itemsize() == 2 && d.kind() == 'V' && std::string(py::str(d.attr("name"))) == "bfloat16";
+}
+
+// half: the function also takes bfloat16 and float16 data (computed in float32 by the library)
+inline DType dtype_of(const py::array& a, const char* name, bool half = false) {
   if (a.dtype().byteorder() != '>') {
     if (a.dtype().num() == py::detail::npy_api::NPY_FLOAT_) return DType::f32;
     if (a.dtype().num() == py::detail::npy_api::NPY_DOUBLE_) return DType::f64;
+    if (half && a.dtype().num() == kNpyHalf) return DType::f16;
+    if (half && is_bfloat16(a.dtype())) return DType::bf16;
   }
-  throw py::type_error(std::string(name) + ": expected a float32 or float64 array, got dtype " +
+  throw py::type_error(std::string(name) + (half ? ": expected a float32, float64, float16 or bfloat16 array, got dtype "
+                                                 : ": expected a float32 or float64 array, got dtype ") +
                        std::string(py::str(a.dtype())));
 }
 
@@ -45,9 +57,34 @@ auto with_dtype(DType dt, F&& f) {
   return dt == DType::f32 ? f(float{}) : f(double{});
 }
 
+// with_dtype for the functions that also take half-precision data: f(logitcore::bfloat16{}),
+// f(logitcore::float16{}) as well.
+template <class F>
+auto with_dtype_half(DType dt, F&& f) {
+  switch (dt) {
+    case DType::bf16: return f(logitcore::bfloat16{});
+    case DType::f16: return f(logitcore::float16{});
+    case DType::f64: return f(double{});
+    default: return f(float{});
+  }
+}
+
+// The type of per-row results for data of type T: float for the half-precision types.
+template <class T>
+using result_t = std::conditional_t<std::is_same<T, double>::value, double, float>;
+
 inline void check_same_dtype(const py::array& a, const py::array& b, const char* what) {
   require(a.dtype().num() == b.dtype().num() && b.dtype().byteorder() != '>', what,
           ": dtype differs from the input's");
+}
+
+// A per-row result array of the dtype result_t gives for x's (float32 for half-precision x).
+inline void check_result_dtype(const py::array& x, const py::array& out, const char* what) {
+  const int n = x.dtype().num() == py::detail::npy_api::NPY_DOUBLE_ ? py::detail::npy_api::NPY_DOUBLE_
+                                                                     : py::detail::npy_api::NPY_FLOAT_;
+  require(out.dtype().num() == n && out.dtype().byteorder() != '>', what,
+          n == py::detail::npy_api::NPY_DOUBLE_ ? ": expected float64 (the input is float64)"
+                                                : ": expected float32 (the input is float32, float16 or bfloat16)");
 }
 
 inline void check_writeable(const py::array& a, const char* what) {

@@ -5,7 +5,7 @@ namespace lcpy {
 namespace {
 
 void lse(const py::array& x, const py::object& b_obj, const py::array& out, const py::object& sign_obj) {
-  const DType dt = dtype_of(x, "x");
+  const DType dt = dtype_of(x, "x", true);
   Batch batch(x);
   const int ix = batch.add(x, true, "x");
   int ib = -1, is = -1;
@@ -15,25 +15,26 @@ void lse(const py::array& x, const py::object& b_obj, const py::array& out, cons
     check_same_dtype(x, b, "b");
     ib = batch.add(b, true, "b");
   }
-  check_same_dtype(x, out, "out");
+  check_result_dtype(x, out, "out");
   check_writeable(out, "out");
   const int io = batch.add(out, false, "out");
   if (!sign_obj.is_none()) {
     sign = py::reinterpret_borrow<py::array>(sign_obj);
-    check_same_dtype(x, sign, "sign");
+    check_result_dtype(x, sign, "sign");
     check_writeable(sign, "sign");
     is = batch.add(sign, false, "sign");
   }
-  with_dtype(dt, [&](auto tag) {
+  with_dtype_half(dt, [&](auto tag) {
     using T = decltype(tag);
+    using R = result_t<T>;
     py::gil_scoped_release nogil;
     batch.for_each([&](const Batch::Chunk& c) {
       const logitcore::Matrix<const T> xm = batch.matrix<const T>(ix, c);
       if (ib < 0 && is < 0) {
-        logitcore::logsumexp(xm, batch.vector<T>(io, c));
+        logitcore::logsumexp(xm, batch.vector<R>(io, c));
       } else {
         logitcore::logsumexp(xm, ib < 0 ? logitcore::Matrix<const T>() : batch.matrix<const T>(ib, c),
-                             batch.vector<T>(io, c), is < 0 ? logitcore::Vector<T>() : batch.vector<T>(is, c));
+                             batch.vector<R>(io, c), is < 0 ? logitcore::Vector<R>() : batch.vector<R>(is, c));
       }
     });
     return 0;
@@ -41,13 +42,13 @@ void lse(const py::array& x, const py::object& b_obj, const py::array& out, cons
 }
 
 void softmax(const py::array& x, const py::array& out, bool log) {
-  const DType dt = dtype_of(x, "x");
+  const DType dt = dtype_of(x, "x", true);
   Batch batch(x);
   const int ix = batch.add(x, true, "x");
   check_same_dtype(x, out, "out");
   check_writeable(out, "out");
   const int io = batch.add(out, true, "out");
-  with_dtype(dt, [&](auto tag) {
+  with_dtype_half(dt, [&](auto tag) {
     using T = decltype(tag);
     py::gil_scoped_release nogil;
     batch.for_each([&](const Batch::Chunk& c) {
@@ -59,18 +60,19 @@ void softmax(const py::array& x, const py::array& out, bool log) {
 }
 
 void row_reduce(const py::array& x, const py::array& out, bool of_softmax) {
-  const DType dt = dtype_of(x, of_softmax ? "x" : "p");
+  const DType dt = dtype_of(x, of_softmax ? "x" : "p", true);
   Batch batch(x);
   const int ix = batch.add(x, true, of_softmax ? "x" : "p");
-  check_same_dtype(x, out, "out");
+  check_result_dtype(x, out, "out");
   check_writeable(out, "out");
   const int io = batch.add(out, false, "out");
-  with_dtype(dt, [&](auto tag) {
+  with_dtype_half(dt, [&](auto tag) {
     using T = decltype(tag);
+    using R = result_t<T>;
     py::gil_scoped_release nogil;
     batch.for_each([&](const Batch::Chunk& c) {
-      if (of_softmax) logitcore::softmax_entropy(batch.matrix<const T>(ix, c), batch.vector<T>(io, c));
-      else logitcore::entropy(batch.matrix<const T>(ix, c), batch.vector<T>(io, c));
+      if (of_softmax) logitcore::softmax_entropy(batch.matrix<const T>(ix, c), batch.vector<R>(io, c));
+      else logitcore::entropy(batch.matrix<const T>(ix, c), batch.vector<R>(io, c));
     });
     return 0;
   });
@@ -78,13 +80,13 @@ void row_reduce(const py::array& x, const py::array& out, bool of_softmax) {
 
 // states (m, u) of x's rows merged into the float64 vectors m and u
 void state_update(const py::array& m, const py::array& u, const py::array& x) {
-  const DType dt = dtype_of(x, "x");
+  const DType dt = dtype_of(x, "x", true);
   require(x.ndim() == 2, "x must be a (rows, k) matrix");
   const i64 rows = x.shape(0);
   double* mp = vector_data<double>(m, rows, true, "m");
   double* up = vector_data<double>(u, rows, true, "u");
   const std::vector<i64> s = elem_strides(x, "x");
-  with_dtype(dt, [&](auto tag) {
+  with_dtype_half(dt, [&](auto tag) {
     using T = decltype(tag);
     const logitcore::Matrix<const T> xm(static_cast<const T*>(x.data()), rows, x.shape(1), s[0], s[1]);
     py::gil_scoped_release nogil;

@@ -12,7 +12,7 @@ namespace {
 double loss(const py::array& x, const py::array& target, const logitcore::LossOptions& opt_in,
             const py::object& weight_obj, const py::array& row_loss, const py::object& grad_obj,
             const py::object& row_weight_obj) {
-  const DType dt = dtype_of(x, "logits");
+  const DType dt = dtype_of(x, "logits", true);
   Batch batch(x);
   const int ix = batch.add(x, true, "logits");
   int ig = -1;
@@ -40,7 +40,7 @@ double loss(const py::array& x, const py::array& target, const logitcore::LossOp
     row_weight = py::reinterpret_borrow<py::array>(row_weight_obj);
     opt.row_weight = vector_data<double>(row_weight, rows, false, "sample_weight");
   }
-  return with_dtype(dt, [&](auto tag) {
+  return with_dtype_half(dt, [&](auto tag) {
     using T = decltype(tag);
     py::gil_scoped_release nogil;
     double reduced = 0;

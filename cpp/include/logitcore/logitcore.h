@@ -11,7 +11,8 @@
  * bytes), which may be negative or zero for inputs (logitcore_matrix). Every operation works on
  * the rows: one result per row, or one output row per input row. Per-row results go to vectors:
  * a pointer, a length and a stride in elements (logitcore_vector). Functions come in two typed
- * flavours, _f32 (float data) and _f64 (double data); per-row statistics that are always double
+ * flavours, _f32 (float data) and _f64 (double data), and the logsumexp family and the losses
+ * also _bf16 and _f16 (half-precision data computed in float32); per-row statistics that are always double
  * (losses, states, entropy-normalization info) are contiguous double arrays.
  *
  * Ownership: the caller allocates every input and output and keeps them alive during the call;
@@ -300,6 +301,55 @@ LOGITCORE_API logitcore_status logitcore_loss_f32(const logitcore_matrix* x, con
                                                   const logitcore_loss_options* opt, double* row_loss, double* reduced,
                                                   const logitcore_matrix* grad, int num_threads);
 LOGITCORE_API logitcore_status logitcore_loss_f64(const logitcore_matrix* x, const int64_t* target,
+                                                  const logitcore_loss_options* opt, double* row_loss, double* reduced,
+                                                  const logitcore_matrix* grad, int num_threads);
+
+/* ---- half-precision storage (docs/math.md §1.6) -------------------------------------------- */
+/* bfloat16 and IEEE float16 (binary16) data, held as their 16 bits. The _bf16 and _f16 functions
+ * take matrices of these (strides in elements, as everywhere) and compute in float32: each entry
+ * is widened exactly as it is loaded, so every result equals the _f32 function's on float32 data
+ * holding the same values, bit for bit. Outputs of the input's shape (softmax, log_softmax, the
+ * loss gradient) are that float32 result rounded to nearest, ties to even (float16: overflow
+ * to inf; NaN stays NaN). Per-row results (logsumexp, sign, entropies) are float32 vectors;
+ * losses and states are double, as for _f32. Everything else (arguments, errors, in-place
+ * rules, threads) is as documented for the _f32 function of the same name. */
+typedef uint16_t logitcore_bf16;
+typedef uint16_t logitcore_f16;
+
+/* x, b: logitcore_bf16 / logitcore_f16 data; out, sign: float vectors. */
+LOGITCORE_API logitcore_status logitcore_logsumexp_bf16(const logitcore_matrix* x, const logitcore_matrix* b,
+                                                        const logitcore_vector* out, const logitcore_vector* sign,
+                                                        int num_threads);
+LOGITCORE_API logitcore_status logitcore_logsumexp_f16(const logitcore_matrix* x, const logitcore_matrix* b,
+                                                       const logitcore_vector* out, const logitcore_vector* sign,
+                                                       int num_threads);
+/* x, y: half data of one type (y may be x itself). */
+LOGITCORE_API logitcore_status logitcore_softmax_bf16(const logitcore_matrix* x, const logitcore_matrix* y,
+                                                      int num_threads);
+LOGITCORE_API logitcore_status logitcore_softmax_f16(const logitcore_matrix* x, const logitcore_matrix* y,
+                                                     int num_threads);
+LOGITCORE_API logitcore_status logitcore_log_softmax_bf16(const logitcore_matrix* x, const logitcore_matrix* y,
+                                                          int num_threads);
+LOGITCORE_API logitcore_status logitcore_log_softmax_f16(const logitcore_matrix* x, const logitcore_matrix* y,
+                                                         int num_threads);
+/* x, p: half data; out: a float vector. */
+LOGITCORE_API logitcore_status logitcore_softmax_entropy_bf16(const logitcore_matrix* x, const logitcore_vector* out,
+                                                              int num_threads);
+LOGITCORE_API logitcore_status logitcore_softmax_entropy_f16(const logitcore_matrix* x, const logitcore_vector* out,
+                                                             int num_threads);
+LOGITCORE_API logitcore_status logitcore_entropy_bf16(const logitcore_matrix* p, const logitcore_vector* out,
+                                                      int num_threads);
+LOGITCORE_API logitcore_status logitcore_entropy_f16(const logitcore_matrix* p, const logitcore_vector* out,
+                                                     int num_threads);
+LOGITCORE_API logitcore_status logitcore_lse_state_update_bf16(double* max, double* excess,
+                                                               const logitcore_matrix* x, int num_threads);
+LOGITCORE_API logitcore_status logitcore_lse_state_update_f16(double* max, double* excess, const logitcore_matrix* x,
+                                                              int num_threads);
+/* x and grad: half data of one type (grad may be x itself). */
+LOGITCORE_API logitcore_status logitcore_loss_bf16(const logitcore_matrix* x, const int64_t* target,
+                                                   const logitcore_loss_options* opt, double* row_loss,
+                                                   double* reduced, const logitcore_matrix* grad, int num_threads);
+LOGITCORE_API logitcore_status logitcore_loss_f16(const logitcore_matrix* x, const int64_t* target,
                                                   const logitcore_loss_options* opt, double* row_loss, double* reduced,
                                                   const logitcore_matrix* grad, int num_threads);
 

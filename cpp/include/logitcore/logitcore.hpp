@@ -113,17 +113,31 @@ inline void set_num_threads(int n) { detail::check(logitcore_set_num_threads(n))
 inline bool have_openmp() { return logitcore_have_openmp() != 0; }
 inline std::int64_t block_size() { return logitcore_block_size(); }
 
+// ---- half-precision storage (docs/math.md §1.6) -------------------------------------------------
+
+// The element types of bfloat16 and IEEE float16 data (logitcore_bf16 / logitcore_f16: the 16
+// bits of a value). The logsumexp family, the streaming state and the losses take them and
+// compute in float32; their per-row results are float.
+struct bfloat16 {
+  std::uint16_t bits;
+};
+struct float16 {
+  std::uint16_t bits;
+};
+static_assert(sizeof(bfloat16) == 2 && sizeof(float16) == 2, "16-bit storage");
+
 // ---- the logsumexp family (docs/math.md §1) ----------------------------------------------------
 
-#define LOGITCORE_FAMILY_(T, S)                                                                              \
+// T: the data's type; R: the per-row results' (T, or float for the half-precision types)
+#define LOGITCORE_FAMILY_(T, R, S)                                                                           \
   /* out[i] = logsumexp of row i of x */                                                                     \
-  inline void logsumexp(Matrix<const T> x, Vector<T> out, int num_threads = 0) {                             \
+  inline void logsumexp(Matrix<const T> x, Vector<R> out, int num_threads = 0) {                             \
     const logitcore_matrix cx = x.c();                                                                       \
     const logitcore_vector co = out.c();                                                                     \
     detail::check(logitcore_logsumexp_##S(&cx, nullptr, &co, nullptr, num_threads));                        \
   }                                                                                                          \
   /* weighted: out[i] = log sum_j b(i,j) exp(x(i,j)); with sign.data set, log|sum| and its sign */           \
-  inline void logsumexp(Matrix<const T> x, Matrix<const T> b, Vector<T> out, Vector<T> sign = {},            \
+  inline void logsumexp(Matrix<const T> x, Matrix<const T> b, Vector<R> out, Vector<R> sign = {},            \
                         int num_threads = 0) {                                                               \
     const logitcore_matrix cx = x.c(), cb = b.c();                                                           \
     const logitcore_vector co = out.c(), cs = sign.c();                                                      \
@@ -140,20 +154,22 @@ inline std::int64_t block_size() { return logitcore_block_size(); }
     detail::check(logitcore_log_softmax_##S(&cx, &cy, num_threads));                                         \
   }                                                                                                          \
   /* out[i] = entropy of softmax(row i), nats */                                                             \
-  inline void softmax_entropy(Matrix<const T> x, Vector<T> out, int num_threads = 0) {                       \
+  inline void softmax_entropy(Matrix<const T> x, Vector<R> out, int num_threads = 0) {                       \
     const logitcore_matrix cx = x.c();                                                                       \
     const logitcore_vector co = out.c();                                                                     \
     detail::check(logitcore_softmax_entropy_##S(&cx, &co, num_threads));                                     \
   }                                                                                                          \
   /* out[i] = -sum p log p over row i of p, nats */                                                          \
-  inline void entropy(Matrix<const T> p, Vector<T> out, int num_threads = 0) {                               \
+  inline void entropy(Matrix<const T> p, Vector<R> out, int num_threads = 0) {                               \
     const logitcore_matrix cp = p.c();                                                                       \
     const logitcore_vector co = out.c();                                                                     \
     detail::check(logitcore_entropy_##S(&cp, &co, num_threads));                                             \
   }
 
-LOGITCORE_FAMILY_(float, f32)
-LOGITCORE_FAMILY_(double, f64)
+LOGITCORE_FAMILY_(float, float, f32)
+LOGITCORE_FAMILY_(double, double, f64)
+LOGITCORE_FAMILY_(bfloat16, float, bf16)
+LOGITCORE_FAMILY_(float16, float, f16)
 #undef LOGITCORE_FAMILY_
 
 // The streaming state over caller-owned arrays of n rows (see logitcore.h): max and excess.
@@ -167,6 +183,14 @@ inline void lse_state_update(double* max, double* excess, Matrix<const float> x,
 inline void lse_state_update(double* max, double* excess, Matrix<const double> x, int num_threads = 0) {
   const logitcore_matrix cx = x.c();
   detail::check(logitcore_lse_state_update_f64(max, excess, &cx, num_threads));
+}
+inline void lse_state_update(double* max, double* excess, Matrix<const bfloat16> x, int num_threads = 0) {
+  const logitcore_matrix cx = x.c();
+  detail::check(logitcore_lse_state_update_bf16(max, excess, &cx, num_threads));
+}
+inline void lse_state_update(double* max, double* excess, Matrix<const float16> x, int num_threads = 0) {
+  const logitcore_matrix cx = x.c();
+  detail::check(logitcore_lse_state_update_f16(max, excess, &cx, num_threads));
 }
 inline void lse_state_merge(double* max, double* excess, const double* max2, const double* excess2, std::int64_t n) {
   detail::check(logitcore_lse_state_merge(max, excess, max2, excess2, n));
@@ -191,6 +215,16 @@ class LogSumExpState {
     return *this;
   }
   LogSumExpState& update(Matrix<const double> x, int num_threads = 0) {
+    check_rows(x.rows);
+    lse_state_update(max_.data(), excess_.data(), x, num_threads);
+    return *this;
+  }
+  LogSumExpState& update(Matrix<const bfloat16> x, int num_threads = 0) {
+    check_rows(x.rows);
+    lse_state_update(max_.data(), excess_.data(), x, num_threads);
+    return *this;
+  }
+  LogSumExpState& update(Matrix<const float16> x, int num_threads = 0) {
     check_rows(x.rows);
     lse_state_update(max_.data(), excess_.data(), x, num_threads);
     return *this;
@@ -339,6 +373,8 @@ struct LossOptions : logitcore_loss_options {
 
 LOGITCORE_LOSS_(float, f32)
 LOGITCORE_LOSS_(double, f64)
+LOGITCORE_LOSS_(bfloat16, bf16)
+LOGITCORE_LOSS_(float16, f16)
 #undef LOGITCORE_LOSS_
 
 // Loss value and gradient weight of one row from l = log p_y.

@@ -229,13 +229,16 @@ Checked span_of(const void* p, i64 n) {
 
 // ---- operations ------------------------------------------------------------------------------
 
-template <class T>
+// S: the storage type of the inputs; per-row results are in T = compute_t<S> (float32 for
+// the half-precision types).
+template <class S>
 void logsumexp_impl(const logitcore_matrix* x, const logitcore_matrix* b, const logitcore_vector* out,
                     const logitcore_vector* sign, int num_threads) {
-  const Checked cx = check_matrix<T>(x, "x");
+  using T = compute_t<S>;
+  const Checked cx = check_matrix<S>(x, "x");
   Checked cb, cs;
   if (b) {
-    cb = check_matrix<T>(b, "b");
+    cb = check_matrix<S>(b, "b");
     check_same_shape(cx, "x", cb, "b");
   }
   const Checked co = check_vector<T>(out, "out", cx.rows);
@@ -258,24 +261,25 @@ void logsumexp_impl(const logitcore_matrix* x, const logitcore_matrix* b, const 
     }
     return;
   }
-  lse_rows<T>(active_table(), cx.v, b ? &cb.v : nullptr, co.v, sign ? &cs.v : nullptr, nt);
+  lse_rows<S>(active_table(), cx.v, b ? &cb.v : nullptr, co.v, sign ? &cs.v : nullptr, nt);
 }
 
-template <class T>
+template <class S>
 void softmax_impl(const logitcore_matrix* x, const logitcore_matrix* y, bool log, int num_threads) {
-  const Checked cx = check_matrix<T>(x, "x");
-  const Checked cy = check_matrix<T>(y, "y");
+  const Checked cx = check_matrix<S>(x, "x");
+  const Checked cy = check_matrix<S>(y, "y");
   check_same_shape(cx, "x", cy, "y");
   check_distinct(cy, "y");
   check_inplace_or_disjoint(cy, "y", cx, "x");
   const int nt = threads(num_threads);
   if (cx.rows == 0 || cx.cols == 0) return;
-  softmax_rows<T>(active_table(), cx.v, cy.v, log, nt);
+  softmax_rows<S>(active_table(), cx.v, cy.v, log, nt);
 }
 
-template <class T>
+template <class S>
 void row_reduce_impl(const logitcore_matrix* x, const logitcore_vector* out, bool of_softmax, int num_threads) {
-  const Checked cx = check_matrix<T>(x, of_softmax ? "x" : "p");
+  using T = compute_t<S>;
+  const Checked cx = check_matrix<S>(x, of_softmax ? "x" : "p");
   const Checked co = check_vector<T>(out, "out", cx.rows);
   check_distinct(co, "out");
   check_disjoint(co, "out", cx, of_softmax ? "x" : "p");
@@ -285,13 +289,13 @@ void row_reduce_impl(const logitcore_matrix* x, const logitcore_vector* out, boo
     for (i64 r = 0; r < cx.rows; ++r) static_cast<T*>(co.v.data)[r * co.v.strides[0]] = T(0);
     return;
   }
-  if (of_softmax) softmax_entropy_rows<T>(active_table(), cx.v, co.v, nt);
-  else entropy_rows<T>(active_table(), cx.v, co.v, nt);
+  if (of_softmax) softmax_entropy_rows<S>(active_table(), cx.v, co.v, nt);
+  else entropy_rows<S>(active_table(), cx.v, co.v, nt);
 }
 
-template <class T>
+template <class S>
 void state_update_impl(double* max, double* excess, const logitcore_matrix* x, int num_threads) {
-  const Checked cx = check_matrix<T>(x, "x");
+  const Checked cx = check_matrix<S>(x, "x");
   check_ptr(max, cx.rows, "max");
   check_ptr(excess, cx.rows, "excess");
   const Checked cm = span_of<double>(max, cx.rows), cu = span_of<double>(excess, cx.rows);
@@ -301,7 +305,7 @@ void state_update_impl(double* max, double* excess, const logitcore_matrix* x, i
   const int nt = threads(num_threads);
   if (cx.rows == 0 || cx.cols == 0) return;
   std::vector<double> m2(static_cast<size_t>(cx.rows)), u2(static_cast<size_t>(cx.rows));
-  state_rows<T>(active_table(), cx.v, m2.data(), u2.data(), nt);
+  state_rows<S>(active_table(), cx.v, m2.data(), u2.data(), nt);
   merge_excess_arrays(cx.rows, max, excess, m2.data(), u2.data());
 }
 
@@ -485,17 +489,17 @@ double accurate_sum(const double* v, i64 n) {
   return s - s == 0 ? s + c : s;  // an inf or NaN total is the plain sum's (the correction is NaN)
 }
 
-template <class T>
+template <class S>
 void loss_impl(const logitcore_matrix* x, const std::int64_t* target, const logitcore_loss_options* opt_in,
                double* row_loss, double* reduced, const logitcore_matrix* grad, int num_threads) {
-  const Checked cx = check_matrix<T>(x, "logits");
+  const Checked cx = check_matrix<S>(x, "logits");
   const logitcore_loss_options o = opt_in ? *opt_in : loss_defaults();
   const LossSpec spec = loss_spec(o);
   if (o.reduction < LOGITCORE_REDUCTION_NONE || o.reduction > LOGITCORE_REDUCTION_MEAN)
     fail("reduction must be LOGITCORE_REDUCTION_NONE, _SUM or _MEAN, got " + std::to_string(o.reduction));
   Checked cg;
   if (grad) {
-    cg = check_matrix<T>(grad, "grad");
+    cg = check_matrix<S>(grad, "grad");
     check_same_shape(cx, "logits", cg, "grad");
     check_distinct(cg, "grad");
     check_inplace_or_disjoint(cg, "grad", cx, "logits");
@@ -562,7 +566,7 @@ void loss_impl(const logitcore_matrix* x, const std::int64_t* target, const logi
     lp = lossbuf.data();
   }
   if (rows > 0) {
-    loss_rows<T>(active_table(), cx.v, target, o.ignore_index, weighted ? rowscale.data() : nullptr, scale, spec,
+    loss_rows<S>(active_table(), cx.v, target, o.ignore_index, weighted ? rowscale.data() : nullptr, scale, spec,
                  lp, grad ? &cg.v : nullptr, nt);
   }
   if (weighted)
@@ -947,6 +951,40 @@ int64_t logitcore_block_size(void) { return kBlock; }
 LOGITCORE_TYPED_(float, f32)
 LOGITCORE_TYPED_(double, f64)
 #undef LOGITCORE_TYPED_
+
+// Half-precision storage (docs/math.md §1.6): the logsumexp family, the streaming state and the
+// losses, computed in float32 with per-row results in float32.
+static_assert(sizeof(bf16) == sizeof(logitcore_bf16) && sizeof(f16) == sizeof(logitcore_f16),
+              "half storage types match the public typedefs");
+#define LOGITCORE_HALF_(T, S)                                                                                    \
+  logitcore_status logitcore_logsumexp_##S(const logitcore_matrix* x, const logitcore_matrix* b,                \
+                                           const logitcore_vector* out, const logitcore_vector* sign, int nt) { \
+    return guard([&] { logsumexp_impl<T>(x, b, out, sign, nt); });                                              \
+  }                                                                                                              \
+  logitcore_status logitcore_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {        \
+    return guard([&] { softmax_impl<T>(x, y, false, nt); });                                                    \
+  }                                                                                                              \
+  logitcore_status logitcore_log_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {    \
+    return guard([&] { softmax_impl<T>(x, y, true, nt); });                                                     \
+  }                                                                                                              \
+  logitcore_status logitcore_softmax_entropy_##S(const logitcore_matrix* x, const logitcore_vector* out, int nt) { \
+    return guard([&] { row_reduce_impl<T>(x, out, true, nt); });                                                \
+  }                                                                                                              \
+  logitcore_status logitcore_entropy_##S(const logitcore_matrix* p, const logitcore_vector* out, int nt) {      \
+    return guard([&] { row_reduce_impl<T>(p, out, false, nt); });                                               \
+  }                                                                                                              \
+  logitcore_status logitcore_lse_state_update_##S(double* max, double* excess, const logitcore_matrix* x, int nt) { \
+    return guard([&] { state_update_impl<T>(max, excess, x, nt); });                                            \
+  }                                                                                                              \
+  logitcore_status logitcore_loss_##S(const logitcore_matrix* x, const int64_t* target,                         \
+                                      const logitcore_loss_options* opt, double* row_loss, double* reduced,     \
+                                      const logitcore_matrix* grad, int nt) {                                   \
+    return guard([&] { loss_impl<T>(x, target, opt, row_loss, reduced, grad, nt); });                          \
+  }
+
+LOGITCORE_HALF_(bf16, bf16)
+LOGITCORE_HALF_(f16, f16)
+#undef LOGITCORE_HALF_
 
 logitcore_sampling_params logitcore_sampling_default_params(void) { return sampling_defaults(); }
 

@@ -88,10 +88,12 @@ void merge_excess_arrays(i64 n, double* m, double* u, const double* m2, const do
   }
 }
 
-template <class T>
+// Half-precision storage S writes its per-row results in float32 (T = compute_t<S>).
+template <class S>
 void lse_rows(const KernelTable& kt, const NdView& x, const NdView* b, const NdView& out, const NdView* sign_out,
               int nthreads) {
-  for_each_row_state<T>(kt, b ? Mode::weighted : Mode::plain, x, b, nthreads, [&](i64 r, const RowState& st) {
+  using T = compute_t<S>;
+  for_each_row_state<S>(kt, b ? Mode::weighted : Mode::plain, x, b, nthreads, [&](i64 r, const RowState& st) {
     double sign = 0;
     const double v = finalize_lse(st, sign_out ? &sign : nullptr);
     *out_at<T>(out, r) = static_cast<T>(v);
@@ -99,17 +101,18 @@ void lse_rows(const KernelTable& kt, const NdView& x, const NdView* b, const NdV
   });
 }
 
-template <class T>
+template <class S>
 void state_rows(const KernelTable& kt, const NdView& x, double* m, double* u, int nthreads) {
-  for_each_row_state<T>(kt, Mode::plain, x, nullptr, nthreads, [&](i64 r, const RowState& st) {
+  for_each_row_state<S>(kt, Mode::plain, x, nullptr, nthreads, [&](i64 r, const RowState& st) {
     m[r] = st.m;
     u[r] = st.u == st.u ? st.u : st.s - 1.0;
   });
 }
 
-template <class T>
+template <class S>
 void softmax_entropy_rows(const KernelTable& kt, const NdView& x, const NdView& out, int nthreads) {
-  for_each_row_state<T>(kt, Mode::entropy, x, nullptr, nthreads, [&](i64 r, const RowState& st) {
+  using T = compute_t<S>;
+  for_each_row_state<S>(kt, Mode::entropy, x, nullptr, nthreads, [&](i64 r, const RowState& st) {
     double h;
     if (isnan(st.m) || isnan(st.s) || isnan(st.t)) h = kNaN;
     else if (st.m == -kInf) h = 0.0;  // no support: softmax is the zero vector
@@ -120,33 +123,34 @@ void softmax_entropy_rows(const KernelTable& kt, const NdView& x, const NdView& 
 
 namespace {
 
-// Second softmax pass over block j of a row, given the row's state.
-template <class T>
-void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y, i64 n, const RowState& st,
-                   bool log, i64 j, T* xbuf, T* ybuf, bool stream) {
+// Second softmax pass over block j of a row, given the row's state (stores rounded to S).
+template <class S>
+void softmax_write(const KernelsT<S>& k, const Row<const S>& x, const Row<S>& y, i64 n, const RowState& st,
+                   bool log, i64 j, S* xbuf, S* ybuf, bool stream) {
+  using T = compute_t<S>;
   const auto [off, len] = block_range(j, n);
   if (isnan(st.m) || isnan(st.s) || st.m == kInf || st.m == -kInf) {
     const double nan = kNaN;
     for (i64 i = off; i < off + len; ++i) {
-      const T xi = x.p[i * x.stride];
+      const double xi = static_cast<double>(x.p[i * x.stride]);
       double v;
       if (isnan(st.m) || isnan(st.s)) v = nan;
       else if (st.m == -kInf) v = log ? -kInf : 0.0;  // no support: zero probability everywhere
       else if (static_cast<double>(xi) == kInf) v = log ? -::log(st.s) : 1.0 / st.s;  // uniform on +inf
       else v = log ? -kInf : 0.0;
-      y.p[i * y.stride] = static_cast<T>(v);
+      y.p[i * y.stride] = to_storage<S>(v);
     }
     return;
   }
   const T m = static_cast<T>(st.m);
   const T scale = static_cast<T>(1.0 / st.s);
   const T logs = static_cast<T>(log_sum(st));
-  const T* xp = gather<T>(x, off, len, xbuf);
-  T* yp = y.stride == 1 ? y.p + off : ybuf;
+  const S* xp = gather<S>(x, off, len, xbuf);
+  S* yp = y.stride == 1 ? y.p + off : ybuf;
   const bool nt = stream && y.stride == 1;  // a gathered output goes through the row buffer
   if (log) k.sub(xp, len, m, logs, yp, nt);
   else k.exp_scale(xp, len, m, scale, yp, nt);
-  if (y.stride != 1) scatter<T>(yp, y, off, len);
+  if (y.stride != 1) scatter<S>(yp, y, off, len);
 }
 
 }  // namespace
@@ -157,16 +161,20 @@ void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y,
 // Rows whose output fits in about half an L2 (kCachedSoftmaxBytes) take the one-exp path
 // (softmax_cached): the row maximum M first (a cheap scan), then e = exp(x - M) stored into
 // the output with its sum S, then an in-cache rescale by 1/S. Longer rows re-read x instead of
-// y (two exps).
-template <class T>
-bool softmax_cached(const KernelsT<T>& k, const Row<const T>& xr, const Row<T>& yr, i64 n, int nt,
-                    Scratch<T>& scratch, int tid, std::vector<double>& parts, std::vector<T>& rowbuf) {
+// y (two exps). Half-precision rows keep e in a float32 row buffer (kf: the float32 kernels)
+// and round once, in the rescale.
+template <class S>
+bool softmax_cached(const KernelsT<S>& k, const KernelsT<compute_t<S>>& kf, const Row<const S>& xr, const Row<S>& yr,
+                    i64 n, int nt, Scratch<S>& scratch, int tid, std::vector<double>& parts,
+                    std::vector<compute_t<S>>& rowbuf) {
+  using T = compute_t<S>;
+  constexpr bool half = is_half<S>::value;
   const i64 nb = num_blocks(n);
   const double ninf = -kInf;
   // pass 1: maximum (a NaN shows in the sum; +inf or no finite entry: the exact path)
   parts.assign(static_cast<size_t>(2 * nb), 0.0);
   for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
-    const ScanStats sc = k.scan(gather<T>(xr, off, len, scratch.x(t)), len, static_cast<T>(ninf));
+    const ScanStats sc = k.scan(gather<S>(xr, off, len, scratch.x(t)), len, static_cast<T>(ninf));
     parts[static_cast<size_t>(2 * j)] = sc.max;
     parts[static_cast<size_t>(2 * j + 1)] = isnan(sc.sum) || isnan(sc.max) || sc.nan > 0 ? 1.0 : 0.0;
   });
@@ -179,34 +187,43 @@ bool softmax_cached(const KernelsT<T>& k, const Row<const T>& xr, const Row<T>& 
   // pass 2: e = exp(x - M) into y (or, for a strided y, a row buffer), block sums folded in
   // block order
   const T mt = static_cast<T>(m);
-  T* y = yr.p;
-  if (yr.stride != 1) {
+  T* y;
+  if (!half && yr.stride == 1) {
+    y = reinterpret_cast<T*>(yr.p);  // S is T
+  } else {
     rowbuf.resize(static_cast<size_t>(n));
     y = rowbuf.data();
   }
   for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
-    parts[static_cast<size_t>(j)] = k.exp_store_sum(gather<T>(xr, off, len, scratch.x(t)), len, mt, y + off);
+    parts[static_cast<size_t>(j)] = k.exp_store_sum(gather<S>(xr, off, len, scratch.x(t)), len, mt, y + off);
   });
   double s = 0;
   for (i64 j = 0; j < nb; ++j) s += parts[static_cast<size_t>(j)];
   // pass 3: y /= S (S >= 1: the maximum's term is exactly 1)
   const T scale = static_cast<T>(1.0 / s);
   for_blocks(n, nt, tid, [&](i64, i64 off, i64 len, int) {
-    k.scale_store(y + off, len, scale, y + off, false);  // y is cached: plain stores
-    if (yr.stride != 1) scatter<T>(y + off, yr, off, len);
+    if (half && yr.stride == 1) {  // y is cached: plain stores
+      k.scale_store(y + off, len, scale, yr.p + off, false);
+      return;
+    }
+    kf.scale_store(y + off, len, scale, y + off, false);
+    if (half || yr.stride != 1) scatter_rounded<S>(y + off, yr, off, len);
   });
   return true;
 }
 
-template <class T>
+template <class S>
 void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, bool log, int nthreads) {
-  const KernelsT<T>& k = kern<T>(kt);
+  using T = compute_t<S>;
+  const KernelsT<S>& k = kern<S>(kt);
+  const KernelsT<T>& kf = kern<T>(kt);
   const int bnd = x.ndim - 1;
   const i64 rows = batch_rows(x, bnd);
   const i64 n = x.shape[x.ndim - 1];
   if (rows == 0 || n == 0) return;
   const Plan plan = make_plan(rows, n, nthreads);
-  Scratch<T> scratch(plan.nt, any_strided(x) || any_strided(out));
+  Scratch<S> scratch(plan.nt, any_strided(x) || any_strided(out));
+  // (the same choice for every storage type: half rows give float32's values, rounded)
   const bool cached = !log && n * static_cast<i64>(sizeof(T)) <= kCachedSoftmaxBytes;
   // Rows longer than the one-exp path's limit write their output in a last pass over lines
   // that are not cached: when the whole output exceeds the caches, non-temporal stores (no
@@ -214,41 +231,42 @@ void softmax_rows(const KernelTable& kt, const NdView& x, const NdView& out, boo
   // float32 row: softmax 4.6 -> 3.8 ms, log_softmax 5.6 -> 3.7 ms with out=. Shorter rows
   // keep plain stores: streaming the rescale of y where it sits in L2 was 1.5x slower on
   // (64, 32000), and log_softmax's write of such rows gained nothing.
-  const bool stream = static_cast<double>(rows) * static_cast<double>(n) * sizeof(T) >= kStreamBytes &&
+  const bool stream = static_cast<double>(rows) * static_cast<double>(n) * sizeof(S) >= kStreamBytes &&
                       n * static_cast<i64>(sizeof(T)) > kCachedSoftmaxBytes;
   std::vector<std::vector<double>> parts(static_cast<size_t>(plan.nt));
   std::vector<std::vector<T>> rowbufs(static_cast<size_t>(plan.nt));
   for_rows(plan, rows, [&](i64 r, int tid, int inner_nt) {
-    const Row<T> xw = row_of<T>(x, r);
-    const Row<const T> xr{xw.p, xw.stride};
-    const Row<T> yr = row_of<T>(out, r);
-    if (cached && softmax_cached<T>(k, xr, yr, n, inner_nt, scratch, tid, parts[static_cast<size_t>(tid)],
+    const Row<S> xw = row_of<S>(x, r);
+    const Row<const S> xr{xw.p, xw.stride};
+    const Row<S> yr = row_of<S>(out, r);
+    if (cached && softmax_cached<S>(k, kf, xr, yr, n, inner_nt, scratch, tid, parts[static_cast<size_t>(tid)],
                                     rowbufs[static_cast<size_t>(tid)]))
       return;
-    const RowState st = row_state<T>(k, Mode::exact, xr, Row<const T>{nullptr, 1}, n, inner_nt, scratch, tid);
+    const RowState st = row_state<S>(k, Mode::exact, xr, Row<const S>{nullptr, 1}, n, inner_nt, scratch, tid);
     for_blocks(n, inner_nt, tid, [&](i64 j, i64, i64, int t) {
-      softmax_write<T>(k, xr, yr, n, st, log, j, scratch.x(t), scratch.y(t), stream);
+      softmax_write<S>(k, xr, yr, n, st, log, j, scratch.x(t), scratch.y(t), stream);
     });
   });
 }
 
-template <class T>
+template <class S>
 void entropy_rows(const KernelTable& kt, const NdView& p, const NdView& out, int nthreads) {
-  const KernelsT<T>& k = kern<T>(kt);
+  using T = compute_t<S>;
+  const KernelsT<S>& k = kern<S>(kt);
   const int bnd = p.ndim - 1;
   const i64 rows = batch_rows(p, bnd);
   const i64 n = p.shape[p.ndim - 1];
   if (rows == 0) return;
   const Plan plan = make_plan(rows, n, nthreads);
-  Scratch<T> scratch(plan.nt, any_strided(p));
+  Scratch<S> scratch(plan.nt, any_strided(p));
   std::vector<std::vector<double>> parts(static_cast<size_t>(plan.nt));
   for_rows(plan, rows, [&](i64 r, int tid, int inner_nt) {
-    const Row<T> pr = row_of<T>(p, r);
-    const Row<const T> row{pr.p, pr.stride};
+    const Row<S> pr = row_of<S>(p, r);
+    const Row<const S> row{pr.p, pr.stride};
     std::vector<double>& part = parts[static_cast<size_t>(tid)];
     part.resize(static_cast<size_t>(num_blocks(n)));
     for_blocks(n, inner_nt, tid, [&](i64 j, i64 off, i64 len, int t) {
-      part[static_cast<size_t>(j)] = k.plogp(gather<T>(row, off, len, scratch.x(t)), len);
+      part[static_cast<size_t>(j)] = k.plogp(gather<S>(row, off, len, scratch.x(t)), len);
     });
     double acc = 0;  // block sums in block order
     for (double v : part) acc += v;
@@ -274,10 +292,13 @@ void elementwise(const KernelTable& kt, Elementwise op, const T* x, i64 n, T* y)
   template void state_rows<T>(const KernelTable&, const NdView&, double*, double*, int);                     \
   template void softmax_rows<T>(const KernelTable&, const NdView&, const NdView&, bool, int);               \
   template void softmax_entropy_rows<T>(const KernelTable&, const NdView&, const NdView&, int);             \
-  template void entropy_rows<T>(const KernelTable&, const NdView&, const NdView&, int);                     \
-  template void elementwise<T>(const KernelTable&, Elementwise, const T*, i64, T*);
+  template void entropy_rows<T>(const KernelTable&, const NdView&, const NdView&, int);
 
 LOGITCORE_INSTANTIATE(float)
 LOGITCORE_INSTANTIATE(double)
+LOGITCORE_INSTANTIATE(bf16)
+LOGITCORE_INSTANTIATE(f16)
+template void elementwise<float>(const KernelTable&, Elementwise, const float*, i64, float*);
+template void elementwise<double>(const KernelTable&, Elementwise, const double*, i64, double*);
 
 }  // namespace logitcore_impl

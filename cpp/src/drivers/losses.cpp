@@ -52,8 +52,8 @@ LossValue focal(double g, double l) {
 // blocks' states and the split of the e = exp(x - m) that stats_store forms for the block
 // holding the maximum (`e_of(j)` returns them): the loss uses the same terms whether or not
 // the gradient is requested, and in-place gradients (e written over the logits) need no x.
-template <class T, class EF>
-void refine_split(const KernelsT<T>& k, const BlockStats* bs, i64 nb, i64 n, RowState& st, EF&& e_of) {
+template <class S, class EF>
+void refine_split(const KernelsT<S>& k, const BlockStats* bs, i64 nb, i64 n, RowState& st, EF&& e_of) {
   double rest = 0;
   const i64 jm = dominated_block(bs, nb, st, &rest);
   if (jm < 0) return;
@@ -73,22 +73,23 @@ double log_p_target(const RowState& st, double zy) {
 // order, and u for rows dominated by their maximum (from the stored e, or, without eb, from the
 // block holding the maximum recomputed into scratch). The loss does not depend on whether the
 // gradient is requested: both take these same block statistics.
-template <class T>
-RowState first_pass(const KernelsT<T>& k, const Row<const T>& x, i64 n, int inner_nt, Scratch<T>& scratch, int tid,
-                    BlockStats* bs, T* eb) {
+template <class S>
+RowState first_pass(const KernelsT<S>& k, const Row<const S>& x, i64 n, int inner_nt, Scratch<S>& scratch, int tid,
+                    BlockStats* bs, compute_t<S>* eb) {
+  using T = compute_t<S>;
   for_blocks(n, inner_nt, tid, [&](i64 j, i64 off, i64 len, int t) {
-    const T* xp = gather<T>(x, off, len, scratch.x(t));
+    const S* xp = gather<S>(x, off, len, scratch.x(t));
     BlockStats b = k.stats_store(xp, len, eb ? eb + off : nullptr);
-    if (!(b.m - b.m == 0) && b.m != -kInf) b = special_block<T>(xp, nullptr, len);  // x left intact
+    if (!(b.m - b.m == 0) && b.m != -kInf) b = special_block<S>(xp, nullptr, len);  // x left intact
     bs[j] = b;
   });
   const i64 nb = num_blocks(n);
   RowState st = fold_blocks(bs, nb);
-  refine_split<T>(k, bs, nb, n, st, [&](i64 j) {
+  refine_split<S>(k, bs, nb, n, st, [&](i64 j) {
     if (eb) return static_cast<const T*>(eb + j * kBlock);
     const BlockRange br = block_range(j, n);
     T* e = scratch.e(tid);
-    k.stats_store(gather<T>(x, br.off, br.len, scratch.x(tid)), br.len, e);
+    k.stats_store(gather<S>(x, br.off, br.len, scratch.x(tid)), br.len, e);
     return static_cast<const T*>(e);
   });
   return st;
@@ -96,22 +97,26 @@ RowState first_pass(const KernelsT<T>& k, const Row<const T>& x, i64 n, int inne
 
 // Loss (and, with g set, gradient) of one row. With a gradient: two passes and ONE exp per
 // logit: pass 1 stores e = exp(x - m_b) per block; after the fixed-order fold, pass 2 scales
-// each block by w * rowscale * exp(m_b - M) / S (a multiply, no exp).
-template <class T>
-void loss_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x, const Row<T>* g, i64 n,
-              std::int64_t t, std::int64_t ignore_index, double rs, double* loss, int inner_nt, Scratch<T>& scratch,
-              int tid, BlockStats* bs, T* ebuf) {
+// each block by w * rowscale * exp(m_b - M) / S (a multiply, no exp). Half-precision storage
+// S keeps e in the float32 row ebuf (kf: the float32 kernels) and rounds each gradient entry
+// once, as it is stored.
+template <class S>
+void loss_row(const KernelsT<S>& k, const KernelsT<compute_t<S>>& kf, const LossSpec& spec, const Row<const S>& x,
+              const Row<S>* g, i64 n, std::int64_t t, std::int64_t ignore_index, double rs, double* loss, int inner_nt,
+              Scratch<S>& scratch, int tid, BlockStats* bs, compute_t<S>* ebuf) {
+  using T = compute_t<S>;
+  constexpr bool half = is_half<S>::value;
   if (t == ignore_index) {
     *loss = 0.0;
     if (g)
       for_blocks(n, inner_nt, tid, [&](i64, i64 off, i64 len, int) {
-        for (i64 i = off; i < off + len; ++i) g->p[i * g->stride] = T(0);
+        for (i64 i = off; i < off + len; ++i) g->p[i * g->stride] = to_storage<S>(0.0);
       });
     return;
   }
   const double zy = static_cast<double>(x.p[t * x.stride]);  // read before the logits may be overwritten
-  T* eb = g ? (g->stride == 1 ? g->p : ebuf) : nullptr;
-  const RowState st = first_pass<T>(k, x, n, inner_nt, scratch, tid, bs, eb);
+  T* eb = g ? (!half && g->stride == 1 ? reinterpret_cast<T*>(g->p) : ebuf) : nullptr;  // S is T when direct
+  const RowState st = first_pass<S>(k, x, n, inner_nt, scratch, tid, bs, eb);
   const double ell = log_p_target(st, zy);
   const LossValue lv = loss_from_logp(spec, ell);
   *loss = lv.loss;
@@ -127,7 +132,7 @@ void loss_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x,
           const double p = (intact && static_cast<double>(x.p[i * x.stride]) == kInf) ? 1.0 / st.s : 0.0;
           v = wrs * (p - (i == t ? 1.0 : 0.0));
         }
-        g->p[i * g->stride] = static_cast<T>(v);
+        g->p[i * g->stride] = to_storage<S>(v);
       }
     });
     return;
@@ -135,14 +140,18 @@ void loss_row(const KernelsT<T>& k, const LossSpec& spec, const Row<const T>& x,
   for_blocks(n, inner_nt, tid, [&](i64 j, i64 off, i64 len, int) {
     const double c = bs[j].m == -kInf ? 0.0 : wrs * ::exp(bs[j].m - st.m) / st.s;
     if (::fabs(c) <= static_cast<double>(std::numeric_limits<T>::max())) {
-      k.scale_store(eb + off, len, static_cast<T>(c), eb + off, false);
+      if (half && g->stride == 1) {
+        k.scale_store(eb + off, len, static_cast<T>(c), g->p + off, false);
+        return;
+      }
+      kf.scale_store(eb + off, len, static_cast<T>(c), eb + off, false);
     } else {  // a factor beyond T's range (huge class weights): each product in double
       for (i64 i = off; i < off + len; ++i) eb[i] = static_cast<T>(static_cast<double>(eb[i]) * c);
     }
-    if (g->stride != 1) scatter<T>(eb + off, *g, off, len);
+    if (half || g->stride != 1) scatter_rounded<S>(eb + off, *g, off, len);
   });
   // the target entry: w (p_y − 1) with p_y − 1 = expm1(ℓ), formed in double
-  g->p[t * g->stride] = static_cast<T>(wrs * ::expm1(ell));
+  g->p[t * g->stride] = to_storage<S>(wrs * ::expm1(ell));
 }
 
 }  // namespace
@@ -162,11 +171,13 @@ LossValue loss_from_logp(const LossSpec& spec, double l) {
   return v;
 }
 
-template <class T>
+template <class S>
 void loss_rows(const KernelTable& kt, const NdView& x, const std::int64_t* target, std::int64_t ignore_index,
                const double* rowscale, double scale, const LossSpec& spec, double* loss, const NdView* grad,
                int nthreads) {
-  const KernelsT<T>& k = kern<T>(kt);
+  using T = compute_t<S>;
+  const KernelsT<S>& k = kern<S>(kt);
+  const KernelsT<T>& kf = kern<T>(kt);
   const int bnd = x.ndim - 1;
   const i64 rows = batch_rows(x, bnd);
   const i64 n = x.shape[bnd];
@@ -174,18 +185,20 @@ void loss_rows(const KernelTable& kt, const NdView& x, const std::int64_t* targe
   const i64 nb = num_blocks(n);
   const Plan plan = make_plan(rows, n, nthreads);
   const bool grad_strided = grad && any_strided(*grad);
-  Scratch<T> scratch(plan.nt, any_strided(x) || grad_strided);
-  // per row thread: block states, and a gradient row of e for strided gradients
+  // a row of e per thread for strided gradients and half-precision ones (e stays float32)
+  const bool grad_buffered = grad && (grad_strided || is_half<S>::value);
+  Scratch<S> scratch(plan.nt, any_strided(x) || grad_strided);
+  // per row thread: block states, and a gradient row of e for buffered gradients
   std::vector<BlockStats> bsmem(static_cast<size_t>(plan.nt) * static_cast<size_t>(nb));
-  std::vector<T> emem(grad_strided ? static_cast<size_t>(plan.nt) * static_cast<size_t>(n) : 0);
+  std::vector<T> emem(grad_buffered ? static_cast<size_t>(plan.nt) * static_cast<size_t>(n) : 0);
   for_rows(plan, rows, [&](i64 r, int tid, int inner_nt) {
-    const Row<T> xr = row_of<T>(x, r);
-    Row<T> gr{nullptr, 1};
-    if (grad) gr = row_of<T>(*grad, r);
+    const Row<S> xr = row_of<S>(x, r);
+    Row<S> gr{nullptr, 1};
+    if (grad) gr = row_of<S>(*grad, r);
     const double rs = scale * (rowscale ? rowscale[r] : 1.0);
-    loss_row<T>(k, spec, Row<const T>{xr.p, xr.stride}, grad ? &gr : nullptr, n, target[r], ignore_index, rs,
+    loss_row<S>(k, kf, spec, Row<const S>{xr.p, xr.stride}, grad ? &gr : nullptr, n, target[r], ignore_index, rs,
                 loss + r, inner_nt, scratch, tid, bsmem.data() + static_cast<size_t>(tid) * static_cast<size_t>(nb),
-                grad_strided ? emem.data() + static_cast<size_t>(tid) * static_cast<size_t>(n) : nullptr);
+                grad_buffered ? emem.data() + static_cast<size_t>(tid) * static_cast<size_t>(n) : nullptr);
   });
 }
 
@@ -193,5 +206,9 @@ template void loss_rows<float>(const KernelTable&, const NdView&, const std::int
                                double, const LossSpec&, double*, const NdView*, int);
 template void loss_rows<double>(const KernelTable&, const NdView&, const std::int64_t*, std::int64_t,
                                 const double*, double, const LossSpec&, double*, const NdView*, int);
+template void loss_rows<bf16>(const KernelTable&, const NdView&, const std::int64_t*, std::int64_t, const double*,
+                              double, const LossSpec&, double*, const NdView*, int);
+template void loss_rows<f16>(const KernelTable&, const NdView&, const std::int64_t*, std::int64_t, const double*,
+                             double, const LossSpec&, double*, const NdView*, int);
 
 }  // namespace logitcore_impl

@@ -48,6 +48,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 template <class T> const KernelsT<T>& kern(const KernelTable& k);
 template <> inline const KernelsT<float>& kern<float>(const KernelTable& k) { return k.f32; }
 template <> inline const KernelsT<double>& kern<double>(const KernelTable& k) { return k.f64; }
+template <> inline const KernelsT<bf16>& kern<bf16>(const KernelTable& k) { return k.bfloat16; }
+template <> inline const KernelsT<f16>& kern<f16>(const KernelTable& k) { return k.float16; }
 
 inline bool in_parallel_region() {
 #ifdef LOGITCORE_HAVE_OPENMP
@@ -181,18 +183,27 @@ void scatter(const T* buf, const Row<T>& row, i64 off, i64 len) {
   for (i64 i = 0; i < len; ++i) dst[i * row.stride] = buf[i];
 }
 
-// Per-thread scratch: three blocks (x, b, y) per thread, and a list of block states.
+// A block of computed values (float) stored into a row of half-precision storage S, rounded
+// to nearest even (any stride).
+template <class S>
+void scatter_rounded(const compute_t<S>* buf, const Row<S>& row, i64 off, i64 len) {
+  S* dst = row.p + off * row.stride;
+  for (i64 i = 0; i < len; ++i) dst[i * row.stride] = to_storage<S>(buf[i]);
+}
+
+// Per-thread scratch: three blocks (x, b, y) of the storage type per thread, and a list of
+// block states; e blocks are in the compute type.
 template <class T>
 struct Scratch {
   std::vector<T> mem;
   std::vector<std::vector<BlockStats>> parts;
-  std::vector<std::vector<T>> ebuf;  // a block of e = exp(x - m), sized when first needed
+  std::vector<std::vector<compute_t<T>>> ebuf;  // a block of e = exp(x - m), sized when first needed
   Scratch(int nt, bool needed)
       : mem(needed ? static_cast<size_t>(nt) * 3 * kBlock : 0),
         parts(static_cast<size_t>(nt)),
         ebuf(static_cast<size_t>(nt)) {}
-  T* e(int tid) {
-    std::vector<T>& v = ebuf[static_cast<size_t>(tid)];
+  compute_t<T>* e(int tid) {
+    std::vector<compute_t<T>>& v = ebuf[static_cast<size_t>(tid)];
     if (v.empty()) v.resize(static_cast<size_t>(kBlock));
     return v.data();
   }
@@ -351,7 +362,7 @@ void refine_dominated(const KernelsT<T>& k, const BlockStats* parts, i64 nb, Row
   double rest = 0;
   const i64 jm = dominated_block(parts, nb, st, &rest);
   if (jm < 0) return;
-  const Excess e = k.excess(block(jm), block_range(jm, n).len, static_cast<T>(st.m));
+  const Excess e = k.excess(block(jm), block_range(jm, n).len, static_cast<compute_t<T>>(st.m));
   st.u = rest + e.r + (e.ties - 1.0);
 }
 

@@ -1,8 +1,9 @@
-// AVX2 + FMA kernels (this file alone is compiled with -mavx2 -mfma).
+// AVX2 + FMA (+ F16C) kernels (this file alone is compiled with -mavx2 -mfma -mf16c).
 #include <immintrin.h>
 #include <math.h>
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -75,6 +76,48 @@ struct VF {
   }
   static void storeu(T* p, R r) { _mm256_storeu_ps(p, r); }
   static void store_tail(T* p, R r, std::int64_t n) { _mm256_maskstore_ps(p, tail_mask32(n), r); }
+  // Half-precision storage (half.h): eight halves widened to float32 as they are loaded
+  // (bfloat16: zero-extend and shift by 16; float16: F16C), and rounded to nearest even as
+  // they are stored (bfloat16 in integer arithmetic, NaN kept a quiet NaN; float16: F16C),
+  // bit for bit what half.h's portable conversions give.
+  static R widen(const bf16*, __m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+  static R widen(const f16*, __m128i h) { return _mm256_cvtph_ps(h); }
+  static __m128i narrow(const bf16*, R r) {
+    const __m256i u = _mm256_castps_si256(r);
+    const __m256i hi = _mm256_srli_epi32(u, 16);
+    const __m256i odd = _mm256_and_si256(hi, _mm256_set1_epi32(1));
+    __m256i h = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), odd), 16);
+    h = _mm256_blendv_epi8(h, _mm256_or_si256(hi, _mm256_set1_epi32(0x40)),
+                           _mm256_castps_si256(_mm256_cmp_ps(r, r, _CMP_UNORD_Q)));
+    // the 16-bit values of both 128-bit lanes next to each other, then the two lanes' halves
+    return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08));
+  }
+  static __m128i narrow(const f16*, R r) { return _mm256_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static R loadu(const P* p) {
+    return widen(p, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static R load_tail(const P* p, std::int64_t n, T fill) {
+    alignas(16) std::uint16_t b[8] = {};
+    std::memcpy(b, p, static_cast<size_t>(n) * sizeof(P));
+    const R v = widen(p, _mm_load_si128(reinterpret_cast<const __m128i*>(b)));
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), v, _mm256_castsi256_ps(tail_mask32(n)));
+  }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static void storeu(P* p, R r) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), narrow(p, r));
+  }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static void store_tail(P* p, R r, std::int64_t n) {
+    alignas(16) std::uint16_t b[8];
+    _mm_store_si128(reinterpret_cast<__m128i*>(b), narrow(p, r));
+    std::memcpy(p, b, static_cast<size_t>(n) * sizeof(P));
+  }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static void stream_store(P* p, R r) {
+    _mm_stream_si128(reinterpret_cast<__m128i*>(p), narrow(p, r));
+  }
   // the lanes of m (in order) of v and of base + lane to ev / iv (room for W more entries
   // each: whole vectors are stored); returns how many
   static int compress(R v, unsigned m, std::int32_t base, T* ev, std::int32_t* iv) {
@@ -333,7 +376,8 @@ struct VD {
 }  // namespace
 
 const KernelTable* table_avx2() {
-  static const KernelTable t{"avx2", make_kernels<VF>(), make_kernels<VD>()};
+  static const KernelTable t{"avx2", make_kernels<VF>(), make_kernels<VD>(), make_half_kernels<VF, bf16>(),
+                             make_half_kernels<VF, f16>()};
   return &t;
 }
 

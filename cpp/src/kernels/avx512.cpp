@@ -38,6 +38,42 @@ struct VF {
   }
   static void storeu(T* p, R r) { _mm512_storeu_ps(p, r); }
   static void store_tail(T* p, R r, std::int64_t n) { _mm512_mask_storeu_ps(p, mask(n), r); }
+  // Half-precision storage (half.h): sixteen halves widened to float32 as they are loaded
+  // (bfloat16: zero-extend and shift by 16; float16: vcvtph2ps), rounded to nearest even as
+  // they are stored (bfloat16 in integer arithmetic, NaN kept a quiet NaN; float16:
+  // vcvtps2ph), bit for bit what half.h's portable conversions give.
+  static R widen(const bf16*, __m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+  static R widen(const f16*, __m256i h) { return _mm512_cvtph_ps(h); }
+  static __m256i narrow(const bf16*, R r) {
+    const __m512i u = _mm512_castps_si512(r);
+    const __m512i hi = _mm512_srli_epi32(u, 16);
+    const __m512i odd = _mm512_and_si512(hi, _mm512_set1_epi32(1));
+    __m512i h = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
+    h = _mm512_mask_mov_epi32(h, _mm512_cmp_ps_mask(r, r, _CMP_UNORD_Q), _mm512_or_si512(hi, _mm512_set1_epi32(0x40)));
+    return _mm512_cvtepi32_epi16(h);
+  }
+  static __m256i narrow(const f16*, R r) { return _mm512_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static R loadu(const P* p) {
+    return widen(p, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static R load_tail(const P* p, std::int64_t n, T fill) {
+    const __mmask16 k = mask(n);
+    return _mm512_mask_blend_ps(k, _mm512_set1_ps(fill), widen(p, _mm256_maskz_loadu_epi16(k, p)));
+  }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static void storeu(P* p, R r) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), narrow(p, r));
+  }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static void store_tail(P* p, R r, std::int64_t n) {
+    _mm256_mask_storeu_epi16(p, mask(n), narrow(p, r));
+  }
+  template <class P, class = std::enable_if_t<is_half<P>::value>>
+  static void stream_store(P* p, R r) {
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), narrow(p, r));
+  }
   static unsigned mask_nlt(R a, R b) { return static_cast<unsigned>(_mm512_cmp_ps_mask(a, b, _CMP_NLT_UQ)); }
   static unsigned mask_nan(R a) { return static_cast<unsigned>(_mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q)); }
   // the lanes of m (in order) of v and of base + lane to ev / iv (room for W more entries
@@ -255,7 +291,8 @@ struct VD {
 }  // namespace
 
 const KernelTable* table_avx512() {
-  static const KernelTable t{"avx512", make_kernels<VF>(), make_kernels<VD>()};
+  static const KernelTable t{"avx512", make_kernels<VF>(), make_kernels<VD>(), make_half_kernels<VF, bf16>(),
+                             make_half_kernels<VF, f16>()};
   return &t;
 }
 

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "kernels/half.h"
+
 namespace logitcore_impl {
 
 // Fixed block length (elements). Row results are a left-to-right fold of per-block states,
@@ -90,42 +92,49 @@ struct CsrProduct {
   std::int64_t ldo;
 };
 
-template <class T>
+// The kernels of one storage type S, computed in T = compute_t<S>: float and double in
+// themselves; the half-precision storage types (half.h) in float32, converted as they are
+// loaded and rounded to nearest even where an output of S is stored (the loads and stores of
+// the ISA's traits). Pointers to S are the caller's data (or a gathered copy of it); pointers
+// to T are scratch in the compute type. The half tables fill the logsumexp family's entries
+// (stats .. plogp, scan, scale_store) and leave the rest null.
+template <class S>
 struct KernelsT {
+  using T = compute_t<S>;
   // max, sum of exp(x - max) over a contiguous block (n <= kBlock).
-  BlockStats (*stats)(const T* x, std::int64_t n);
+  BlockStats (*stats)(const S* x, std::int64_t n);
   // as stats, plus t = sum exp(x - m) * (x - m) (entropy of the softmax).
-  BlockStats (*stats_entropy)(const T* x, std::int64_t n);
+  BlockStats (*stats_entropy)(const S* x, std::int64_t n);
   // max and sum of e_i = exp(x_i - m) (double: Cody-Waite, within an ulp; float: 2^((x - m)
   // log2 e), relative error below |x_i - m| 2^-24; the maximum's term is exactly 1 in both),
   // storing e into e unless it is null (e may alias x). Stores nothing when m is +inf or
   // NaN; stores zeros when m is -inf.
-  BlockStats (*stats_store)(const T* x, std::int64_t n, T* e);
+  BlockStats (*stats_store)(const S* x, std::int64_t n, T* e);
   // Excess of the block holding the row maximum m (see Excess); x <= m, no NaN.
-  Excess (*excess)(const T* x, std::int64_t n, T m);
+  Excess (*excess)(const S* x, std::int64_t n, T m);
   // The same split of terms already stored by stats_store (0 <= e <= 1): r = the sum of the
   // e below 1, ties = the number equal to 1.
   Excess (*split_sum)(const T* e, std::int64_t n);
   // y = exp(x - shift) by Cody-Waite reduction (x <= shift or -inf), returning sum y
   // (y may alias x): softmax's middle pass, one exp per element relative to the row maximum.
-  double (*exp_store_sum)(const T* x, std::int64_t n, T shift, T* y);
+  double (*exp_store_sum)(const S* x, std::int64_t n, T shift, T* y);
   // weighted: entries with b == 0 are excluded, s = sum b exp(x - m) over the rest.
   // Blocks with a nonzero |b| outside [2^-60, 2^60] (or NaN/inf) return s = NaN: the driver
   // sums those in log space.
-  BlockStats (*stats_w)(const T* x, const T* b, std::int64_t n);
+  BlockStats (*stats_w)(const S* x, const S* b, std::int64_t n);
   // y = exp(x - shift) * scale; stream: non-temporal stores (outputs larger than the caches)
-  void (*exp_scale)(const T* x, std::int64_t n, T shift, T scale, T* y, bool stream);
+  void (*exp_scale)(const S* x, std::int64_t n, T shift, T scale, S* y, bool stream);
   // y = (x - a) - b; stream as above
-  void (*sub)(const T* x, std::int64_t n, T a, T b, T* y, bool stream);
+  void (*sub)(const S* x, std::int64_t n, T a, T b, S* y, bool stream);
   // sum of p*log(p) over a block (0 log 0 = 0); NaN/negative entries propagate NaN.
-  double (*plogp)(const T* p, std::int64_t n);
+  double (*plogp)(const S* p, std::int64_t n);
   // elementwise exp (used by the accuracy tests and benchmarks)
   void (*exp)(const T* x, std::int64_t n, T* y);
   // elementwise natural log (log 0 = -inf, log of a negative or NaN = NaN)
   void (*log)(const T* x, std::int64_t n, T* y);
 
   // --- entropy normalization (docs/math.md §2) ---
-  ScanStats (*scan)(const T* x, std::int64_t n, T thr);
+  ScanStats (*scan)(const S* x, std::int64_t n, T thr);
   // Writes the log-weights of a block relative to the reference xmax (the row maximum), in
   // log2 units: w = max(kWMin, log2 x - log2 xmax) for probabilities or
   // max(kWMin, (x - xmax) / ln 2) for logits (entries equal to xmax get w == 0 exactly), and
@@ -139,7 +148,7 @@ struct KernelsT {
   // y = 2^(g w) * scale
   void (*exp_gamma_scale)(const T* w, std::int64_t n, T g, T scale, T* y);
   // y = e * c; with stream, non-temporal stores (for outputs larger than the caches)
-  void (*scale_store)(const T* e, std::int64_t n, T c, T* y, bool stream);
+  void (*scale_store)(const T* e, std::int64_t n, T c, S* y, bool stream);
 
   // --- the vector cores one element at a time (accuracy tests); no clamping or fixups ---
   // y = 2^x by the ISA's exp2_core. Contract: kLow2 <= x <= 128 (float) or 1024 (double),
@@ -181,6 +190,8 @@ struct KernelTable {
   const char* name;
   KernelsT<float> f32;
   KernelsT<double> f64;
+  KernelsT<bf16> bfloat16;
+  KernelsT<f16> float16;
 };
 
 enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2 };

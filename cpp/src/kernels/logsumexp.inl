@@ -40,8 +40,8 @@ constexpr std::int64_t kStoreAcc = 2;
 // --- block statistics (docs/math.md §1.1, §1.4) ---
 
 // The block maximum, kStatsAcc running maxima.
-template <class V>
-inline typename V::T block_max(const typename V::T* x, std::int64_t n) {
+template <class V, class S = typename V::T>
+inline typename V::T block_max(const S* x, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
@@ -75,8 +75,8 @@ struct FusedW2 {
   static R w2(R x, R m, R l2e, R c) { return V::w2(x, m, l2e, c); }
 };
 
-template <class V, bool kWithT, class WF = FusedW2<V>>
-BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
+template <class V, bool kWithT, class WF = FusedW2<V>, class S = typename V::T>
+BlockStats stats_impl(const S* x, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
@@ -145,8 +145,8 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
 // exp in double. Terms exceed 1 only for entries above the shift; the pass is redone the
 // two-pass way when that could overflow (an entry more than kOnePassSpread above the shift,
 // a non-finite shift or sum), so special values and wide blocks keep their exact handling.
-template <class V>
-BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
+template <class V, class S = typename V::T>
+BlockStats stats_plain(const S* x, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
@@ -203,8 +203,8 @@ struct SumSplit {
   double r;
 };
 
-template <class V, bool kStore, bool kBase2, bool kSplit = false>
-SumSplit exp_sum_from(const typename V::T* x, std::int64_t n, typename V::T m, typename V::T* e) {
+template <class V, bool kStore, bool kBase2, bool kSplit = false, class S = typename V::T>
+SumSplit exp_sum_from(const S* x, std::int64_t n, typename V::T m, typename V::T* e) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
@@ -250,8 +250,8 @@ SumSplit exp_sum_from(const typename V::T* x, std::int64_t n, typename V::T m, t
 // Block max, then e = exp(x - m) stored and summed: the gradient of softmax-based losses
 // reuses e instead of a second exp. Float uses the base-2 form (the loss pass is hot),
 // double Cody-Waite.
-template <class V, bool kStore>
-BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::T* e) {
+template <class V, bool kStore, class S = typename V::T>
+BlockStats stats_store_impl(const S* x, std::int64_t n, typename V::T* e) {
   using T = typename V::T;
   const T ninf = -std::numeric_limits<T>::infinity();
   const T m = block_max<V>(x, n);
@@ -268,21 +268,21 @@ BlockStats stats_store_impl(const typename V::T* x, std::int64_t n, typename V::
 }
 
 // softmax's middle pass: Cody-Waite exp relative to the row maximum, stored and summed.
-template <class V>
-double exp_store_sum_impl(const typename V::T* x, std::int64_t n, typename V::T shift, typename V::T* y) {
+template <class V, class S = typename V::T>
+double exp_store_sum_impl(const S* x, std::int64_t n, typename V::T shift, typename V::T* y) {
   return exp_sum_from<V, true, false>(x, n, shift, y).s;
 }
 
-template <class V>
-BlockStats stats_store_dispatch(const typename V::T* x, std::int64_t n, typename V::T* e) {
+template <class V, class S = typename V::T>
+BlockStats stats_store_dispatch(const S* x, std::int64_t n, typename V::T* e) {
   return e ? stats_store_impl<V, true>(x, n, e) : stats_store_impl<V, false>(x, n, nullptr);
 }
 
 // The terms of a block below 1, exp(x - m) by Cody-Waite (each within an ulp), summed on
 // their own, and the number of terms equal to 1 (the entries at m, and any so close that
 // their exp rounds to 1): s = ties + r exactly.
-template <class V>
-Excess excess_impl(const typename V::T* x, std::int64_t n, typename V::T m) {
+template <class V, class S = typename V::T>
+Excess excess_impl(const S* x, std::int64_t n, typename V::T m) {
   const SumSplit ss = exp_sum_from<V, false, false, true>(x, n, m, nullptr);
   return {ss.r, ::nearbyint(ss.s - ss.r)};
 }
@@ -322,8 +322,8 @@ Excess split_sum_impl(const typename V::T* e, std::int64_t n) {
 
 // Entropy statistics: w = x - m (exact when x is near m) and exp by Cody-Waite reduction, so
 // each term is accurate to an ulp whatever |w| (t weighs the terms by w).
-template <class V>
-BlockStats stats_entropy(const typename V::T* x, std::int64_t n) {
+template <class V, class S = typename V::T>
+BlockStats stats_entropy(const S* x, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
@@ -364,8 +364,8 @@ BlockStats stats_entropy(const typename V::T* x, std::int64_t n) {
 
 // Weighted statistics: entries with b == 0 excluded, s = sum b exp(x - m) (docs/math.md §1.1,
 // "Weights"); weights outside [kWeightLo, kWeightHi] give s = NaN for the driver's log-space path.
-template <class V, class WF = FusedW2<V>>
-BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::int64_t n) {
+template <class V, class WF = FusedW2<V>, class S = typename V::T>
+BlockStats stats_weighted(const S* x, const S* b, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
@@ -423,9 +423,8 @@ BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::i
 // --- softmax and log_softmax writes (docs/math.md §1.3) ---
 
 // y = exp(x - shift) * scale, Cody-Waite.
-template <class V>
-void exp_scale_impl(const typename V::T* x, std::int64_t n, typename V::T shift, typename V::T scale,
-                    typename V::T* y, bool stream) {
+template <class V, class S = typename V::T>
+void exp_scale_impl(const S* x, std::int64_t n, typename V::T shift, typename V::T scale, S* y, bool stream) {
   const auto vs = V::set1(shift), vc = V::set1(scale), lo = V::set1(V::kLow);
   store_pass<V>(
       y, n, stream, [&](std::int64_t i) { return V::mul(V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vs))), vc); },
@@ -435,9 +434,8 @@ void exp_scale_impl(const typename V::T* x, std::int64_t n, typename V::T shift,
 }
 
 // y = (x - a) - b: log_softmax as x - m - log s.
-template <class V>
-void sub2_impl(const typename V::T* x, std::int64_t n, typename V::T a, typename V::T b, typename V::T* y,
-               bool stream) {
+template <class V, class S = typename V::T>
+void sub2_impl(const S* x, std::int64_t n, typename V::T a, typename V::T b, S* y, bool stream) {
   const auto va = V::set1(a), vb = V::set1(b);
   store_pass<V>(
       y, n, stream, [&](std::int64_t i) { return V::sub(V::sub(V::loadu(x + i), va), vb); },
@@ -448,8 +446,8 @@ void sub2_impl(const typename V::T* x, std::int64_t n, typename V::T a, typename
 
 // Float lanes add at most kSumGroup vectors before the partial sum moves to double (like
 // scan), so a long row of equal terms keeps its sum to a few eps.
-template <class V>
-double plogp_vec(const typename V::T* p, std::int64_t n) {
+template <class V, class S = typename V::T>
+double plogp_vec(const S* p, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;

@@ -51,9 +51,9 @@ inline typename V::R exp_clamped(typename V::R x) {
 
 // Prefetch the bytes one block ahead of p (kVecs vectors' worth, one line per 64 bytes). A
 // prefetch never faults, so reading past the end of the array is harmless.
-template <class V, int kVecs = kPrefetchVecs>
-inline void prefetch_ahead(const typename V::T* p) {
-  constexpr std::int64_t kBytes = kVecs * V::W * static_cast<std::int64_t>(sizeof(typename V::T));
+template <class V, int kVecs = kPrefetchVecs, class S = typename V::T>
+inline void prefetch_ahead(const S* p) {
+  constexpr std::int64_t kBytes = kVecs * V::W * static_cast<std::int64_t>(sizeof(S));
   const char* q = reinterpret_cast<const char*>(p + kBlock);
   for (std::int64_t b = 0; b < kBytes; b += 64) __builtin_prefetch(q + b, 0, 3);
 }
@@ -63,8 +63,8 @@ inline void prefetch_ahead(const typename V::T* p) {
 // Block scan of raw values (max, min, sum, count above thr): entropy normalization's first
 // pass (docs/math.md §2, the validity checks and the reachable range) and softmax's maximum
 // pass (docs/math.md §1.3).
-template <class V>
-ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
+template <class V, class S = typename V::T>
+ScanStats scan_impl(const S* x, std::int64_t n, typename V::T thr) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
@@ -115,9 +115,9 @@ ScanStats scan_impl(const typename V::T* x, std::int64_t n, typename V::T thr) {
 // part up to the first vector-aligned address of y, then aligned non-temporal stores (two
 // vectors per step: f's work of consecutive vectors overlaps) and a fence; otherwise plain
 // stores. The values are the same either way; only how they reach memory differs.
-template <class V, class F, class FT>
-inline void store_pass(typename V::T* y, std::int64_t n, bool stream, F&& f, FT&& ft) {
-  using T = typename V::T;
+template <class V, class F, class FT, class S = typename V::T>
+inline void store_pass(S* y, std::int64_t n, bool stream, F&& f, FT&& ft) {
+  using T = S;  // the stored type: its size sets the alignment of the streamed part
   constexpr std::int64_t W = V::W;
   std::int64_t i = 0;
   const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(y);
@@ -148,8 +148,8 @@ inline void store_pass(typename V::T* y, std::int64_t n, bool stream, F&& f, FT&
 // y = e * c, the last pass of all three families: softmax's rescale by 1/S (docs/math.md
 // §1.3), entropy normalization's output q (§2) and the losses' gradient rows (§3). With
 // stream, non-temporal stores from the first vector-aligned address of y.
-template <class V>
-void scale_store_impl(const typename V::T* e, std::int64_t n, typename V::T c, typename V::T* y, bool stream) {
+template <class V, class S = typename V::T>
+void scale_store_impl(const typename V::T* e, std::int64_t n, typename V::T c, S* y, bool stream) {
   using T = typename V::T;
   const auto vc = V::set1(c);
   store_pass<V>(

@@ -37,15 +37,21 @@ struct VScalar {
   static constexpr T kLow = T(-760);    // exp(-760) == 0 in double
   static constexpr T kHigh = T(710);    // exp(710) == inf in double
   static constexpr T kLow2 = T(-1100);  // 2^-1100 == 0 in double
-  static R loadu(const T* p) { return map4([&](int l) { return static_cast<double>(p[l]); }); }
-  static R load_tail(const T* p, std::int64_t n, T fill) {
-    return map4([&](int l) { return static_cast<double>(l < n ? p[l] : fill); });
+  // P is T or, for float, a half-precision storage type (half.h): widened exactly on load,
+  // rounded to nearest even from the float value on store
+  template <class P>
+  static R loadu(const P* p) { return map4([&](int l) { return static_cast<double>(p[l]); }); }
+  template <class P>
+  static R load_tail(const P* p, std::int64_t n, T fill) {
+    return map4([&](int l) { return l < n ? static_cast<double>(p[l]) : static_cast<double>(fill); });
   }
-  static void storeu(T* p, R r) {
-    for (int l = 0; l < 4; ++l) p[l] = static_cast<T>(r.v[l]);
+  template <class P>
+  static void storeu(P* p, R r) {
+    for (int l = 0; l < 4; ++l) p[l] = to_storage<P>(static_cast<T>(r.v[l]));
   }
-  static void store_tail(T* p, R r, std::int64_t n) {
-    for (int l = 0; l < n; ++l) p[l] = static_cast<T>(r.v[l]);
+  template <class P>
+  static void store_tail(P* p, R r, std::int64_t n) {
+    for (int l = 0; l < n; ++l) p[l] = to_storage<P>(static_cast<T>(r.v[l]));
   }
   static R set1(T v) { return map4([&](int) { return static_cast<double>(v); }); }
   static R add(R a, R b) { return map4([&](int l) { return a.v[l] + b.v[l]; }); }
@@ -68,7 +74,8 @@ struct VScalar {
   static R keep_lt(R a, R b) { return map4([&](int l) { return a.v[l] < b.v[l] ? a.v[l] : 0.0; }); }
   static R log_core(R x) { return map4([&](int l) { return ::log(x.v[l]); }); }
   static R log2_fast(R x) { return map4([&](int l) { return ::log2(x.v[l]); }); }
-  static void stream_store(T* p, R r) { storeu(p, r); }
+  template <class P>
+  static void stream_store(P* p, R r) { storeu(p, r); }
   static void fence() {}
   static R exp2_core(R a) { return map4([&](int l) { return ::exp2(a.v[l]); }); }
   static constexpr T kLowSum = kLow2;
@@ -91,7 +98,8 @@ using VD = VScalar<double>;
 }  // namespace
 
 const KernelTable* table_scalar() {
-  static const KernelTable t{"scalar", make_kernels<VF>(), make_kernels<VD>()};
+  static const KernelTable t{"scalar", make_kernels<VF>(), make_kernels<VD>(), make_half_kernels<VF, bf16>(),
+                             make_half_kernels<VF, f16>()};
   return &t;
 }
 

@@ -2,7 +2,8 @@
 // logsumexp.inl (docs/math.md §1, and the losses of §3), entropy_norm.inl (docs/math.md §2),
 // sampling.inl (docs/math.md §4) and sparse.inl (sparse times dense products).
 // Included last by each ISA unit inside its anonymous namespace; make_kernels<VF> and
-// make_kernels<VD> are the only things the unit hands out, as plain function pointers.
+// make_kernels<VD> (and make_half_kernels<VF, S> for the half-precision storage types) are the
+// only things the unit hands out, as plain function pointers.
 
 template <class V>
 KernelsT<typename V::T> make_kernels() {
@@ -32,5 +33,28 @@ KernelsT<typename V::T> make_kernels() {
   k.tempered_exp = &tempered_exp_impl<V>;
   k.csr_rows_i32 = &csr_rows_impl<V, std::int32_t>;
   k.csr_rows_i64 = &csr_rows_impl<V, std::int64_t>;
+  return k;
+}
+
+// The logsumexp family (docs/math.md §1) and the losses' passes (§3) on half-precision storage
+// S, computed in float32 by VF: the same generic kernels, their loads and stores converting
+// (the trait's overloads for S). Kernels on compute-type scratch only (split_sum) are the
+// float ones; the other entries stay null.
+template <class V, class S>
+KernelsT<S> make_half_kernels() {
+  static_assert(std::is_same<typename V::T, float>::value, "half storage is computed in float32");
+  KernelsT<S> k{};
+  k.stats = &stats_plain<V, S>;
+  k.stats_entropy = &stats_entropy<V, S>;
+  k.stats_store = &stats_store_dispatch<V, S>;
+  k.excess = &excess_impl<V, S>;
+  k.split_sum = &split_sum_impl<V>;
+  k.exp_store_sum = &exp_store_sum_impl<V, S>;
+  k.stats_w = &stats_weighted<V, FusedW2<V>, S>;
+  k.exp_scale = &exp_scale_impl<V, S>;
+  k.sub = &sub2_impl<V, S>;
+  k.plogp = &plogp_vec<V, S>;
+  k.scan = &scan_impl<V, S>;
+  k.scale_store = &scale_store_impl<V, S>;
   return k;
 }

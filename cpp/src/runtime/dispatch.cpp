@@ -68,6 +68,7 @@ CpuFeatures detect() {
   const bool osxsave = (r[2] >> 27) & 1;
   const bool avx = (r[2] >> 28) & 1;
   const bool fma = (r[2] >> 12) & 1;
+  const bool f16c = (r[2] >> 29) & 1;  // the AVX2 kernels' float16 loads and stores
   if (!osxsave || !avx) return f;
   const std::uint64_t xcr0 = xgetbv0();
   const bool os_ymm = (xcr0 & 0x6) == 0x6;    // SSE + AVX state
@@ -79,7 +80,7 @@ CpuFeatures detect() {
   const bool avx512dq = (ebx >> 17) & 1;
   const bool avx512bw = (ebx >> 30) & 1;
   const bool avx512vl = (ebx >> 31) & 1;
-  f.avx2 = os_ymm && avx2 && fma;
+  f.avx2 = os_ymm && avx2 && fma && f16c;
   f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
 #endif
   return f;
