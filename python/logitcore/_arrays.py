@@ -1,7 +1,7 @@
 """Argument normalization shared by the public functions.
 
 Every public function follows the same path: coerce the input to a float array (float32 and
-float64 native; float16 computed in float32; integers and booleans in float64), normalize
+float64 native; float16 and bfloat16 computed in float32; integers and booleans in float64), normalize
 ``axis``, move the reduced axes last and merge them into one row axis (a view whenever the
 strides allow it), validate ``out=`` exactly, and hand strided views to the native core.
 """
@@ -20,6 +20,9 @@ except ImportError:  # pragma: no cover
 __all__ = [
     "AxisError",
     "as_float_array",
+    "is_bfloat16",
+    "is_half",
+    "kernel_dtypes",
     "result_dtypes",
     "normalize_axes",
     "rows_view",
@@ -30,9 +33,26 @@ __all__ = [
 ]
 
 
+def is_bfloat16(dtype: np.dtype) -> bool:
+    """Whether dtype is ml_dtypes' bfloat16, recognized without importing ml_dtypes (only an
+    array that already has the dtype can carry it)."""
+    return dtype.itemsize == 2 and dtype.kind == "V" and dtype.name == "bfloat16"
+
+
+def is_half(dtype: np.dtype) -> bool:
+    """float16 or bfloat16: 16-bit storage the library reads natively (computed in float32)."""
+    return (dtype.kind == "f" and dtype.itemsize == 2) or is_bfloat16(dtype)
+
+
 def result_dtypes(dtype: np.dtype, name: str = "input") -> tuple[np.dtype, np.dtype]:
-    """Return (compute dtype, result dtype) for an input dtype, or raise TypeError."""
+    """Return (compute dtype, result dtype) for an input dtype, or raise TypeError.
+
+    The compute dtype is what the array is converted to before a call that has no
+    half-precision kernels (float32 for float16 and bfloat16); see kernel_dtypes for the calls
+    that read half precision natively."""
     dtype = np.dtype(dtype)
+    if is_bfloat16(dtype):
+        return np.dtype(np.float32), dtype
     if dtype.kind == "f":
         if dtype.itemsize == 2:
             return np.dtype(np.float32), np.dtype(np.float16)
@@ -49,8 +69,21 @@ def result_dtypes(dtype: np.dtype, name: str = "input") -> tuple[np.dtype, np.dt
     if dtype.kind == "c":
         raise TypeError(f"{name} has complex dtype {dtype}; logitcore works on real floating-point data")
     raise TypeError(
-        f"{name} has dtype {dtype}; expected real numbers (float16/32/64, integer or bool)"
+        f"{name} has dtype {dtype}; expected real numbers (float16/32/64, bfloat16, integer or bool)"
     )
+
+
+def kernel_dtypes(dtype: np.dtype, name: str = "input") -> tuple[np.dtype, np.dtype, np.dtype]:
+    """(storage dtype, result dtype, per-row dtype) for the calls with half-precision kernels
+    (the logsumexp family, the streaming state and the losses): float16 and bfloat16 arrays are
+    handed over as they are (the kernels widen each entry to float32 as they load it), outputs
+    of the input's shape come back in the input's dtype and per-row results in float32 (then
+    cast to the result dtype); other dtypes as result_dtypes."""
+    dtype = np.dtype(dtype)
+    cdt, rdt = result_dtypes(dtype, name)
+    if is_half(dtype):
+        return dtype, rdt, np.dtype(np.float32)
+    return cdt, rdt, cdt
 
 
 def as_float_array(a, name: str = "input") -> np.ndarray:

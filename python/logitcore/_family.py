@@ -7,9 +7,9 @@ from . import _core
 from ._arrays import (
     as_float_array,
     check_out,
+    kernel_dtypes,
     native,
     normalize_axes,
-    result_dtypes,
     rows_view,
     writable_rows_view,
 )
@@ -145,7 +145,8 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
         if where is not None:
             where = arrays[-1]
     dtype = a.dtype if b is None else np.result_type(_weak(a_obj, a), _weak(b_obj, b))
-    cdt, rdt = result_dtypes(dtype, "a")
+    # sdt: what the kernels read (half precision as it is); cdt: the per-row results' dtype
+    sdt, rdt, cdt = kernel_dtypes(dtype, "a")
     if a.ndim == 0:
         a = a.reshape(1)
         b = None if b is None else b.reshape(1)
@@ -153,11 +154,11 @@ def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=
     axes = normalize_axes(axis, a.ndim)
     if where is not None:
         if b is None:  # masked entries become -inf: the unweighted path (log1p form included)
-            a = np.where(where, a.astype(cdt, copy=False), -np.inf).astype(cdt, copy=False)
+            a = np.where(where, a.astype(sdt, copy=False), np.array(-np.inf, sdt)).astype(sdt, copy=False)
         else:
-            b = np.where(where, native(b, cdt), 0).astype(cdt, copy=False)
-    x = native(a, cdt)
-    bb = None if b is None else native(b, cdt)
+            b = np.where(where, native(b, sdt), np.array(0, sdt)).astype(sdt, copy=False)
+    x = native(a, sdt)
+    bb = None if b is None else native(b, sdt)
     inputs = [x] if bb is None else [x, bb]
     buf, final_out = _reduction_target(out, a.shape, axes, keepdims, rdt, cdt, inputs)
     rows, batch = rows_view(x, axes)
@@ -186,7 +187,7 @@ def _softmax_common(x, axis, out, log: bool, name: str):
             _core._softmax(rows, buf, log)
             return buf if last else np.moveaxis(buf, -1, ax)
     x = as_float_array(x, "x")
-    cdt, rdt = result_dtypes(x.dtype, "x")
+    cdt, rdt, _ = kernel_dtypes(x.dtype, "x")  # half precision: read and written as it is
     shape0 = x.shape
     if x.ndim == 0:
         x = x.reshape(1)
@@ -247,11 +248,11 @@ def log_softmax(x, axis=None, *, out=None):
 
 def _row_reduction(kernel, x, axis, keepdims, name):
     x = as_float_array(x, name)
-    cdt, rdt = result_dtypes(x.dtype, name)
+    sdt, rdt, cdt = kernel_dtypes(x.dtype, name)
     if x.ndim == 0:
         x = x.reshape(1)
     axes = normalize_axes(axis, x.ndim)
-    xc = native(x, cdt)
+    xc = native(x, sdt)
     rows, batch = rows_view(xc, axes)
     buf = np.empty(batch, dtype=cdt)
     if buf.size:

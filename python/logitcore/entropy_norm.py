@@ -10,6 +10,7 @@ import numpy as np
 from . import _core
 from ._arrays import (
     as_float_array,
+    is_bfloat16,
     check_out,
     native,
     normalize_axes,
@@ -25,6 +26,14 @@ _SUM_TOL = {np.dtype(t): max(_core.EN_MIN_SUM_TOL, float(np.finfo(t).eps)) for t
 
 _STATUS_ABOVE, _STATUS_BELOW, _STATUS_INVALID, _STATUS_BAD_SUM, _STATUS_NO_SUPPORT = (
     _core.EN_ABOVE_RANGE, _core.EN_BELOW_RANGE, _core.EN_INVALID, _core.EN_BAD_SUM, _core.EN_NO_SUPPORT)
+
+
+def _sum_tol(dtype) -> float:
+    """The default sum tolerance of an input dtype (-1: the library's default); bfloat16 rows
+    were rounded to 8 significant bits: its epsilon, 2^-7."""
+    if is_bfloat16(dtype):
+        return max(_core.EN_MIN_SUM_TOL, 2.0**-7)
+    return _SUM_TOL.get(dtype, -1.0)
 
 
 def default_tol(dtype) -> float:
@@ -208,7 +217,7 @@ def entropy_normalize(
     # were rounded to float16): set once here, used by the library and quoted by the errors
     opt = _core.EntropyNormalizeOptions(
         _core.EN_LOGITS if logits else _core.EN_PROBABILITIES, tol, max_iter,
-        not renormalize and not logits, _SUM_TOL.get(x.dtype, -1.0), out_of_range == "raise")
+        not renormalize and not logits, _sum_tol(x.dtype), out_of_range == "raise")
     info = _core._entropy_normalize(rows, buf, tgt_rows, opt)  # (no rows: checks the options)
     if info["status"].any():
         _raise_for_status(info, tgt_rows, batch, logits, out_of_range, opt.effective_sum_tol(cdt == np.float64))

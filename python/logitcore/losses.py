@@ -19,8 +19,8 @@ sum is 0, e.g. when every row is ignored), 'sum' or 'none' (the weighted per-row
 returned gradient is that of the returned loss; for 'none' it is the gradient of the sum of the
 per-row losses.
 
-Dtypes: float32 and float64 logits are computed natively; float16 is computed in float32 and
-returned as float16; integer logits are computed in float64. Losses are accumulated in float64
+Dtypes: float32 and float64 logits are computed natively; float16 and bfloat16 (ml_dtypes) are
+read as they are, computed in float32 and returned in their own dtype; integer logits are computed in float64. Losses are accumulated in float64
 and returned in the result dtype ('mean'/'sum' as a NumPy scalar). Results are bitwise
 identical for any thread count. A row with a NaN logit (or with every logit −inf) gives NaN
 loss and a NaN gradient row; rows with +inf logits use the limit softmax (uniform over the +inf
@@ -34,7 +34,7 @@ import operator
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_array, native, result_dtypes, view_reshape
+from ._arrays import as_float_array, is_half, kernel_dtypes, native, view_reshape
 
 __all__ = ["gamma_cross_entropy", "generalized_cross_entropy", "focal_loss"]
 
@@ -58,10 +58,10 @@ def _as_logits(logits, inplace: bool):
                 f"inplace=True writes the gradient into logits, which must then be a numpy.ndarray "
                 f"(got {type(logits).__name__})"
             )
-        if logits.dtype not in (np.float32, np.float64) or not logits.dtype.isnative:
+        if not (logits.dtype in (np.float32, np.float64) or is_half(logits.dtype)) or not logits.dtype.isnative:
             raise ValueError(
-                f"inplace=True needs float32 or float64 logits in native byte order, got dtype {logits.dtype} "
-                "(float16 and integer inputs are computed in another dtype and cannot hold the gradient)"
+                f"inplace=True needs float32, float64, float16 or bfloat16 logits in native byte order, got dtype "
+                f"{logits.dtype} (integer inputs are computed in another dtype and cannot hold the gradient)"
             )
         if not logits.flags.writeable:
             raise ValueError("inplace=True: logits is read-only")
@@ -75,8 +75,8 @@ def _as_logits(logits, inplace: bool):
     a = as_float_array(logits, "logits")
     if a.ndim == 0:
         raise ValueError("logits must have at least one dimension (classes on the last axis)")
-    cdt, rdt = result_dtypes(a.dtype, "logits")
-    return native(a, cdt), cdt, rdt
+    sdt, rdt, _ = kernel_dtypes(a.dtype, "logits")  # half precision: read and written as it is
+    return native(a, sdt), sdt, rdt
 
 
 def _as_target(target, batch: tuple, n_classes: int) -> np.ndarray:
@@ -182,7 +182,7 @@ _COMMON_DOC = """
     inplace : bool
         Write the gradient into ``logits`` itself and return it as the gradient: no second
         rows x V buffer, extra memory O(rows). Requires ``return_grad=True`` and a writeable
-        float32/float64 ndarray (ValueError otherwise).
+        float32/float64/float16/bfloat16 ndarray (ValueError otherwise).
 
     Returns
     -------

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_array, native, result_dtypes
+from ._arrays import as_float_array, is_bfloat16, kernel_dtypes, native
 
 __all__ = ["LogSumExpState"]
 
@@ -34,7 +34,7 @@ class LogSumExpState:
     rows : int
         Number of rows (the batch size).
     dtype : dtype, optional
-        Dtype of :meth:`result` (float16, float32 or float64; default float64). The state
+        Dtype of :meth:`result` (float16, bfloat16, float32 or float64; default float64). The state
         itself is always kept in float64.
 
     Examples
@@ -133,8 +133,8 @@ class LogSumExpState:
             raise ValueError(f"chunk must have shape (rows={self.rows}, k), got {chunk.shape}")
         if chunk.shape[1] == 0 or self.rows == 0:
             return self
-        cdt, _ = result_dtypes(chunk.dtype, "chunk")
-        _core._state_update(self._m, self._u, native(chunk, cdt))
+        sdt, _, _ = kernel_dtypes(chunk.dtype, "chunk")  # half precision: read as it is
+        _core._state_update(self._m, self._u, native(chunk, sdt))
         return self
 
     def merge(self, other: "LogSumExpState") -> "LogSumExpState":
@@ -159,11 +159,17 @@ class LogSumExpState:
         return f"LogSumExpState(rows={self.rows}, dtype={self._dtype.name})"
 
     def __getstate__(self):
-        return {"max": self._m, "excess": self._u, "dtype": self._dtype.str}
+        # bfloat16 by name (its .str is an anonymous '<V2')
+        return {"max": self._m, "excess": self._u, "dtype": "bfloat16" if is_bfloat16(self._dtype) else self._dtype.str}
 
     def __setstate__(self, state):
         self._m, self._u = state["max"], state["excess"]
-        self._dtype = np.dtype(state["dtype"])
+        if state["dtype"] == "bfloat16":
+            import ml_dtypes
+
+            self._dtype = np.dtype(ml_dtypes.bfloat16)
+        else:
+            self._dtype = np.dtype(state["dtype"])
 
 
 def _check_rows(rows) -> int:
@@ -180,6 +186,8 @@ def _check_rows(rows) -> int:
 
 def _check_dtype(dtype) -> np.dtype:
     dt = np.dtype(dtype)
+    if is_bfloat16(dt):
+        return dt
     if dt.kind != "f" or dt.itemsize not in (2, 4, 8):
-        raise TypeError(f"dtype must be float16, float32 or float64, got {dt}")
+        raise TypeError(f"dtype must be float16, bfloat16, float32 or float64, got {dt}")
     return dt
