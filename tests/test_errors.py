@@ -136,7 +136,7 @@ def test_state_constructor_errors():
         lc.LogSumExpState(-1)
     with pytest.raises(TypeError, match="rows must be an integer, got float"):
         lc.LogSumExpState(2.0)
-    with pytest.raises(TypeError, match="dtype must be float16, float32 or float64, got int32"):
+    with pytest.raises(TypeError, match="dtype must be float16, bfloat16, float32 or float64, got int32"):
         lc.LogSumExpState(2, dtype=np.int32)
 
 

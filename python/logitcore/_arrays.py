@@ -82,6 +82,8 @@ def kernel_dtypes(dtype: np.dtype, name: str = "input") -> tuple[np.dtype, np.dt
     dtype = np.dtype(dtype)
     cdt, rdt = result_dtypes(dtype, name)
     if is_half(dtype):
+        if dtype.kind == "f":
+            dtype = np.dtype(np.float16)  # native byte order (native() converts a swapped array)
         return dtype, rdt, np.dtype(np.float32)
     return cdt, rdt, cdt
 
