@@ -9,6 +9,7 @@ template <class V>
 KernelsT<typename V::T> make_kernels() {
   KernelsT<typename V::T> k;
   k.stats = &stats_plain<V>;
+  k.stats_exact = &stats_plain<V, SubMul<V>>;
   k.stats_entropy = &stats_entropy<V>;
   k.stats_store = &stats_store_dispatch<V>;
   k.excess = &excess_impl<V>;
@@ -44,7 +45,8 @@ template <class V, class S>
 KernelsT<S> make_half_kernels() {
   static_assert(std::is_same<typename V::T, float>::value, "half storage is computed in float32");
   KernelsT<S> k{};
-  k.stats = &stats_plain<V, S>;
+  k.stats = &stats_plain<V, FusedW2<V>, S>;
+  k.stats_exact = &stats_plain<V, SubMul<V>, S>;
   k.stats_entropy = &stats_entropy<V, S>;
   k.stats_store = &stats_store_dispatch<V, S>;
   k.excess = &excess_impl<V, S>;
