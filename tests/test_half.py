@@ -1,4 +1,4 @@
-"""Half-precision inputs (docs/math.md §1.6): float16 and bfloat16 arrays are read by the kernels
+"""Half-precision inputs (docs/math.md §1.5): float16 and bfloat16 arrays are read by the kernels
 as they are, each entry widened exactly to float32 as it is loaded, and computed in float32.
 
 The contract tested here is exact: every result on half input is bit for bit the float32

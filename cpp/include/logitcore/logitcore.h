@@ -304,7 +304,7 @@ LOGITCORE_API logitcore_status logitcore_loss_f64(const logitcore_matrix* x, con
                                                   const logitcore_loss_options* opt, double* row_loss, double* reduced,
                                                   const logitcore_matrix* grad, int num_threads);
 
-/* ---- half-precision storage (docs/math.md §1.6) -------------------------------------------- */
+/* ---- half-precision storage (docs/math.md §1.5) -------------------------------------------- */
 /* bfloat16 and IEEE float16 (binary16) data, held as their 16 bits. The _bf16 and _f16 functions
  * take matrices of these (strides in elements, as everywhere) and compute in float32: each entry
  * is widened exactly as it is loaded, so every result equals the _f32 function's on float32 data

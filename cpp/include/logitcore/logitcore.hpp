@@ -113,7 +113,7 @@ inline void set_num_threads(int n) { detail::check(logitcore_set_num_threads(n))
 inline bool have_openmp() { return logitcore_have_openmp() != 0; }
 inline std::int64_t block_size() { return logitcore_block_size(); }
 
-// ---- half-precision storage (docs/math.md §1.6) -------------------------------------------------
+// ---- half-precision storage (docs/math.md §1.5) -------------------------------------------------
 
 // The element types of bfloat16 and IEEE float16 data (logitcore_bf16 / logitcore_f16: the 16
 // bits of a value). The logsumexp family, the streaming state and the losses take them and

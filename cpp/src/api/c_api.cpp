@@ -952,7 +952,7 @@ LOGITCORE_TYPED_(float, f32)
 LOGITCORE_TYPED_(double, f64)
 #undef LOGITCORE_TYPED_
 
-// Half-precision storage (docs/math.md §1.6): the logsumexp family, the streaming state and the
+// Half-precision storage (docs/math.md §1.5): the logsumexp family, the streaming state and the
 // losses, computed in float32 with per-row results in float32.
 static_assert(sizeof(bf16) == sizeof(logitcore_bf16) && sizeof(f16) == sizeof(logitcore_f16),
               "half storage types match the public typedefs");

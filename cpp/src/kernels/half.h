@@ -1,4 +1,4 @@
-// Half-precision storage types (docs/math.md §1.6): bfloat16 and IEEE binary16, held as their
+// Half-precision storage types (docs/math.md §1.5): bfloat16 and IEEE binary16, held as their
 // 16 bits (layout-compatible with logitcore_bf16 / logitcore_f16 of the public header). They
 // are storage only: kernels convert them to float32 as they load them and compute in float32;
 // outputs of the input's shape are rounded back to nearest, ties to even.
