@@ -8,6 +8,7 @@ each registers its cases, headline rows and targets from one ``register_*_cases(
 * :mod:`.family` — logsumexp and softmax, the memory-bound floor, thread scaling;
 * :mod:`.losses` — the fused cross-entropy and robust losses against PyTorch;
 * :mod:`.entropy_norm` — entropy normalization against the source article's iteration;
+* :mod:`.half` — bfloat16 and float16 inputs against float32 (logsumexp, the fused loss);
 * :mod:`.maxent` — the maximum-entropy classifier's fits against scikit-learn (a suite with its
   own loop: ``--cases maxent``, or ``--full``).
 
@@ -35,6 +36,7 @@ from .harness import (
     run,
     run_case,
 )
+from .half import register_half_cases
 from .losses import register_loss_cases
 from .sampling import register_sampling_cases
 
@@ -42,6 +44,7 @@ register_family_cases()
 register_loss_cases()
 register_entropy_cases()
 register_sampling_cases()
+register_half_cases()
 
 
 def _maxent_suite(args, out):
