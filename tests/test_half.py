@@ -346,6 +346,27 @@ def test_streaming_state(name, rng):
     assert pickle.loads(pickle.dumps(s)).dtype == dt
 
 
+@pytest.mark.parametrize("name", DTYPES)
+def test_apply_penalties_native(name, rng):
+    """Penalties on half logits: each adjusted logit is the float32 path's value rounded once;
+    the other logits are copied bit for bit (NaN payloads included); in place works."""
+    dt = half_dtype(name)
+    x = logits(rng, (4, 300), dt)
+    x[0, 5] = np.nan
+    x[1, 7] = np.inf
+    ids = rng.integers(-1, 300, (4, 40))
+    ids[0, 0], ids[1, 0] = 5, 7
+    kw = dict(repetition_penalty=np.array([1.3, 0.7, 1.0, 2.0]), frequency_penalty=0.25, presence_penalty=0.5)
+    y = lc.apply_penalties(x, ids, **kw)
+    assert y.dtype == dt and same(y, lc.apply_penalties(x.astype(np.float32), ids, **kw).astype(dt))
+    untouched = np.ones(x.shape, bool)
+    for r in range(4):
+        untouched[r, ids[r][ids[r] >= 0]] = False
+    assert np.array_equal(bits(y)[untouched], bits(x)[untouched])
+    z = x.copy()
+    assert lc.apply_penalties(z, ids, out=z, **kw) is z and same(z, y)
+
+
 def test_other_functions_take_bfloat16(rng):
     """Functions without half-precision kernels convert bfloat16 to float32 first and return
     outputs of the input's shape as bfloat16, like float16."""

@@ -104,7 +104,7 @@ void sample_filter(const py::array& x, const py::array& temperature, const py::a
 
 void apply_penalties(const py::array& x, const py::array& out, const py::array& ids, const py::array& rep,
                      const py::array& freq, const py::array& pres) {
-  const DType dt = dtype_of(x, "logits");
+  const DType dt = dtype_of(x, "logits", true);
   require(x.ndim() == 2 && out.ndim() == 2, "logits: expected a 2-D array");
   check_same_dtype(x, out, "out");
   check_writeable(out, "out");
@@ -114,7 +114,7 @@ void apply_penalties(const py::array& x, const py::array& out, const py::array& 
   p.repetition = setting<double>(rep, rows, &p.repetition_stride, "repetition_penalty");
   p.frequency = setting<double>(freq, rows, &p.frequency_stride, "frequency_penalty");
   p.presence = setting<double>(pres, rows, &p.presence_stride, "presence_penalty");
-  with_dtype(dt, [&](auto tag) {
+  with_dtype_half(dt, [&](auto tag) {
     using T = decltype(tag);
     const logitcore::Matrix<const T> mx = matrix_of<T>(x, "logits");
     const logitcore::Matrix<T> my = matrix_of<T>(out, "out");

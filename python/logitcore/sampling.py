@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_array, native, result_dtypes, view_reshape
+from ._arrays import as_float_array, kernel_dtypes, native, result_dtypes, view_reshape
 
 __all__ = [
     "sample",
@@ -55,12 +55,13 @@ class SampleResult(NamedTuple):
     top_logprobs: np.ndarray  #: float64, their log-probabilities
 
 
-def _logits_2d(logits, name: str = "logits") -> tuple[np.ndarray, tuple[int, ...], np.dtype]:
-    """(2-D native array (rows, V), batch shape, result dtype)."""
+def _logits_2d(logits, name: str = "logits", half: bool = False) -> tuple[np.ndarray, tuple[int, ...], np.dtype]:
+    """(2-D native array (rows, V), batch shape, result dtype); half: float16 and bfloat16 are
+    kept as they are (the call has half-precision kernels), else converted to float32."""
     a = as_float_array(logits, name)
     if a.ndim == 0:
         raise ValueError(f"{name} must have at least one dimension (the vocabulary), got a scalar")
-    compute, result = result_dtypes(a.dtype, name)
+    compute, result = (kernel_dtypes(a.dtype, name)[:2] if half else result_dtypes(a.dtype, name))
     a = native(a, compute)
     batch = a.shape[:-1]
     if a.ndim == 2:
@@ -270,9 +271,10 @@ def apply_penalties(logits, token_ids, *, repetition_penalty=1.0, frequency_pena
     with -1): the repetition penalty rho divides a positive logit and multiplies a negative one,
     then c_j * frequency_penalty and presence_penalty (once) are subtracted. Each adjusted logit is
     computed in float64 and rounded once. Settings: scalars or one per row. ``out=logits`` works in
-    place. Returns the adjusted logits (float16 in, float16 out).
+    place. Returns the adjusted logits (float16 in, float16 out; bfloat16 likewise: half-precision
+    logits are read and written as they are).
     """
-    x2, batch, result = _logits_2d(logits)
+    x2, batch, result = _logits_2d(logits, half=True)
     rows, v = x2.shape
     shape = batch + (v,)
     ids = np.asarray(token_ids)

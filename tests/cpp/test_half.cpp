@@ -231,6 +231,31 @@ TEST(Half, ReferenceRoundingSelfCheck) {
   EXPECT_EQ(narrow(Fmt::bf16, 1.0f + 3.0f / 256), 0x3f82);  // tie to even (up)
 }
 
+TEST(Half, Penalties) {
+  std::mt19937 gen(3);
+  for (const Entry& e : kEntries) {
+    SCOPED_TRACE(e.name);
+    const i64 rows = 2, cols = 50;
+    std::vector<std::uint16_t> h;
+    std::vector<float> f;
+    make(e, rows, cols, gen, h, f);
+    const std::vector<std::int64_t> ids = {1, 1, 4, -1, 0, 49, 49, 3};
+    const double rep[2] = {1.5, 0.5};
+    logitcore_penalty_params p;
+    std::memset(&p, 0, sizeof p);
+    p.repetition = rep;
+    p.repetition_stride = 1;
+    const double fr = 0.3;
+    p.frequency = &fr;
+    const logitcore_matrix xh = mat(h.data(), rows, cols), xf = mat(f.data(), rows, cols), mi = mat(ids.data(), 2, 4);
+    std::vector<float> yf(f.size());
+    const logitcore_matrix myf = mat(yf.data(), rows, cols);
+    ASSERT_OK(logitcore_apply_penalties_f32(&xf, &myf, &mi, &p, 1));
+    ASSERT_OK((e.fmt == Fmt::bf16 ? logitcore_apply_penalties_bf16 : logitcore_apply_penalties_f16)(&xh, &xh, &mi, &p, 1));
+    for (size_t i = 0; i < h.size(); ++i) ASSERT_TRUE(same_half(h[i], narrow(e.fmt, yf[i]), e.fmt)) << i;
+  }
+}
+
 TEST(Half, ErrorsUseTheStorageSize) {
   // the overlap checks count 2 bytes per element: an output just past a half matrix is fine,
   // one byte into it is not

@@ -433,6 +433,14 @@ LOGITCORE_API logitcore_status logitcore_apply_penalties_f32(const logitcore_mat
 LOGITCORE_API logitcore_status logitcore_apply_penalties_f64(const logitcore_matrix* x, const logitcore_matrix* y,
                                                              const logitcore_matrix* token_ids,
                                                              const logitcore_penalty_params* params, int num_threads);
+/* Half-precision data (see "half-precision storage"): each adjusted logit computed in double,
+ * rounded to float32 and then to the format, as the _f32 result rounded to it. */
+LOGITCORE_API logitcore_status logitcore_apply_penalties_bf16(const logitcore_matrix* x, const logitcore_matrix* y,
+                                                              const logitcore_matrix* token_ids,
+                                                              const logitcore_penalty_params* params, int num_threads);
+LOGITCORE_API logitcore_status logitcore_apply_penalties_f16(const logitcore_matrix* x, const logitcore_matrix* y,
+                                                             const logitcore_matrix* token_ids,
+                                                             const logitcore_penalty_params* params, int num_threads);
 
 /* The uniform in [0, 1) a row with this seed and offset draws (docs/math.md §4.2). */
 LOGITCORE_API double logitcore_sample_uniform(uint64_t seed, uint64_t offset);

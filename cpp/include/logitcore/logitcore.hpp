@@ -496,6 +496,17 @@ LOGITCORE_SAMPLE_(float, f32)
 LOGITCORE_SAMPLE_(double, f64)
 #undef LOGITCORE_SAMPLE_
 
+inline void apply_penalties(Matrix<const bfloat16> x, Matrix<bfloat16> y, Matrix<const std::int64_t> token_ids,
+                            const PenaltyParams& params, int num_threads = 0) {
+  const logitcore_matrix cx = x.c(), cy = y.c(), ci = token_ids.c();
+  detail::check(logitcore_apply_penalties_bf16(&cx, &cy, &ci, &params, num_threads));
+}
+inline void apply_penalties(Matrix<const float16> x, Matrix<float16> y, Matrix<const std::int64_t> token_ids,
+                            const PenaltyParams& params, int num_threads = 0) {
+  const logitcore_matrix cx = x.c(), cy = y.c(), ci = token_ids.c();
+  detail::check(logitcore_apply_penalties_f16(&cx, &cy, &ci, &params, num_threads));
+}
+
 // ---- sparse (CSR) times dense ---------------------------------------------------------------------
 
 // A CSR view (logitcore_csr): row r holds data[p] at column indices[p], p in [indptr[r],

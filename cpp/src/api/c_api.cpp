@@ -952,8 +952,8 @@ LOGITCORE_TYPED_(float, f32)
 LOGITCORE_TYPED_(double, f64)
 #undef LOGITCORE_TYPED_
 
-// Half-precision storage (docs/math.md §1.5): the logsumexp family, the streaming state and the
-// losses, computed in float32 with per-row results in float32.
+// Half-precision storage (docs/math.md §1.5): the logsumexp family, the streaming state, the
+// losses and the penalties, computed in float32 with per-row results in float32.
 static_assert(sizeof(bf16) == sizeof(logitcore_bf16) && sizeof(f16) == sizeof(logitcore_f16),
               "half storage types match the public typedefs");
 #define LOGITCORE_HALF_(T, S)                                                                                    \
@@ -980,6 +980,11 @@ static_assert(sizeof(bf16) == sizeof(logitcore_bf16) && sizeof(f16) == sizeof(lo
                                       const logitcore_loss_options* opt, double* row_loss, double* reduced,     \
                                       const logitcore_matrix* grad, int nt) {                                   \
     return guard([&] { loss_impl<T>(x, target, opt, row_loss, reduced, grad, nt); });                          \
+  }                                                                                                              \
+  logitcore_status logitcore_apply_penalties_##S(const logitcore_matrix* x, const logitcore_matrix* y,          \
+                                                 const logitcore_matrix* ids, const logitcore_penalty_params* p, \
+                                                 int nt) {                                                       \
+    return guard([&] { penalties_impl<T>(x, y, ids, p, nt); });                                                 \
   }
 
 LOGITCORE_HALF_(bf16, bf16)

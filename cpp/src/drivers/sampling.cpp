@@ -850,6 +850,8 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const logitcore
   return {};
 }
 
+// T: the storage type (half precision: each adjusted logit is computed in double and stored
+// through float32, to nearest even, as the float32 path's result would be rounded)
 template <class T>
 void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const logitcore_penalty_params& pp,
                   int nthreads) {
@@ -880,7 +882,7 @@ void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const log
       if (a == a && a != kInf && a != -kInf) {
         if (rho != 1.0) a = a > 0 ? a / rho : a * rho;
         a = a - static_cast<double>(j - i) * af - ap;
-        z = static_cast<T>(a);
+        z = to_storage<T>(a);
       }
       i = j;
     }
@@ -894,5 +896,7 @@ void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const log
 LOGITCORE_SAMPLING_INSTANTIATE(float)
 LOGITCORE_SAMPLING_INSTANTIATE(double)
 #undef LOGITCORE_SAMPLING_INSTANTIATE
+template void penalty_rows<bf16>(const NdView&, const NdView&, const NdView&, const logitcore_penalty_params&, int);
+template void penalty_rows<f16>(const NdView&, const NdView&, const NdView&, const logitcore_penalty_params&, int);
 
 }  // namespace logitcore_impl
