@@ -22,6 +22,7 @@ KernelsT<typename V::T> make_kernels() {
   k.exp = &exp_impl<V>;
   k.log = &log_impl<V>;
   k.scan = &scan_impl<V>;
+  k.max = &block_max_d<V>;
   k.prep = &prep_dispatch<V>;
   k.moments = &moments_dispatch<V>;
   k.scale_store = &scale_store_impl<V>;
@@ -57,6 +58,7 @@ KernelsT<S> make_half_kernels() {
   k.sub = &sub2_impl<V, S>;
   k.plogp = &plogp_vec<V, S>;
   k.scan = &scan_impl<V, S>;
+  k.max = &block_max_d<V, S>;
   k.scale_store = &scale_store_impl<V, S>;
   return k;
 }
