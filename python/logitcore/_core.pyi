@@ -6,7 +6,10 @@ layout) and allocates before calling these. Every function that takes arrays rel
 GIL around the library call. "Rows" are the last axis; per-row outputs have the batch shape
 (the input's shape without its last axis). Arrays named ``x``/``out`` must be float32 or
 float64 (native byte order) and share one dtype; strides may be anything that is a multiple
-of the item size. Output arrays must be writeable NumPy arrays. Wrong shapes, dtypes or
+of the item size. ``_lse``, ``_softmax``, ``_softmax_entropy``, ``_entropy``,
+``_state_update``, ``_loss`` and ``_apply_penalties`` also take float16 and bfloat16
+(ml_dtypes) data, computed in float32: outputs of the input's shape in its dtype, per-row
+outputs (``out``, ``sign``) float32. Output arrays must be writeable NumPy arrays. Wrong shapes, dtypes or
 read-only outputs raise ValueError or TypeError; the library's own argument checks raise
 ValueError (invalid argument) and IndexError (a target out of range). Entropies are in nats.
 Enums and defaults are the library's (logitcore.h), exposed here as module constants.

@@ -21,7 +21,10 @@
 // (a in lanes where a < b, else 0), w2(x, m, l2e, c) ((x - m) * l2e, or x * l2e + c fused),
 // exp2_core(a) (2^a for a >= kLow2), log2_fast(x) (log2 for finite x >= 0, no special-value
 // fixups; 0 gives a huge negative or -inf), stream_store(p, r) (aligned non-temporal store)
-// and fence() (orders non-temporal stores).
+// and fence() (orders non-temporal stores). The float traits VF also load from and store to
+// the half-precision storage types of half.h (loadu, load_tail, storeu, store_tail and
+// stream_store overloaded on bf16* / f16*: widened exactly on load, rounded to nearest even on
+// store), so the kernels that take their array type as a parameter S run on half data as is.
 
 // --- constants ---
 
