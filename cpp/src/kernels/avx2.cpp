@@ -80,7 +80,13 @@ struct VF {
   // (bfloat16: zero-extend and shift by 16; float16: F16C), and rounded to nearest even as
   // they are stored (bfloat16 in integer arithmetic, NaN kept a quiet NaN; float16: F16C),
   // bit for bit what half.h's portable conversions give.
-  static R widen(const bf16*, __m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+  // bfloat16: the eight halves in both 128-bit lanes, then one byte shuffle puts each into the
+  // high word of its lane and zeroes the low words (instead of a zero-extension and a shift)
+  static R widen(const bf16*, __m128i h) {
+    const __m256i idx = _mm256_setr_epi8(-128, -128, 0, 1, -128, -128, 2, 3, -128, -128, 4, 5, -128, -128, 6, 7,
+                                         -128, -128, 8, 9, -128, -128, 10, 11, -128, -128, 12, 13, -128, -128, 14, 15);
+    return _mm256_castsi256_ps(_mm256_shuffle_epi8(_mm256_broadcastsi128_si256(h), idx));
+  }
   static R widen(const f16*, __m128i h) { return _mm256_cvtph_ps(h); }
   static __m128i narrow(const bf16*, R r) {
     const __m256i u = _mm256_castps_si256(r);
