@@ -241,8 +241,8 @@ def entropy_normalize(logits: torch.Tensor, target_entropy, dim: int = -1, *, to
             raise ValueError(f"target_entropy of shape {target_shape} does not broadcast to the batch shape {batch}")
         target = t.double()
     else:
-        if isinstance(target_entropy, bool):
-            raise TypeError("target_entropy must be a number or a tensor, got bool")
+        if isinstance(target_entropy, (bool, str, bytes)):
+            raise TypeError(f"target_entropy must be a number or a tensor, got {type(target_entropy).__name__}")
         try:
             target = float(target_entropy)
         except (TypeError, ValueError):
@@ -285,7 +285,16 @@ class _TargetProbLoss(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        grad = ctx.saved_grad
+        grad = getattr(ctx, "saved_grad", None)
+        if grad is None:
+            raise RuntimeError(
+                "Trying to backward through a logitcore.torch loss a second time: its saved gradient "
+                "was released after the first backward (pass retain_graph=True to keep it)"
+            )
+        if not _keep_graph():
+            # the graph is freed after this pass: hand the saved gradient over, so that autograd
+            # may take it as the leaf's .grad instead of copying it
+            del ctx.saved_grad
         if ctx.reduction == "none":
             gx = grad * g.unsqueeze(ctx.class_dim)
         elif bool(g == 1):  # the usual loss.backward(): the saved gradient as it is, no copy
@@ -293,6 +302,15 @@ class _TargetProbLoss(torch.autograd.Function):
         else:
             gx = grad * g
         return gx, None, None, None, None, None, None
+
+
+def _keep_graph() -> bool:
+    """Whether the running backward pass keeps the graph (``retain_graph=True``); True when
+    this torch cannot tell."""
+    try:
+        return bool(torch._C._autograd._get_current_graph_task_keep_graph())
+    except (AttributeError, RuntimeError):
+        return True
 
 
 def _loss(fn, x, target, param, weight, ignore_index, reduction, **kw):
