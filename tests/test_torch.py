@@ -188,6 +188,16 @@ def test_gradcheck_entropy_normalize():
     assert gradcheck(lambda a, b: lt.entropy_normalize(a, b, tol=1e-14), (z3, hb))
 
 
+def test_entropy_normalize_gradient_respects_the_constraint():
+    """H(q) = H* whatever the logits: the gradient of H(q) is 0 for z and 1 for H*."""
+    z = randn(3, 9, seed=26, requires_grad=True)
+    h = torch.tensor([0.5, 1.0, 1.8], dtype=D64, requires_grad=True)
+    q = lt.entropy_normalize(z, h, tol=1e-14)
+    (-(q * torch.log(q)).sum()).backward()
+    torch.testing.assert_close(z.grad, torch.zeros_like(z), rtol=0, atol=1e-9)
+    torch.testing.assert_close(h.grad, torch.ones_like(h), rtol=0, atol=1e-9)
+
+
 def test_entropy_normalize_values_and_special_rows():
     z = randn(5, 8, seed=13)
     z[1, 2] = -torch.inf
