@@ -382,6 +382,10 @@ def test_zero_copy_views(monkeypatch):
     v = _convert.as_numpy(b16)
     assert v.__array_interface__["data"][0] == b16.data_ptr() and v.shape == (4, 6)
     np.testing.assert_array_equal(v.astype(np.float32), b16.float().numpy())
+    back = _convert.from_numpy(v)  # a bfloat16 NumPy result becomes a torch.bfloat16 tensor, shared
+    assert back.dtype == torch.bfloat16 and back.data_ptr() == b16.data_ptr() and torch.equal(back, b16)
+    s = _convert.from_numpy(np.float32(2.5))  # a NumPy scalar: a 0-d tensor
+    assert s.shape == () and s.dtype == torch.float32 and s.item() == 2.5
 
 
 # --- dtypes -------------------------------------------------------------------------------------

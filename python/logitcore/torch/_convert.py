@@ -13,7 +13,7 @@ import torch
 
 from .. import _family
 
-__all__ = ["check_tensor", "check_target", "as_numpy", "compute_tensor", "normalize_dims"]
+__all__ = ["check_tensor", "check_target", "as_numpy", "from_numpy", "compute_tensor", "normalize_dims"]
 
 _FLOATS = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
@@ -63,6 +63,15 @@ def as_numpy(t: torch.Tensor) -> np.ndarray:
 
         return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
     return t.numpy()
+
+
+def from_numpy(a) -> torch.Tensor:
+    """A tensor sharing the memory of a NumPy result (an array or a NumPy scalar;
+    ``ml_dtypes.bfloat16`` arrays become torch.bfloat16)."""
+    a = np.asarray(a)
+    if a.dtype.kind == "V" and a.dtype.itemsize == 2 and a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
 
 
 _BF16_NATIVE: bool | None = None

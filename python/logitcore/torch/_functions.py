@@ -12,7 +12,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import _family, entropy_norm as _entropy_norm, losses as _losses
-from ._convert import as_numpy, check_target, check_tensor, compute_tensor, normalize_dims
+from ._convert import as_numpy, check_target, check_tensor, compute_tensor, from_numpy, normalize_dims
 
 __all__ = [
     "logsumexp",
@@ -96,7 +96,7 @@ class _SoftmaxEntropy(torch.autograd.Function):
     def forward(ctx, x, dims, keepdim):
         xc = compute_tensor(x)
         h = _family.softmax_entropy(as_numpy(xc), axis=dims, keepdims=keepdim)
-        out = torch.as_tensor(h)  # a new (batch-shaped) array: shared, not copied
+        out = from_numpy(h)  # a new (batch-shaped) array: shared, not copied
         ctx.dims, ctx.keepdim = dims, keepdim
         ctx.save_for_backward(x)
         return out.to(x.dtype)
@@ -166,8 +166,8 @@ class _EntropyNormalize(torch.autograd.Function):
             out_of_range=out_of_range, return_info=True, out=as_numpy(q),
         )
         q = q.to(z.dtype)
-        gamma = torch.as_tensor(info.gamma, dtype=torch.float64).unsqueeze(dim)
-        clipped = torch.as_tensor(info.clipped).unsqueeze(dim)
+        gamma = from_numpy(info.gamma).unsqueeze(dim)  # float64, one per row
+        clipped = from_numpy(info.clipped).unsqueeze(dim)
         ctx.dim, ctx.target_shape = dim, target_shape
         ctx.save_for_backward(z, q, gamma, clipped)
         return q
@@ -272,9 +272,9 @@ class _TargetProbLoss(torch.autograd.Function):
         res = fn(as_numpy(class_last), as_numpy(target), param,
                  weight=None if weight is None else as_numpy(weight), return_grad=need_grad, **kw)
         loss, grad = res if need_grad else (res, None)
-        loss = torch.as_tensor(loss)  # the loss array (or NumPy scalar), shared when an array
+        loss = from_numpy(loss)  # the loss array (or NumPy scalar), shared
         if grad is not None:
-            grad = torch.from_numpy(grad)  # allocated once by the kernel call, shared
+            grad = from_numpy(grad)  # allocated once by the kernel call, shared
             if xc.ndim > 2:
                 grad = grad.movedim(-1, 1)
             ctx.saved_grad = grad.to(x.dtype)
@@ -297,7 +297,7 @@ class _TargetProbLoss(torch.autograd.Function):
             del ctx.saved_grad
         if ctx.reduction == "none":
             gx = grad * g.unsqueeze(ctx.class_dim)
-        elif bool(g == 1):  # the usual loss.backward(): the saved gradient as it is, no copy
+        elif g.item() == 1.0:  # the usual loss.backward(): the saved gradient as it is, no copy
             gx = grad
         else:
             gx = grad * g
