@@ -8,6 +8,7 @@ template <class V>
 KernelsT<typename V::T> make_kernels() {
   KernelsT<typename V::T> k;
   k.stats = &stats_plain<V>;
+  k.stats_exact = &stats_plain<V, SubMul<V>>;
   k.stats_entropy = &stats_entropy<V>;
   k.stats_store = &stats_store_dispatch<V>;
   k.excess = &excess_impl<V>;
