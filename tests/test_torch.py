@@ -68,6 +68,22 @@ def test_without_torch_installed():
     assert r.stdout.strip().splitlines()[-1].startswith("ImportError"), r.stdout
 
 
+def test_bfloat16_without_ml_dtypes():
+    """Without ml_dtypes bfloat16 tensors are computed in float32 (and returned as bfloat16)."""
+    code = (
+        "import sys\n"
+        "sys.modules['ml_dtypes'] = None\n"
+        "import torch, logitcore.torch as lt\n"
+        "x = torch.randn(3, 5).to(torch.bfloat16)\n"
+        "y = lt.softmax(x)\n"
+        "assert y.dtype == torch.bfloat16 and torch.allclose(y.float(), torch.softmax(x.float(), -1), atol=1e-2)\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "ok"
+
+
 def test_submodule_uses_the_real_torch():
     import importlib
 
@@ -378,6 +394,10 @@ def test_zero_copy_views(monkeypatch):
     y = lt.softmax(x, 0)
     assert np.shares_memory(seen["in"], base.numpy())
     assert seen["out"].__array_interface__["data"][0] == y.data_ptr()  # written in place by the kernel
+
+
+def test_bfloat16_views():
+    optional_import("ml_dtypes")
     b16 = randn(4, 6, dtype=torch.bfloat16)
     v = _convert.as_numpy(b16)
     assert v.__array_interface__["data"][0] == b16.data_ptr() and v.shape == (4, 6)
@@ -419,6 +439,58 @@ def test_half_dtypes(dtype, native_bf16, monkeypatch):
     q = lt.entropy_normalize(x, 1.0)
     assert q.dtype == dtype
     torch.testing.assert_close(q.float(), lt.entropy_normalize(xf, 1.0), **tol)
+
+
+def test_bfloat16_native_route(monkeypatch):
+    """The path taken once the NumPy API computes on ml_dtypes.bfloat16 arrays itself: the
+    kernels get bfloat16 views and write bfloat16 outputs. Emulated here by NumPy API
+    wrappers that compute in float32 and round, so the results must equal the float32
+    conversion path bit for bit."""
+    ml_dtypes = optional_import("ml_dtypes")
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+
+    def to_bf16(r):
+        if isinstance(r, tuple):
+            return tuple(to_bf16(v) for v in r)
+        if isinstance(r, (np.ndarray, np.floating)) and r.dtype == np.float32:
+            return np.asarray(r).astype(bf16) if isinstance(r, np.ndarray) else bf16.type(r)
+        return r
+
+    def emulate(fn):
+        def wrapper(a, *args, out=None, **kw):
+            if a.dtype != bf16:
+                return fn(a, *args, out=out, **kw) if out is not None else fn(a, *args, **kw)
+            assert out is None or out.dtype == bf16
+            r = to_bf16(fn(a.astype(np.float32), *args, **kw))
+            if out is not None:
+                q = r[0] if isinstance(r, tuple) else r
+                out[...] = q
+                return (out,) + r[1:] if isinstance(r, tuple) else out
+            return r
+
+        return wrapper
+
+    x = randn(5, 33, seed=27, dtype=torch.bfloat16)
+    t = torch.tensor([0, 5, 32, -100, 2])
+
+    def run():
+        xr = x.clone().requires_grad_()
+        outs = [lt.logsumexp(x), lt.softmax(x, 0), lt.log_softmax(x), lt.softmax_entropy(x),
+                lt.entropy_normalize(x, 1.0), lt.gamma_cross_entropy(xr, t, 0.2, reduction="none")]
+        outs[-1].sum().backward()
+        return outs + [xr.grad]
+
+    monkeypatch.setattr(_convert, "_BF16_NATIVE", False)
+    want = run()
+    for mod, names in ((_functions._family, ("logsumexp", "softmax", "log_softmax", "softmax_entropy")),
+                       (_functions._entropy_norm, ("entropy_normalize",)), (np_losses, ("gamma_cross_entropy",))):
+        for name in names:
+            monkeypatch.setattr(mod, name, emulate(getattr(mod, name)))
+    monkeypatch.setattr(_convert, "_BF16_NATIVE", True)
+    got = run()
+    for a, b in zip(got, want):
+        assert a.dtype == torch.bfloat16
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 # --- bad input ----------------------------------------------------------------------------------
