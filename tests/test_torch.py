@@ -436,6 +436,11 @@ def test_half_dtypes(dtype, native_bf16, monkeypatch):
     lt.gamma_cross_entropy(xfr, t, 0.1).backward()
     assert xr.grad.dtype == dtype
     torch.testing.assert_close(xr.grad.float(), xfr.grad, **tol)
+    w = torch.linspace(0.5, 2.0, 40)
+    m = lt.GammaCrossEntropyLoss(0.1, weight=w, reduction="none").to(dtype)  # the weight buffer in the half dtype
+    assert m.weight.dtype == dtype
+    torch.testing.assert_close(m(x, t).float(), lt.gamma_cross_entropy(xf, t, 0.1, weight=w.to(dtype).float(),
+                                                                       reduction="none"), **tol)
     q = lt.entropy_normalize(x, 1.0)
     assert q.dtype == dtype
     torch.testing.assert_close(q.float(), lt.entropy_normalize(xf, 1.0), **tol)

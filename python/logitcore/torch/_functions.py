@@ -270,7 +270,8 @@ class _TargetProbLoss(torch.autograd.Function):
         xc = compute_tensor(x)
         class_last = xc.movedim(1, -1) if xc.ndim > 2 else xc  # (N, C, d1, ...) -> (N, d1, ..., C): a view
         res = fn(as_numpy(class_last), as_numpy(target), param,
-                 weight=None if weight is None else as_numpy(weight), return_grad=need_grad, **kw)
+                 weight=None if weight is None else as_numpy(weight.double()),  # (C,): the kernel reads float64
+                 return_grad=need_grad, **kw)
         loss, grad = res if need_grad else (res, None)
         loss = from_numpy(loss)  # the loss array (or NumPy scalar), shared
         if grad is not None:
