@@ -167,17 +167,17 @@ bool softmax_cached(const KernelsT<T>& k, const Row<const T>& xr, const Row<T>& 
                     Scratch<T>& scratch, int tid, std::vector<double>& parts, std::vector<T>& rowbuf) {
   const i64 nb = num_blocks(n);
   const double ninf = -kInf;
-  // pass 1: maximum (a NaN shows in the sum; +inf or no finite entry: the exact path)
-  parts.assign(static_cast<size_t>(2 * nb), 0.0);
+  // pass 1: maximum (+inf, a NaN maximum or no finite entry: the exact path). The maximum may
+  // miss a NaN entry: its term then makes S NaN, and 1/S every output NaN, as a row with a NaN
+  // gives.
+  parts.assign(static_cast<size_t>(nb), 0.0);
   for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
-    const ScanStats sc = k.scan(gather<T>(xr, off, len, scratch.x(t)), len, static_cast<T>(ninf));
-    parts[static_cast<size_t>(2 * j)] = sc.max;
-    parts[static_cast<size_t>(2 * j + 1)] = isnan(sc.sum) || isnan(sc.max) || sc.nan > 0 ? 1.0 : 0.0;
+    parts[static_cast<size_t>(j)] = k.max(gather<T>(xr, off, len, scratch.x(t)), len);
   });
   double m = ninf;
   for (i64 j = 0; j < nb; ++j) {
-    if (parts[static_cast<size_t>(2 * j + 1)] != 0.0) return false;
-    m = std::max(m, parts[static_cast<size_t>(2 * j)]);
+    if (isnan(parts[static_cast<size_t>(j)])) return false;
+    m = std::max(m, parts[static_cast<size_t>(j)]);
   }
   if (!(m - m == 0)) return false;
   // pass 2: e = exp(x - M) into y (or, for a strided y, a row buffer), block sums folded in

@@ -129,6 +129,8 @@ struct KernelsT {
 
   // --- entropy normalization (docs/math.md §2) ---
   ScanStats (*scan)(const T* x, std::int64_t n, T thr);
+  // The block maximum (may miss a NaN entry).
+  double (*max)(const T* x, std::int64_t n);
   // Writes the log-weights of a block relative to the reference xmax (the row maximum), in
   // log2 units: w = max(kWMin, log2 x - log2 xmax) for probabilities or
   // max(kWMin, (x - xmax) / ln 2) for logits (entries equal to xmax get w == 0 exactly), and

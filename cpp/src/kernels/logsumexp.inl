@@ -60,6 +60,13 @@ inline typename V::T block_max(const typename V::T* x, std::int64_t n) {
   return V::hmax(V::max(V::max(m0, m1), V::max(m2, m3)));
 }
 
+// The block maximum (softmax's first pass, §1.3); it may miss a NaN entry, which the
+// caller's sum then shows.
+template <class V>
+double block_max_d(const typename V::T* x, std::int64_t n) {
+  return static_cast<double>(block_max<V>(x, n));
+}
+
 // Sum of exp(x - m) computed as 2^w with w = (x - m) / ln 2 formed by one fused multiply-add
 // from x: a single rounding, relative 2^-24 of |w| per term, plus a shift common to all terms
 // of at most 2^-24 |m| / ln 2 (harmless: relative to |lse|). kLow2 clamps -inf and NaN passes.

@@ -21,6 +21,7 @@ KernelsT<typename V::T> make_kernels() {
   k.exp = &exp_impl<V>;
   k.log = &log_impl<V>;
   k.scan = &scan_impl<V>;
+  k.max = &block_max_d<V>;
   k.prep = &prep_dispatch<V>;
   k.moments = &moments_dispatch<V>;
   k.scale_store = &scale_store_impl<V>;
