@@ -9,6 +9,7 @@ each registers its cases, headline rows and targets from one ``register_*_cases(
 * :mod:`.losses` — the fused cross-entropy and robust losses against PyTorch;
 * :mod:`.entropy_norm` — entropy normalization against the source article's iteration;
 * :mod:`.half` — bfloat16 and float16 inputs against float32 (logsumexp, the fused loss);
+* :mod:`.torch` — the PyTorch integration's autograd loss against ``F.cross_entropy``;
 * :mod:`.maxent` — the maximum-entropy classifier's fits against scikit-learn (a suite with its
   own loop: ``--cases maxent``, or ``--full``).
 
@@ -39,12 +40,14 @@ from .harness import (
 from .half import register_half_cases
 from .losses import register_loss_cases
 from .sampling import register_sampling_cases
+from .torch import register_torch_cases
 
 register_family_cases()
 register_loss_cases()
 register_entropy_cases()
 register_sampling_cases()
 register_half_cases()
+register_torch_cases()
 
 
 def _maxent_suite(args, out):
