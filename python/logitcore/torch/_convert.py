@@ -3,8 +3,9 @@
 A CPU tensor and the NumPy view ``t.detach().numpy()`` share memory, strides included, so the
 NumPy API reads the tensor's own bytes and writes into tensors allocated here by torch (its
 ``out=`` arguments): no input copy, no extra (rows, classes) buffer. bfloat16 is viewed as
-``ml_dtypes.bfloat16`` (the same 16 bits); while the NumPy API does not accept that dtype,
-:func:`compute_tensor` converts bfloat16 to float32 instead (the one place that does).
+``ml_dtypes.bfloat16`` (the same 16 bits), which the kernels widen as they load it; without
+ml_dtypes installed, :func:`compute_tensor` converts bfloat16 to float32 instead (the one place
+that does).
 """
 from __future__ import annotations
 
@@ -95,9 +96,9 @@ def _numpy_api_takes_bfloat16() -> bool:
 
 
 def compute_tensor(t: torch.Tensor) -> torch.Tensor:
-    """The tensor the NumPy API computes on: ``t`` itself, except bfloat16 while the NumPy API
-    does not take it, which becomes a float32 copy (results are converted back to
-    bfloat16 by the callers, which always return the input dtype)."""
+    """The tensor the NumPy API computes on: ``t`` itself, except bfloat16 when the NumPy API
+    cannot take it (ml_dtypes missing), which becomes a float32 copy (results are converted
+    back to bfloat16 by the callers, which always return the input dtype)."""
     if t.dtype == torch.bfloat16 and not _numpy_api_takes_bfloat16():
         return t.float()
     return t
