@@ -97,6 +97,7 @@ def show_config() -> None:
 
 
 # optional subpackages, imported on first use: `import logitcore` needs none of their extras
+_SUBMODULES = ("maxent", "dask")  # logitcore.dask needs the `dask` extra
 _LAZY = {"MaxEntClassifier": ("maxent", "MaxEntClassifier"), "JointFeatures": ("maxent", "JointFeatures")}
 
 
@@ -106,8 +107,8 @@ def __getattr__(name: str):
 
         mod, attr = _LAZY[name]
         return getattr(importlib.import_module(f"{__name__}.{mod}"), attr)
-    if name == "maxent":
+    if name in _SUBMODULES:
         import importlib
 
-        return importlib.import_module(f"{__name__}.maxent")
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
