@@ -37,8 +37,12 @@ import operator
 from functools import partial
 from math import prod
 
-import dask.array as da
 import numpy as np
+
+try:
+    import dask.array as da
+except ImportError as exc:  # the optional extra
+    raise ImportError(f"logitcore.dask needs Dask's arrays: pip install 'logitcore[dask]' ({exc})") from exc
 
 from . import _core
 from ._arrays import native, normalize_axes, result_dtypes, rows_view
@@ -297,7 +301,7 @@ def _row_state(x, axes, split_every):
     states = da.blockwise(
         _lse_chunk, inds, x, inds, axis=axes, keepdims=True, dtype=LSE_STATE,
         meta=np.empty((0,) * x.ndim, dtype=LSE_STATE),
-        adjust_chunks={d: 1 for d in axes}, name="logitcore-lse-state",
+        adjust_chunks={d: 1 for d in axes}, token="logitcore-lse-state",
     )
     total = da.reduction(
         states, chunk=partial(_identity, meta_dtype=LSE_STATE), combine=_lse_combine, aggregate=_lse_combine, axis=axes, keepdims=True,
@@ -347,7 +351,7 @@ def _softmax_common(x, axis, log, split_every, name):
     out = da.blockwise(
         _softmax_block, inds, x, inds, states, inds, total, inds, axes=axes, log=log, rdt=rdt,
         dtype=rdt, meta=np.empty((0,) * x.ndim, dtype=rdt), align_arrays=False,
-        name=f"logitcore-{'log-' if log else ''}softmax",
+        token=f"logitcore-{'log-' if log else ''}softmax",
     )
     return out.reshape(shape0) if out.shape != shape0 else out
 
@@ -499,12 +503,12 @@ def _as_target(target, logits, batch):
         t = da.from_array(t, chunks=logits.chunks[:-1]) if t.ndim else da.from_array(t)
     if t.dtype.kind not in "iu":
         raise TypeError(f"target must hold integer class indices, got dtype {t.dtype}")
+    if any(math.isnan(s) for c in t.chunks for s in c):
+        raise ValueError("target has unknown chunk sizes; call target.compute_chunk_sizes() first")
     if t.shape != batch:
         raise ValueError(
             f"target has shape {t.shape}, expected {batch} (the logits shape without its last, class axis)"
         )
-    if any(math.isnan(s) for c in t.chunks for s in c):
-        raise ValueError("target has unknown chunk sizes; call target.compute_chunk_sizes() first")
     if t.chunks != logits.chunks[:-1]:
         t = t.rechunk(logits.chunks[:-1])  # small (one int per row): follow the logits' batch chunks
     return t
@@ -562,7 +566,7 @@ def _fused(kind, param, threshold, logits, target, weight, ignore_index, reducti
     states = da.map_blocks(
         _loss_chunk, x, t[..., None], n_classes=n_classes, ignore_index=ignore_index, cdt=cdt,
         chunks=x.chunks[:-1] + ((1,) * len(x.chunks[-1]),), dtype=LOSS_STATE,
-        meta=np.empty((0,) * nd, dtype=LOSS_STATE), name="logitcore-loss-state",
+        meta=np.empty((0,) * nd, dtype=LOSS_STATE), token="logitcore-loss-state",
     )
     agg = da.reduction(  # the batch shape, one ROW_STATE record per row
         states, chunk=partial(_identity, meta_dtype=ROW_STATE), combine=_loss_combine, aggregate=_loss_aggregate, axis=(nd - 1,),
@@ -574,7 +578,7 @@ def _fused(kind, param, threshold, logits, target, weight, ignore_index, reducti
     rows = da.blockwise(
         _loss_rows, binds + (nd,), *args, new_axes={nd: 3}, dtype=_F8,
         meta=np.empty((0,) * nd, dtype=_F8), kind=kind, param=param, threshold=threshold,
-        ignore_index=ignore_index, reduction=reduction, cw=cw, name="logitcore-loss-rows",
+        ignore_index=ignore_index, reduction=reduction, cw=cw, token="logitcore-loss-rows", align_arrays=False,
     )
     row_loss, row_coef, row_w = rows[..., 0], rows[..., 1], rows[..., 2]
     if reduction == "none":
@@ -596,7 +600,7 @@ def _fused(kind, param, threshold, logits, target, weight, ignore_index, reducti
     grad = da.blockwise(
         _grad_block, inds, x, inds, t, binds, states, inds, agg, binds, coef, binds,
         rdt=rdt, cdt=cdt, dtype=rdt, meta=np.empty((0,) * nd, dtype=rdt), align_arrays=False,
-        name="logitcore-loss-grad",
+        token="logitcore-loss-grad",
     )
     return loss, grad
 
