@@ -217,8 +217,10 @@ def test_dask_suite_runs_from_cases_on_a_tiny_shape(bench_run, monkeypatch):
     """``--cases dask`` runs the Dask suite (its own two-process LocalCluster, not the harness's
     rows): the three contestants and the comparison line; here on a tiny array, one run each.
     ``--shapes`` replaces the 31 GB shape."""
-    pytest.importorskip("dask")
-    pytest.importorskip("distributed")
+    from ._helpers import optional_import
+
+    optional_import("dask")
+    optional_import("distributed")
     from logitcore.bench import dask as dask_bench
 
     monkeypatch.setattr(dask_bench, "REPEATS", 1)
