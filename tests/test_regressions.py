@@ -486,3 +486,29 @@ def test_streamed_long_row_outputs_equal_cached_ones(isa, dtype):
             assert np.all(buf[:off] == 7.0) and np.all(buf[off + 2 * n:] == 7.0)  # nothing outside out
         both = fn(x, axis=-1)
         np.testing.assert_array_equal(both[0], alone[0][0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("inplace", [False, True])
+def test_softmax_row_with_a_nan_is_all_nan(isa, dtype, inplace):
+    """softmax's maximum pass may step over a NaN (MAXPS keeps its second operand): the NaN then
+    reaches the sum, and every output of the row must still be NaN, in place too. NaN at
+    every position of a vector and of a block's edges, beside -inf and +inf entries."""
+    rng = np.random.default_rng(11)
+    n = 2 * BLOCK + 37
+    for pos in list(range(0, 33)) + [BLOCK - 1, BLOCK, n - 1]:
+        x = rng.standard_normal((3, n)).astype(dtype)
+        x[1, ::5] = -np.inf
+        x[2, pos + 1 if pos + 1 < n else 0] = np.inf
+        x[:, pos] = np.nan
+        for f in (lc.softmax, lc.log_softmax):
+            xi = x.copy()
+            y = f(xi, axis=1, out=xi) if inplace else f(xi, axis=1)
+            assert np.isnan(y).all(), (f.__name__, pos, np.argwhere(~np.isnan(y))[:3])
+    # a row whose sums overflow into opposite infinities holds no NaN: finite results
+    x = np.zeros((1, n), dtype=dtype)
+    x[0, :8] = np.finfo(dtype).max
+    x[0, 8:16] = -np.inf
+    y = lc.softmax(x, axis=1)
+    np.testing.assert_array_equal(y[0, :8], np.full(8, 1 / 8, dtype=dtype))
+    assert (y[0, 8:] == 0).all()

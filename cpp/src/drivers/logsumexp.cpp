@@ -139,7 +139,8 @@ void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y,
     return;
   }
   const T m = static_cast<T>(st.m);
-  const T scale = static_cast<T>(1.0 / st.s);
+  // a row dominated by its maximum has s = 1 + u with u summed on its own (>= 0)
+  const T scale = static_cast<T>(1.0 / (st.u == st.u ? 1.0 + st.u : st.s));
   const T logs = static_cast<T>(log_sum(st));
   const T* xp = gather<T>(x, off, len, xbuf);
   T* yp = y.stride == 1 ? y.p + off : ybuf;
@@ -151,9 +152,12 @@ void softmax_write(const KernelsT<T>& k, const Row<const T>& x, const Row<T>& y,
 
 }  // namespace
 
-// Pass 1 folds exact block states (the maximum's term is exactly 1, so S >= 1 and no
-// probability exceeds 1, no log-probability exceeds 0); pass 2 writes exp(x - M) / S or
-// x - M - log S. Both are monotone in x, so the order of the entries is preserved.
+// Pass 1 is logsumexp's one-pass row state with each exponent formed from x - max (so log S
+// is accurate relative to itself, not only to |lse|); pass 2 writes exp(x - M) / S or x - M - log S.
+// S >= 1 and log S >= 0, so no probability exceeds 1 and no log-probability exceeds 0: a row
+// whose sum is below 2 is dominated by its maximum and has S = 1 + u, u >= 0 summed on its
+// own (refine_dominated); any other has S >= 2. Both writes are monotone in x, so the order of
+// the entries is preserved.
 // Rows whose output fits in about half an L2 (kCachedSoftmaxBytes) take the one-exp path
 // (softmax_cached): the row maximum M first (a cheap scan), then e = exp(x - M) stored into
 // the output with its sum S, then an in-cache rescale by 1/S. Longer rows re-read x instead of
@@ -163,17 +167,17 @@ bool softmax_cached(const KernelsT<T>& k, const Row<const T>& xr, const Row<T>& 
                     Scratch<T>& scratch, int tid, std::vector<double>& parts, std::vector<T>& rowbuf) {
   const i64 nb = num_blocks(n);
   const double ninf = -kInf;
-  // pass 1: maximum (a NaN shows in the sum; +inf or no finite entry: the exact path)
-  parts.assign(static_cast<size_t>(2 * nb), 0.0);
+  // pass 1: maximum (+inf, a NaN maximum or no finite entry: the exact path). The maximum may
+  // miss a NaN entry: its term then makes S NaN, and 1/S every output NaN, as a row with a NaN
+  // gives.
+  parts.assign(static_cast<size_t>(nb), 0.0);
   for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
-    const ScanStats sc = k.scan(gather<T>(xr, off, len, scratch.x(t)), len, static_cast<T>(ninf));
-    parts[static_cast<size_t>(2 * j)] = sc.max;
-    parts[static_cast<size_t>(2 * j + 1)] = isnan(sc.sum) || isnan(sc.max) || sc.nan > 0 ? 1.0 : 0.0;
+    parts[static_cast<size_t>(j)] = k.max(gather<T>(xr, off, len, scratch.x(t)), len);
   });
   double m = ninf;
   for (i64 j = 0; j < nb; ++j) {
-    if (parts[static_cast<size_t>(2 * j + 1)] != 0.0) return false;
-    m = std::max(m, parts[static_cast<size_t>(2 * j)]);
+    if (isnan(parts[static_cast<size_t>(j)])) return false;
+    m = std::max(m, parts[static_cast<size_t>(j)]);
   }
   if (!(m - m == 0)) return false;
   // pass 2: e = exp(x - M) into y (or, for a strided y, a row buffer), block sums folded in

@@ -299,7 +299,7 @@ BlockStats block_stats(const KernelsT<T>& k, Mode mode, const T* x, const T* b, 
   switch (mode) {
     case Mode::plain: st = k.stats(x, n); break;
     case Mode::entropy: st = k.stats_entropy(x, n); break;
-    case Mode::exact: st = k.stats_store(x, n, nullptr); break;
+    case Mode::exact: st = k.stats_exact(x, n); break;
     default: st = k.stats_w(x, b, n); break;
   }
   // Kernels may skip NaN in their running maximum; a NaN anywhere shows up either as a

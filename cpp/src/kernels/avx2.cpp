@@ -153,6 +153,46 @@ struct VF {
     const R p = _mm256_add_ps(_mm256_fmadd_ps(q, r2, r), _mm256_set1_ps(1.0f));
     return scale2n(p, n);
   }
+  // exp(w) for w <= 0 in [kLow, 0], or NaN: exp_core's value bit for bit, cheaper. n =
+  // round(w log2 e) comes from one add of 1.5 * 2^23 (the same ties-to-even rounding as
+  // round_ps while |w log2 e| < 2^22) and leaves n in the low mantissa bits of t, from which
+  // 2^n is two integer operations; one multiply then scales wherever 2^n is normal (w > -87
+  // gives n >= -126). A vector holding a smaller w (a subnormal result) or a NaN takes
+  // scale2n's two factors instead.
+  static R exp_core_neg(R w) {
+    const R magic = _mm256_set1_ps(kRoundMagicF);
+    const R t = _mm256_add_ps(_mm256_mul_ps(w, _mm256_set1_ps(expc::kLog2eF)), magic);
+    const R n = _mm256_sub_ps(t, magic);
+    R r = _mm256_fnmadd_ps(n, _mm256_set1_ps(expc::kLn2HiF), w);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(expc::kLn2LoF), r);
+    R q = _mm256_fmadd_ps(_mm256_set1_ps(expc::kF6), r, _mm256_set1_ps(expc::kF5));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kF4));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kF3));
+    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kF2));
+    const R r2 = _mm256_mul_ps(r, r);
+    const R p = _mm256_add_ps(_mm256_fmadd_ps(q, r2, r), _mm256_set1_ps(1.0f));
+    if (_mm256_movemask_ps(_mm256_cmp_ps(w, _mm256_set1_ps(kNormalNegF), _CMP_NGE_UQ))) return scale2n(p, n);
+    return _mm256_mul_ps(p, pow2_from_round(t));
+  }
+  // 2^a for a <= 0 in [kLow2, 0], or NaN: exp2_core's value bit for bit, scaled as exp_core_neg.
+  static R exp2_core_neg(R a) {
+    const R magic = _mm256_set1_ps(kRoundMagicF);
+    const R t = _mm256_add_ps(a, magic);
+    const R n = _mm256_sub_ps(t, magic);
+    const R r = _mm256_sub_ps(a, n);
+    R q = _mm256_set1_ps(expc::kE2[5]);
+    for (int k = 4; k >= 0; --k) q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kE2[k]));
+    const R p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
+    if (_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(-126.0f), _CMP_NGE_UQ))) return scale2n(p, n);
+    return _mm256_mul_ps(p, pow2_from_round(t));
+  }
+  // t = 1.5 * 2^23 + n holds n in its low mantissa bits: (bits + 127) << 23 is 2^n (the
+  // higher bits shift out) for n in [-126, 127]
+  static constexpr float kRoundMagicF = 12582912.0f;
+  static constexpr float kNormalNegF = -87.0f;
+  static R pow2_from_round(R t) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(127)), 23));
+  }
   // p * 2^n (n integral), with 2^n as two factors so that subnormal results and 2^128 are
   // reached exactly. NaN: n converts to INT_MIN, but p is NaN and NaN * anything stays NaN.
   static R scale2n(R p, R n) {
@@ -312,6 +352,8 @@ struct VD {
   static constexpr T kLow2 = -1100.0;
   static constexpr T kLowSum = kLow2;
   static R exp2_sum(R a) { return exp2_core(a); }
+  static R exp_core_neg(R w) { return exp_core(w); }
+  static R exp2_core_neg(R a) { return exp2_core(a); }
   static R exp2_core(R a) {
     const R n = _mm256_round_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R r = _mm256_sub_pd(a, n);

@@ -137,6 +137,8 @@ struct VF {
   // scalef reaches subnormals at no cost: the summing exp2 is exp2_core
   static constexpr T kLowSum = kLow2;
   static R exp2_sum(R a) { return exp2_core(a); }
+  static R exp_core_neg(R w) { return exp_core(w); }
+  static R exp2_core_neg(R a) { return exp2_core(a); }
   static R exp2_core(R a) {
     const R n = _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R r = _mm512_sub_ps(a, n);
@@ -234,6 +236,8 @@ struct VD {
   // scalef reaches subnormals at no cost: the summing exp2 is exp2_core
   static constexpr T kLowSum = kLow2;
   static R exp2_sum(R a) { return exp2_core(a); }
+  static R exp_core_neg(R w) { return exp_core(w); }
+  static R exp2_core_neg(R a) { return exp2_core(a); }
   static R exp2_core(R a) {
     const R n = _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R r = _mm512_sub_pd(a, n);

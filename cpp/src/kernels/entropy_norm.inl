@@ -54,7 +54,7 @@ PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax
       ww = V::max(wmin, V::mul(V::sub(v, vs), l2e));
       tie = V::ones_eq(ww, zero);
     }
-    const R e = kExpE ? V::exp2_core(V::max(lo, ww)) : V::mul(v, vi);
+    const R e = kExpE ? V::exp2_core_neg(V::max(lo, ww)) : V::mul(v, vi);
     const R e2 = V::mul(e, e);
     const R e4 = V::mul(e2, e2);
     acc(a[0], e, ww);
@@ -108,8 +108,8 @@ Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, ty
   std::int64_t i = 0;
   for (; i + kMomentsAcc * W <= n; i += kMomentsAcc * W) {
     const R w0 = V::loadu(w + i), w1 = V::loadu(w + i + W);
-    const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
-    const R e1 = V::exp2_core(V::max(lo, V::mul(vg, w1)));
+    const R e0 = V::exp2_core_neg(V::max(lo, V::mul(vg, w0)));
+    const R e1 = V::exp2_core_neg(V::max(lo, V::mul(vg, w1)));
     if (kStore) {
       V::storeu(eo + i, e0);
       V::storeu(eo + i + W, e1);
@@ -127,7 +127,7 @@ Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, ty
   }
   for (; i + W <= n; i += W) {
     const R w0 = V::loadu(w + i);
-    const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
+    const R e0 = V::exp2_core_neg(V::max(lo, V::mul(vg, w0)));
     if (kStore) V::storeu(eo + i, e0);
     const R ew0 = V::mul(e0, w0), ew20 = V::mul(ew0, w0);
     a0 = V::add(a0, e0);
@@ -137,7 +137,7 @@ Moments moments_impl(const typename V::T* w, std::int64_t n, typename V::T g, ty
   }
   if (i < n) {
     const R w0 = V::load_tail(w + i, n - i, kWMin<T>);
-    const R e0 = V::exp2_core(V::max(lo, V::mul(vg, w0)));
+    const R e0 = V::exp2_core_neg(V::max(lo, V::mul(vg, w0)));
     if (kStore) V::store_tail(eo + i, e0, n - i);
     const R ew0 = V::mul(e0, w0), ew20 = V::mul(ew0, w0);
     b0 = V::add(b0, e0);
@@ -166,8 +166,8 @@ void exp_gamma_scale_impl(const typename V::T* w, std::int64_t n, typename V::T 
   const R vg = V::set1(g), vs = V::set1(scale), lo = V::set1(V::kLow2);
   std::int64_t i = 0;
   for (; i + W <= n; i += W)
-    V::storeu(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::loadu(w + i)))), vs));
+    V::storeu(y + i, V::mul(V::exp2_core_neg(V::max(lo, V::mul(vg, V::loadu(w + i)))), vs));
   if (i < n)
-    V::store_tail(y + i, V::mul(V::exp2_core(V::max(lo, V::mul(vg, V::load_tail(w + i, n - i, T(0))))), vs),
+    V::store_tail(y + i, V::mul(V::exp2_core_neg(V::max(lo, V::mul(vg, V::load_tail(w + i, n - i, T(0))))), vs),
                   n - i);
 }

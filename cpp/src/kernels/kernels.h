@@ -101,6 +101,9 @@ struct KernelsT {
   // storing e into e unless it is null (e may alias x). Stores nothing when m is +inf or
   // NaN; stores zeros when m is -inf.
   BlockStats (*stats_store)(const T* x, std::int64_t n, T* e);
+  // as stats, with each term's exponent formed from x - max rather than fused with the shift:
+  // log s accurate to itself (softmax and log_softmax rows, docs/math.md §1.3).
+  BlockStats (*stats_exact)(const T* x, std::int64_t n);
   // Excess of the block holding the row maximum m (see Excess); x <= m, no NaN.
   Excess (*excess)(const T* x, std::int64_t n, T m);
   // The same split of terms already stored by stats_store (0 <= e <= 1): r = the sum of the
@@ -126,6 +129,8 @@ struct KernelsT {
 
   // --- entropy normalization (docs/math.md §2) ---
   ScanStats (*scan)(const T* x, std::int64_t n, T thr);
+  // The block maximum (may miss a NaN entry).
+  double (*max)(const T* x, std::int64_t n);
   // Writes the log-weights of a block relative to the reference xmax (the row maximum), in
   // log2 units: w = max(kWMin, log2 x - log2 xmax) for probabilities or
   // max(kWMin, (x - xmax) / ln 2) for logits (entries equal to xmax get w == 0 exactly), and

@@ -60,6 +60,13 @@ inline typename V::T block_max(const typename V::T* x, std::int64_t n) {
   return V::hmax(V::max(V::max(m0, m1), V::max(m2, m3)));
 }
 
+// The block maximum (softmax's first pass, §1.3); it may miss a NaN entry, which the
+// caller's sum then shows.
+template <class V>
+double block_max_d(const typename V::T* x, std::int64_t n) {
+  return static_cast<double>(block_max<V>(x, n));
+}
+
 // Sum of exp(x - m) computed as 2^w with w = (x - m) / ln 2 formed by one fused multiply-add
 // from x: a single rounding, relative 2^-24 of |w| per term, plus a shift common to all terms
 // of at most 2^-24 |m| / ln 2 (harmless: relative to |lse|). kLow2 clamps -inf and NaN passes.
@@ -106,7 +113,7 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
     const R w1 = V::max(lo, WF::w2(V::loadu(x + i + W), vm, l2e, c));
     const R w2 = V::max(lo, WF::w2(V::loadu(x + i + 2 * W), vm, l2e, c));
     const R w3 = V::max(lo, WF::w2(V::loadu(x + i + 3 * W), vm, l2e, c));
-    const R e0 = V::exp2_core(w0), e1 = V::exp2_core(w1), e2 = V::exp2_core(w2), e3 = V::exp2_core(w3);
+    const R e0 = V::exp2_core_neg(w0), e1 = V::exp2_core_neg(w1), e2 = V::exp2_core_neg(w2), e3 = V::exp2_core_neg(w3);
     s0 = V::add(s0, e0);
     s1 = V::add(s1, e1);
     s2 = V::add(s2, e2);
@@ -120,14 +127,14 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
   }
   for (; i + W <= n; i += W) {
     const R w = V::max(lo, WF::w2(V::loadu(x + i), vm, l2e, c));
-    const R e = V::exp2_core(w);
+    const R e = V::exp2_core_neg(w);
     s0 = V::add(s0, e);
     if (kWithT) t0 = V::fmadd(e, w, t0);
   }
   if (i < n) {
     // padding lanes are -inf: w = kLow2, 2^kLow2 = 0, so they add exactly 0 to s and t.
     const R w = V::max(lo, WF::w2(V::load_tail(x + i, n - i, ninf), vm, l2e, c));
-    const R e = V::exp2_core(w);
+    const R e = V::exp2_core_neg(w);
     s1 = V::add(s1, e);
     if (kWithT) t1 = V::fmadd(e, w, t1);
   }
@@ -145,14 +152,17 @@ BlockStats stats_impl(const typename V::T* x, std::int64_t n) {
 // exp in double. Terms exceed 1 only for entries above the shift; the pass is redone the
 // two-pass way when that could overflow (an entry more than kOnePassSpread above the shift,
 // a non-finite shift or sum), so special values and wide blocks keep their exact handling.
-template <class V>
+// With WF = SubMul, w = (x - shift) / ln 2 is formed from the difference (stats_exact): no
+// shift common to the terms, so log s is accurate on its own, as log_softmax needs (x - lse
+// must be right relative to itself, not to |lse|).
+template <class V, class WF = FusedW2<V>>
 BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
-  if (n < kOnePassMinVecs * W) return stats_impl<V, false>(x, n);
+  if (n < kOnePassMinVecs * W) return stats_impl<V, false, WF>(x, n);
   const T shift = V::hmax(V::loadu(x));
-  if (!(shift <= kFuseMax<T> && shift >= -kFuseMax<T>)) return stats_impl<V, false>(x, n);
+  if (!(shift <= kFuseMax<T> && shift >= -kFuseMax<T>)) return stats_impl<V, false, WF>(x, n);
   const T ninf = -std::numeric_limits<T>::infinity();
   const R vm = V::set1(shift);
   const R l2e = V::set1(kLog2e<T>);
@@ -168,24 +178,24 @@ BlockStats stats_plain(const typename V::T* x, std::int64_t n) {
             x3 = V::loadu(x + i + 3 * W);
     m0 = V::max(m0, V::max(x0, x1));
     m1 = V::max(m1, V::max(x2, x3));
-    s0 = V::add(s0, V::exp2_sum(V::max(lo, V::w2(x0, vm, l2e, c))));
-    s1 = V::add(s1, V::exp2_sum(V::max(lo, V::w2(x1, vm, l2e, c))));
-    s2 = V::add(s2, V::exp2_sum(V::max(lo, V::w2(x2, vm, l2e, c))));
-    s3 = V::add(s3, V::exp2_sum(V::max(lo, V::w2(x3, vm, l2e, c))));
+    s0 = V::add(s0, V::exp2_sum(V::max(lo, WF::w2(x0, vm, l2e, c))));
+    s1 = V::add(s1, V::exp2_sum(V::max(lo, WF::w2(x1, vm, l2e, c))));
+    s2 = V::add(s2, V::exp2_sum(V::max(lo, WF::w2(x2, vm, l2e, c))));
+    s3 = V::add(s3, V::exp2_sum(V::max(lo, WF::w2(x3, vm, l2e, c))));
   }
   for (; i + W <= n; i += W) {
     const R x0 = V::loadu(x + i);
     m0 = V::max(m0, x0);
-    s0 = V::add(s0, V::exp2_sum(V::max(lo, V::w2(x0, vm, l2e, c))));
+    s0 = V::add(s0, V::exp2_sum(V::max(lo, WF::w2(x0, vm, l2e, c))));
   }
   if (i < n) {
     const R x0 = V::load_tail(x + i, n - i, ninf);
     m1 = V::max(m1, x0);
-    s1 = V::add(s1, V::exp2_sum(V::max(lo, V::w2(x0, vm, l2e, c))));
+    s1 = V::add(s1, V::exp2_sum(V::max(lo, WF::w2(x0, vm, l2e, c))));
   }
   const T m = V::hmax(V::max(m0, m1));
   const double s = V::hsum(V::add(V::add(s0, s1), V::add(s2, s3)));
-  if (!(s - s == 0) || !(m - shift <= kOnePassSpread<T>)) return stats_impl<V, false>(x, n);
+  if (!(s - s == 0) || !(m - shift <= kOnePassSpread<T>)) return stats_impl<V, false, WF>(x, n);
   const double d = static_cast<double>(shift) - static_cast<double>(m);
   return {static_cast<double>(m), d == 0 ? s : s * ::exp(d), 0.0};
 }
@@ -212,7 +222,7 @@ SumSplit exp_sum_from(const typename V::T* x, std::int64_t n, typename V::T m, t
   const R lo = V::set1(kBase2 ? V::kLow2 : V::kLow), l2e = V::set1(kLog2e<T>);
   auto ex = [&](R xv) {
     const R d = V::sub(xv, vm);
-    return kBase2 ? V::exp2_core(V::max(lo, V::mul(d, l2e))) : V::exp_core(V::max(lo, d));
+    return kBase2 ? V::exp2_core_neg(V::max(lo, V::mul(d, l2e))) : V::exp_core_neg(V::max(lo, d));
   };
   static_assert(kStoreAcc == 2, "written out for two accumulators");
   R s0 = V::set1(0), s1 = s0, r0 = s0, r1 = s0;
@@ -341,7 +351,7 @@ BlockStats stats_entropy(const typename V::T* x, std::int64_t n) {
   for (; i + kStoreAcc * W <= n; i += kStoreAcc * W) {
     const R w0 = V::max(lo, V::sub(V::loadu(x + i), vm));
     const R w1 = V::max(lo, V::sub(V::loadu(x + i + W), vm));
-    const R e0 = V::exp_core(w0), e1 = V::exp_core(w1);
+    const R e0 = V::exp_core_neg(w0), e1 = V::exp_core_neg(w1);
     s0 = V::add(s0, e0);
     s1 = V::add(s1, e1);
     t0 = V::fmadd(e0, w0, t0);
@@ -349,13 +359,13 @@ BlockStats stats_entropy(const typename V::T* x, std::int64_t n) {
   }
   for (; i + W <= n; i += W) {
     const R w = V::max(lo, V::sub(V::loadu(x + i), vm));
-    const R e = V::exp_core(w);
+    const R e = V::exp_core_neg(w);
     s0 = V::add(s0, e);
     t0 = V::fmadd(e, w, t0);
   }
   if (i < n) {
     const R w = V::max(lo, V::sub(V::load_tail(x + i, n - i, ninf), vm));
-    const R e = V::exp_core(w);
+    const R e = V::exp_core_neg(w);
     s1 = V::add(s1, e);
     t1 = V::fmadd(e, w, t1);
   }
@@ -404,18 +414,18 @@ BlockStats stats_weighted(const typename V::T* x, const typename V::T* b, std::i
     const R b0 = V::loadu(b + i), b1 = V::loadu(b + i + W);
     const R w0 = V::max(lo, WF::w2(V::select_nz(b0, V::loadu(x + i), vninf), vm, l2e, c));
     const R w1 = V::max(lo, WF::w2(V::select_nz(b1, V::loadu(x + i + W), vninf), vm, l2e, c));
-    s0 = V::fmadd(b0, V::exp2_core(w0), s0);
-    s1 = V::fmadd(b1, V::exp2_core(w1), s1);
+    s0 = V::fmadd(b0, V::exp2_core_neg(w0), s0);
+    s1 = V::fmadd(b1, V::exp2_core_neg(w1), s1);
   }
   for (; i + W <= n; i += W) {
     const R b0 = V::loadu(b + i);
     const R w0 = V::max(lo, WF::w2(V::select_nz(b0, V::loadu(x + i), vninf), vm, l2e, c));
-    s0 = V::fmadd(b0, V::exp2_core(w0), s0);
+    s0 = V::fmadd(b0, V::exp2_core_neg(w0), s0);
   }
   if (i < n) {
     const R b0 = V::load_tail(b + i, n - i, T(0));
     const R w0 = V::max(lo, WF::w2(V::select_nz(b0, V::load_tail(x + i, n - i, ninf), vninf), vm, l2e, c));
-    s1 = V::fmadd(b0, V::exp2_core(w0), s1);
+    s1 = V::fmadd(b0, V::exp2_core_neg(w0), s1);
   }
   return {static_cast<double>(m), V::hsum(V::add(s0, s1)), 0.0};
 }
@@ -428,9 +438,9 @@ void exp_scale_impl(const typename V::T* x, std::int64_t n, typename V::T shift,
                     typename V::T* y, bool stream) {
   const auto vs = V::set1(shift), vc = V::set1(scale), lo = V::set1(V::kLow);
   store_pass<V>(
-      y, n, stream, [&](std::int64_t i) { return V::mul(V::exp_core(V::max(lo, V::sub(V::loadu(x + i), vs))), vc); },
+      y, n, stream, [&](std::int64_t i) { return V::mul(V::exp_core_neg(V::max(lo, V::sub(V::loadu(x + i), vs))), vc); },
       [&](std::int64_t i, std::int64_t len) {
-        return V::mul(V::exp_core(V::max(lo, V::sub(V::load_tail(x + i, len, shift), vs))), vc);
+        return V::mul(V::exp_core_neg(V::max(lo, V::sub(V::load_tail(x + i, len, shift), vs))), vc);
       });
 }
 

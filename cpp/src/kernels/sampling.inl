@@ -106,7 +106,7 @@ void tempered_exp_impl(const typename V::T* x, std::int64_t n, typename V::T zma
     constexpr std::int64_t W = V::W;
     const R vm = V::set1(zmax), vc = V::set1(c), lo = V::set1(kExp2Low<T>);
     // V::max returns its second operand for NaN: (-inf) * 0 and -inf both become the clamp
-    auto one = [&](R v) { return V::exp2_core(V::max(V::mul(V::sub(v, vm), vc), lo)); };
+    auto one = [&](R v) { return V::exp2_core_neg(V::max(V::mul(V::sub(v, vm), vc), lo)); };
     std::int64_t i = 0;
     for (; i + 2 * W <= n; i += 2 * W) {
       const R a = one(V::loadu(x + i)), b = one(V::loadu(x + i + W));

@@ -73,6 +73,8 @@ struct VScalar {
   static R exp2_core(R a) { return map4([&](int l) { return ::exp2(a.v[l]); }); }
   static constexpr T kLowSum = kLow2;
   static R exp2_sum(R a) { return exp2_core(a); }
+  static R exp_core_neg(R w) { return exp_core(w); }
+  static R exp2_core_neg(R a) { return exp2_core(a); }
   static R exp_core(R w) { return map4([&](int l) { return ::exp(w.v[l]); }); }
 };
 

@@ -8,6 +8,7 @@ template <class V>
 KernelsT<typename V::T> make_kernels() {
   KernelsT<typename V::T> k;
   k.stats = &stats_plain<V>;
+  k.stats_exact = &stats_plain<V, SubMul<V>>;
   k.stats_entropy = &stats_entropy<V>;
   k.stats_store = &stats_store_dispatch<V>;
   k.excess = &excess_impl<V>;
@@ -20,6 +21,7 @@ KernelsT<typename V::T> make_kernels() {
   k.exp = &exp_impl<V>;
   k.log = &log_impl<V>;
   k.scan = &scan_impl<V>;
+  k.max = &block_max_d<V>;
   k.prep = &prep_dispatch<V>;
   k.moments = &moments_dispatch<V>;
   k.scale_store = &scale_store_impl<V>;
