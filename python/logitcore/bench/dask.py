@@ -7,7 +7,8 @@ is generated lazily, block by block (each block from its own seeded generator, u
 on a LocalCluster of two worker processes with one thread each and a memory limit per worker,
 so that the whole array is never held. Chunks are CHUNK_ROWS rows by V / COL_SPLITS classes:
 the class axis is split too (vocabulary-parallel). Contestants, each timed on the same cluster
-(one compute of both results per run, the median of ``REPEATS`` runs):
+(one compute of both results per run, the median of ``REPEATS`` runs, the contestants taking
+turns within each repetition):
 
 * ``generation`` -- the blocks are generated and dropped: the floor under every contestant;
 * ``logitcore`` -- :func:`logitcore.dask.logsumexp` and
@@ -144,19 +145,20 @@ def run(args, out) -> dict:
     with LocalCluster(n_workers=N_WORKERS, processes=True, threads_per_worker=1, memory_limit=MEMORY_LIMIT,
                       dashboard_address=None, env={"OMP_NUM_THREADS": "1"}) as cluster, Client(cluster) as client:
         client.wait_for_workers(N_WORKERS)
-        for name, make in contestants(x, t).items():
-            times = []
-            for _ in range(repeats):
+        makers = contestants(x, t)
+        times = {name: [] for name in makers}
+        for _ in range(repeats):  # contestants interleaved within each repetition
+            for name, make in makers.items():
                 graph = make()
                 t0 = time.perf_counter()
-                res = dask.compute(*graph, scheduler=client)
-                times.append(time.perf_counter() - t0)
-            results[name] = res
-            med = statistics.median(times)
-            rows.append({"contestant": name, "seconds": med, "runs": times, "gb_per_s": nbytes / med / 1e9})
+                results[name] = dask.compute(*graph, scheduler=client)
+                times[name].append(time.perf_counter() - t0)
+        for name, ts in times.items():
+            med = statistics.median(ts)
+            rows.append({"contestant": name, "seconds": med, "runs": ts, "gb_per_s": nbytes / med / 1e9})
             print(f"  {name:<18} {med:>9.2f} s {nbytes / med / 1e9:>8.2f} GB/s   (runs: "
-                  + ", ".join(f"{s:.2f}" for s in times) + ")", file=out)
-            out.flush()
+                  + ", ".join(f"{s:.2f}" for s in ts) + ")", file=out)
+        out.flush()
     lc_lse, lc_ce = results["logitcore"]
     np_lse, np_ce = (np.asarray(v, dtype=np.float64) for v in results["dask.array NumPy"])
     lse_diff = float(np.max(np.abs(lc_lse - np_lse) / np.maximum(1, np.abs(np_lse)))) if np_lse.size else 0.0
