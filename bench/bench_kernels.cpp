@@ -35,7 +35,7 @@ std::shared_ptr<T> input(i64 count) {
   return buf;
 }
 
-enum class Op { lse, softmax, softmax_entropy, exp };
+enum class Op { lse, softmax, log_softmax, softmax_entropy, exp };
 
 template <class T>
 std::string op_name(Op op) {
@@ -43,6 +43,7 @@ std::string op_name(Op op) {
   switch (op) {
     case Op::lse: return "logsumexp" + t;
     case Op::softmax: return "softmax" + t;
+    case Op::log_softmax: return "log_softmax" + t;
     case Op::softmax_entropy: return "softmax_entropy" + t;
     case Op::exp: return "exp" + t;
   }
@@ -54,7 +55,7 @@ void run(benchmark::State& state, Op op, const std::string& isa, i64 rows, i64 n
   if (!bench::use_isa(state, isa)) return;
   const i64 count = rows * n;
   std::shared_ptr<T> x = input<T>(count);
-  const bool elementwise = op == Op::softmax || op == Op::exp;
+  const bool elementwise = op == Op::softmax || op == Op::log_softmax || op == Op::exp;
   const i64 out_count = elementwise ? count : rows;
   std::shared_ptr<T> y = bench::zero_buffer<T>(out_count);
   const Matrix<const T> xm(x.get(), rows, n);
@@ -64,6 +65,7 @@ void run(benchmark::State& state, Op op, const std::string& isa, i64 rows, i64 n
     switch (op) {
       case Op::lse: logitcore::logsumexp(xm, rv, nthreads); break;
       case Op::softmax: logitcore::softmax(xm, ym, nthreads); break;
+      case Op::log_softmax: logitcore::log_softmax(xm, ym, nthreads); break;
       case Op::softmax_entropy: logitcore::softmax_entropy(xm, rv, nthreads); break;
       case Op::exp: logitcore::exp(x.get(), count, y.get()); break;  // always one thread
     }
@@ -162,6 +164,9 @@ void register_all() {
   std::vector<std::pair<i64, i64>> shapes;
   for (int lg = 10; lg <= 24; lg += 2) shapes.emplace_back(1, i64{1} << lg);
   shapes.emplace_back(64, 32000);
+  // the other shapes of the softmax targets: a LLaMA-3 vocabulary batch and many short rows
+  shapes.emplace_back(8, 128256);
+  shapes.emplace_back(4096, 1024);
 
   for (const std::string& isa : bench::isas_to_run()) {
     for (const auto& rn : shapes)
@@ -169,6 +174,7 @@ void register_all() {
         add<float>(Op::lse, isa, rn.first, rn.second, t);
         add<double>(Op::lse, isa, rn.first, rn.second, t);
         add<float>(Op::softmax, isa, rn.first, rn.second, t);
+        add<float>(Op::log_softmax, isa, rn.first, rn.second, t);
         add<float>(Op::softmax_entropy, isa, rn.first, rn.second, t);
       }
     // entropy normalization: the (64, 32000) batch and one LLaMA-3 vocabulary row (128256)

@@ -1,4 +1,4 @@
-"""logitcore.dask (docs/math.md §6): the vocabulary-parallel functions on Dask arrays chunked along
+"""logitcore.dask (docs/math.md §7): the vocabulary-parallel functions on Dask arrays chunked along
 the batch and the class axes equal the in-memory functions, on the threaded scheduler and on a
 two-process dask.distributed cluster; special rows, dtypes, axes, lazy evaluation, errors."""
 from __future__ import annotations

@@ -97,8 +97,8 @@ def show_config() -> None:
 
 
 # optional subpackages, imported on first use: `import logitcore` needs none of their extras
-_SUBMODULES = ("maxent", "dask")  # logitcore.dask needs the `dask` extra
 _LAZY = {"MaxEntClassifier": ("maxent", "MaxEntClassifier"), "JointFeatures": ("maxent", "JointFeatures")}
+_LAZY_MODULES = ("maxent", "torch", "dask")  # logitcore.torch and logitcore.dask need their extras
 
 
 def __getattr__(name: str):
@@ -107,7 +107,7 @@ def __getattr__(name: str):
 
         mod, attr = _LAZY[name]
         return getattr(importlib.import_module(f"{__name__}.{mod}"), attr)
-    if name in _SUBMODULES:
+    if name in _LAZY_MODULES:
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

@@ -1,4 +1,4 @@
-"""Vocabulary-parallel logsumexp, entropies, softmax and losses on Dask arrays (docs/math.md §6).
+"""Vocabulary-parallel logsumexp, entropies, softmax and losses on Dask arrays (docs/math.md §7).
 
 The functions take ``dask.array`` inputs chunked along any axis, the class axis included, and
 return lazy Dask arrays; they never rechunk the class axis. Each chunk is reduced by the native
@@ -273,7 +273,7 @@ def logsumexp(a, axis=None, keepdims=False, *, split_every=None):
     """log(sum(exp(a))) over ``axis`` (None: every axis) of a Dask array, lazily.
 
     Each chunk is reduced natively to its per-row state (max, excess) and the states merge in
-    a tree (docs/math.md §1.2, §6), so the reduced axes may be chunked in any way: the class
+    a tree (docs/math.md §1.2, §7), so the reduced axes may be chunked in any way: the class
     axis is never rechunked. Special values and accuracy as :func:`logitcore.logsumexp`
     (an empty reduction gives -inf). Returns a Dask array of the reduced shape.
     """
@@ -285,7 +285,7 @@ def softmax_entropy(x, axis=-1, keepdims=False, *, split_every=None):
 
     Each chunk gives (max, excess, entropy of its own softmax); two parts with masses
     a_1 + a_2 = 1 merge as H = a_1 h_1 + a_2 h_2 + a_1 (L − l_1) + a_2 (L − l_2), the grouping
-    law of entropy (docs/math.md §6). Special rows as :func:`logitcore.softmax_entropy`.
+    law of entropy (docs/math.md §7). Special rows as :func:`logitcore.softmax_entropy`.
     """
     return _reduce(x, axis, keepdims, split_every, _entropy_chunk, _entropy_combine, _entropy_aggregate, "x")
 
@@ -611,7 +611,7 @@ _DASK_DOC = """
     rechunked, when needed, to the logits' batch chunks (it holds one integer per row);
     ``sample_weight`` likewise; ``weight`` (V,) is a small NumPy array. Each chunk reduces
     natively to a per-row state (max, excess, and the target's logit where the chunk holds
-    it); the states merge in a tree (docs/math.md §6). The loss is a lazy Dask array (0-d for
+    it); the states merge in a tree (docs/math.md §7). The loss is a lazy Dask array (0-d for
     'mean'/'sum'); with ``return_grad=True`` the gradient is a lazy Dask array with the
     logits' chunks (one more pass over them). Target values are checked when computed
     (IndexError naming the row). ``inplace`` is refused: Dask chunks are immutable.

@@ -8,6 +8,7 @@ each registers its cases, headline rows and targets from one ``register_*_cases(
 * :mod:`.family` — logsumexp and softmax, the memory-bound floor, thread scaling;
 * :mod:`.losses` — the fused cross-entropy and robust losses against PyTorch;
 * :mod:`.entropy_norm` — entropy normalization against the source article's iteration;
+* :mod:`.torch` — the PyTorch integration's autograd loss against ``F.cross_entropy``;
 * :mod:`.maxent` — the maximum-entropy classifier's fits against scikit-learn (a suite with its
   own loop: ``--cases maxent``, or ``--full``);
 * :mod:`.dask` — vocabulary-parallel logsumexp and cross-entropy of a 31 GB lazily generated
@@ -39,11 +40,13 @@ from .harness import (
 )
 from .losses import register_loss_cases
 from .sampling import register_sampling_cases
+from .torch import register_torch_cases
 
 register_family_cases()
 register_loss_cases()
 register_entropy_cases()
 register_sampling_cases()
+register_torch_cases()
 
 
 def _maxent_suite(args, out):
