@@ -211,3 +211,28 @@ def test_maxent_suite_runs_from_cases_and_reports_targets(bench_run, monkeypatch
     monkeypatch.setattr(maxent, "TARGETS", [("digits", 1, 1e9)])
     status, out = bench_run("--cases", "maxent", "--check")
     assert status == 1 and re.search(r"FAIL\s+digits", out)
+
+
+def test_dask_suite_runs_from_cases_on_a_tiny_shape(bench_run, monkeypatch):
+    """``--cases dask`` runs the Dask suite (its own two-process LocalCluster, not the harness's
+    rows): the three contestants and the comparison line; here on a tiny array, one run each.
+    ``--shapes`` replaces the 31 GB shape."""
+    from ._helpers import optional_import
+
+    optional_import("dask")
+    optional_import("distributed")
+    from logitcore.bench import dask as dask_bench
+
+    monkeypatch.setattr(dask_bench, "REPEATS", 1)
+    monkeypatch.setattr(dask_bench, "MEMORY_LIMIT", "1GiB")
+    status, out = bench_run("--cases", "dask", "--shapes", "300x1000")
+    assert status == 0
+    assert "dask: float32 logits 300 x 1000 (0.00 GB), chunks 300 x 125 (1 x 8 blocks)" in out
+    for name in ("generation", "logitcore", "dask.array NumPy"):
+        assert re.search(rf"^  {re.escape(name)}\s+[\d.]+ s\s+[\d.]+ GB/s", out, re.M), name
+    m = re.search(r"results agree within ([\d.e+-]+)", out)
+    assert m and float(m.group(1)) < 1e-5
+    # the suite is part of --full's suites, not of the default run
+    from logitcore.bench import harness
+
+    assert "dask" in harness.SUITES

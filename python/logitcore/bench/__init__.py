@@ -11,7 +11,9 @@ each registers its cases, headline rows and targets from one ``register_*_cases(
 * :mod:`.half` — bfloat16 and float16 inputs against float32 (logsumexp, the fused loss);
 * :mod:`.torch` — the PyTorch integration's autograd loss against ``F.cross_entropy``;
 * :mod:`.maxent` — the maximum-entropy classifier's fits against scikit-learn (a suite with its
-  own loop: ``--cases maxent``, or ``--full``).
+  own loop: ``--cases maxent``, or ``--full``);
+* :mod:`.dask` — vocabulary-parallel logsumexp and cross-entropy of a 31 GB lazily generated
+  array on a two-process Dask cluster (a suite: ``--cases dask``, or ``--full``).
 
 This package registers them all, in that order (the order of the tables, headline rows and
 targets), so importing :mod:`logitcore.bench` or any module in it gives the whole suite.
@@ -56,7 +58,14 @@ def _maxent_suite(args, out):
     return maxent.run(args, out)
 
 
+def _dask_suite(args, out):
+    from . import dask  # dask and distributed are optional: imported when the suite runs
+
+    return dask.run(args, out)
+
+
 harness.SUITES.setdefault("maxent", _maxent_suite)
+harness.SUITES.setdefault("dask", _dask_suite)
 
 __all__ = [
     "harness",

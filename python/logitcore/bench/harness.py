@@ -424,20 +424,24 @@ def _busy_jiffies() -> Optional[float]:
 
 class LoadMeter:
     """CPU time used by other processes while the benchmark runs (machine busy time minus
-    this process's own), as an average number of busy CPUs: a noisy-neighbour gauge."""
+    this process's own and its finished children's, e.g. the dask suite's worker processes),
+    as an average number of busy CPUs: a noisy-neighbour gauge."""
 
     def __init__(self):
         self.t0 = time.perf_counter()
         self.busy0 = _busy_jiffies()
+        self.self0 = self._own()
+
+    @staticmethod
+    def _own() -> float:
         t = os.times()
-        self.self0 = t.user + t.system
+        return t.user + t.system + t.children_user + t.children_system
 
     def other_cpus(self) -> Optional[float]:
         busy1 = _busy_jiffies()
         if self.busy0 is None or busy1 is None:
             return None
-        t = os.times()
-        own = t.user + t.system - self.self0
+        own = self._own() - self.self0
         dt = time.perf_counter() - self.t0
         return max(0.0, (busy1 - self.busy0 - own) / dt) if dt > 0 else None
 
