@@ -512,3 +512,17 @@ def test_softmax_row_with_a_nan_is_all_nan(isa, dtype, inplace):
     y = lc.softmax(x, axis=1)
     np.testing.assert_array_equal(y[0, :8], np.full(8, 1 / 8, dtype=dtype))
     assert (y[0, 8:] == 0).all()
+
+
+def test_private_calls_refuse_unaligned_data():
+    """The bindings read typed pointers: data that is not aligned for its dtype is refused with
+    a ValueError (the public functions align their inputs first; this guards direct calls such
+    as the Dask merges), never read as a misaligned double."""
+    m, u = np.zeros(3), np.zeros(3)
+    with pytest.raises(ValueError, match="not aligned"):
+        _core._state_merge(m, u, _unaligned(np.zeros(3)), np.zeros(3))
+    with pytest.raises(ValueError, match="not aligned"):
+        _core._state_merge(_unaligned(np.zeros(3)), u, np.zeros(3), np.zeros(3))
+    with pytest.raises(ValueError, match="not aligned"):
+        _core._state_update(m, u, _unaligned(np.zeros((3, 4))))
+    _core._state_merge(m, u, np.zeros(3), np.zeros(3))  # aligned: accepted

@@ -95,6 +95,8 @@ inline void check_writeable(const py::array& a, const char* what) {
 inline std::vector<i64> elem_strides(const py::array& a, const char* what) {
   std::vector<i64> s(static_cast<size_t>(a.ndim()));
   const py::ssize_t item = a.itemsize();
+  require(a.size() == 0 || reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(item) == 0, what,
+          ": the data is not aligned for its dtype");
   for (py::ssize_t d = 0; d < a.ndim(); ++d) {
     require(a.strides(d) % item == 0, what, ": strides are not a multiple of the item size");
     s[static_cast<size_t>(d)] = a.strides(d) / item;
@@ -231,6 +233,8 @@ T* vector_data(const py::array& a, i64 n, bool writeable, const char* what) {
         (n <= 1 || a.strides(0) == static_cast<py::ssize_t>(sizeof(T)))))
     throw py::value_error(std::string(what) + ": expected a contiguous " + std::string(py::str(py::dtype::of<T>())) +
                           " vector with one entry per row");
+  if (n > 0 && reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) != 0)
+    throw py::value_error(std::string(what) + ": the vector's data is not aligned for its dtype");
   if (writeable) check_writeable(a, what);
   return static_cast<T*>(const_cast<void*>(a.data()));
 }

@@ -60,10 +60,11 @@ __all__ = [
 
 _F8 = np.float64
 # per-row partial states (one record per row and chunk)
-LSE_STATE = np.dtype([("m", _F8), ("u", _F8)])
-ENTROPY_STATE = np.dtype([("m", _F8), ("u", _F8), ("h", _F8)])
-LOSS_STATE = np.dtype([("m", _F8), ("u", _F8), ("zy", _F8), ("has", np.bool_), ("c0", np.int64)])
-ROW_STATE = np.dtype([("m", _F8), ("u", _F8), ("ell", _F8)])  # a row's merged (M, U) and ℓ = log p_y
+# aligned records (align=True pads "has"): every field view is aligned for the native calls
+LSE_STATE = np.dtype([("m", _F8), ("u", _F8)], align=True)
+ENTROPY_STATE = np.dtype([("m", _F8), ("u", _F8), ("h", _F8)], align=True)
+LOSS_STATE = np.dtype([("m", _F8), ("u", _F8), ("zy", _F8), ("has", np.bool_), ("c0", np.int64)], align=True)
+ROW_STATE = np.dtype([("m", _F8), ("u", _F8), ("ell", _F8)], align=True)  # a row's merged (M, U) and ℓ = log p_y
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,7 +107,9 @@ def _fields_2d(st: np.ndarray, axes):
 
 
 def _col(st2, name, k):
-    return np.ascontiguousarray(st2[name][:, k])
+    """Field ``name`` of column k as a new contiguous, aligned float64 vector (the native merge
+    reads and writes it through typed pointers)."""
+    return np.array(st2[name][:, k], dtype=_F8, order="C")
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,8 +185,8 @@ def _mass_and_gap(m, u, M, U):
 
 
 def _merge_entropy_pair(m1, u1, h1, m2, u2, h2):
-    M, U = m1.copy(), u1.copy()
-    _core._state_merge(M, U, m2, u2)
+    M, U = np.array(m1, dtype=_F8), np.array(u1, dtype=_F8)
+    _core._state_merge(M, U, np.require(m2, _F8, ["C", "A"]), np.require(u2, _F8, ["C", "A"]))
     with np.errstate(all="ignore"):
         a1, g1 = _mass_and_gap(m1, u1, M, U)
         a2, g2 = _mass_and_gap(m2, u2, M, U)
