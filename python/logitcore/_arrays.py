@@ -98,6 +98,16 @@ def as_float_array(a, name: str = "input") -> np.ndarray:
     return arr
 
 
+def contiguous(a, dtype=None) -> np.ndarray:
+    """``a`` as a C-contiguous, aligned ndarray (of ``dtype`` if given; at least 1-D, like
+    np.ascontiguousarray), copying only when needed: the bindings read typed pointers and
+    refuse data that is not aligned for its dtype."""
+    a = np.asarray(a, dtype=dtype)
+    if a.ndim == 0:
+        a = a.reshape(1)
+    return np.require(a, requirements=["C", "A"])
+
+
 def native(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``a`` as ``dtype`` in native byte order and aligned (the kernels read typed pointers),
     copying only when needed."""
@@ -166,7 +176,7 @@ def rows_view(a: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, tuple[i
         return moved, batch
     v = view_reshape(moved, batch + (n,))
     if v is None:
-        v = np.ascontiguousarray(moved).reshape(batch + (n,))
+        v = contiguous(moved).reshape(batch + (n,))
     return v, batch
 
 

@@ -45,7 +45,7 @@ except ImportError as exc:  # the optional extra
     raise ImportError(f"logitcore.dask needs Dask's arrays: pip install 'logitcore[dask]' ({exc})") from exc
 
 from . import _core
-from ._arrays import native, normalize_axes, result_dtypes, rows_view
+from ._arrays import contiguous, native, normalize_axes, result_dtypes, rows_view
 from .losses import _GAMMA_CE, _GCE, _FOCAL, _REDUCTIONS, _real
 
 __all__ = [
@@ -547,7 +547,7 @@ def _fused(kind, param, threshold, logits, target, weight, ignore_index, reducti
         result_dtypes(cw.dtype, "weight")
         if cw.shape != (n_classes,):
             raise ValueError(f"weight has shape {cw.shape}, expected ({n_classes},): one weight per class")
-        cw = np.ascontiguousarray(cw, dtype=_F8)
+        cw = contiguous(cw, dtype=_F8)
     sw = None
     if sample_weight is not None:
         sw, _, _ = _as_dask(sample_weight, "sample_weight")

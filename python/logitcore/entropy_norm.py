@@ -9,6 +9,7 @@ import numpy as np
 
 from . import _core
 from ._arrays import (
+    contiguous,
     as_float_array,
     is_bfloat16,
     check_out,
@@ -202,7 +203,7 @@ def entropy_normalize(
         tgt_rows = np.full(prod(batch), float(tgt))
     else:
         try:
-            tgt_rows = np.ascontiguousarray(np.broadcast_to(tgt, batch), dtype=np.float64).reshape(-1)
+            tgt_rows = contiguous(np.broadcast_to(tgt, batch), dtype=np.float64).reshape(-1)
         except ValueError:
             raise ValueError(f"target of shape {tgt.shape} does not broadcast to the batch shape {batch}") from None
     nrows = tgt_rows.size

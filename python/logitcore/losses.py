@@ -34,7 +34,7 @@ import operator
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_array, is_half, kernel_dtypes, native, view_reshape
+from ._arrays import contiguous, as_float_array, is_half, kernel_dtypes, native, view_reshape
 
 __all__ = ["gamma_cross_entropy", "generalized_cross_entropy", "focal_loss"]
 
@@ -90,7 +90,7 @@ def _as_target(target, batch: tuple, n_classes: int) -> np.ndarray:
     if t.dtype == np.uint64 and t.size and int(t.max()) > np.iinfo(np.int64).max:
         raise IndexError(f"target holds {int(t.max())}, out of range for {n_classes} classes")
     # class range and ignore_index are checked by the library (IndexError naming the row)
-    return np.ascontiguousarray(t, dtype=np.int64).reshape(-1)
+    return contiguous(t, dtype=np.int64).reshape(-1)
 
 
 def _fused(kind: int, param: float, threshold: float, logits, target, weight, ignore_index, reduction,
@@ -116,7 +116,7 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
         cw = as_float_array(weight, "weight")
         if cw.shape != (n_classes,):
             raise ValueError(f"weight has shape {cw.shape}, expected ({n_classes},): one weight per class")
-        cw = np.ascontiguousarray(cw, dtype=np.float64)
+        cw = contiguous(cw, dtype=np.float64)
     sw = None
     if sample_weight is not None:
         sw = as_float_array(sample_weight, "sample_weight")
@@ -124,7 +124,7 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
             raise ValueError(
                 f"sample_weight has shape {sw.shape}, expected {batch}: one weight per row (the shape of target)"
             )
-        sw = np.ascontiguousarray(sw, dtype=np.float64).reshape(-1)
+        sw = contiguous(sw, dtype=np.float64).reshape(-1)
         bad = ~(np.isfinite(sw) & (sw >= 0))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -136,7 +136,7 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
     x2 = view_reshape(x, shape2)
     rows_copied = x2 is None
     if rows_copied:
-        x2 = np.ascontiguousarray(x).reshape(shape2)
+        x2 = contiguous(x).reshape(shape2)
     row_loss = np.empty(t.shape[0], dtype=np.float64)
     grad = None
     if return_grad:

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_array, kernel_dtypes, native, result_dtypes, view_reshape
+from ._arrays import contiguous, as_float_array, kernel_dtypes, native, result_dtypes, view_reshape
 
 __all__ = [
     "sample",
@@ -69,7 +69,7 @@ def _logits_2d(logits, name: str = "logits", half: bool = False) -> tuple[np.nda
     rows = math.prod(batch)
     v = view_reshape(a, (rows, a.shape[-1]))
     if v is None:
-        v = np.ascontiguousarray(a).reshape(rows, a.shape[-1])
+        v = contiguous(a).reshape(rows, a.shape[-1])
     return v, batch, result
 
 
@@ -131,12 +131,12 @@ def _setting(value, rows: int, name: str, kind: str, default) -> np.ndarray:
     if kind == "u":
         if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
             raise ValueError(f"{name} has a negative entry ({int(arr.min())}): it must be in [0, 2**64)")
-        return np.ascontiguousarray(arr, dtype=np.uint64)
+        return contiguous(arr, dtype=np.uint64)
     if kind == "i":
         if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
             raise ValueError(f"{name} has an entry out of range for int64")
-        return np.ascontiguousarray(arr, dtype=np.int64)
-    return np.ascontiguousarray(arr, dtype=np.float64)
+        return contiguous(arr, dtype=np.int64)
+    return contiguous(arr, dtype=np.float64)
 
 
 def _filter_settings(rows, temperature, top_k, top_p, min_p, target_entropy):
@@ -296,7 +296,7 @@ def apply_penalties(logits, token_ids, *, repetition_penalty=1.0, frequency_pena
             raise TypeError(f"out has dtype {out.dtype}, expected {result}")
         if not out.flags.writeable:
             raise ValueError("out is read-only")
-    ids2 = np.ascontiguousarray(ids, dtype=np.int64).reshape(rows, ids.shape[-1])
+    ids2 = contiguous(ids, dtype=np.int64).reshape(rows, ids.shape[-1])
     rep = _setting(repetition_penalty, rows, "repetition_penalty", "f", 1.0)
     freq = _setting(frequency_penalty, rows, "frequency_penalty", "f", 0.0)
     pres = _setting(presence_penalty, rows, "presence_penalty", "f", 0.0)

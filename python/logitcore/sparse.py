@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_array, check_out, native, result_dtypes
+from ._arrays import contiguous, as_float_array, check_out, native, result_dtypes
 
 __all__ = ["sparse_dot"]
 
@@ -25,7 +25,7 @@ def _index_arrays(m) -> tuple[np.ndarray, np.ndarray]:
     (int32 or int64, as SciPy keeps them)."""
     dt = np.result_type(m.indptr.dtype, m.indices.dtype)
     dt = np.dtype(np.int32) if dt.kind in "iu" and dt.itemsize <= 4 and dt != np.uint32 else np.dtype(np.int64)
-    return (np.ascontiguousarray(m.indptr, dtype=dt), np.ascontiguousarray(m.indices, dtype=dt))
+    return (contiguous(m.indptr, dtype=dt), contiguous(m.indices, dtype=dt))
 
 
 def sparse_dot(a, b, *, transpose_a: bool = False, out: np.ndarray | None = None) -> np.ndarray:
@@ -77,10 +77,10 @@ def sparse_dot(a, b, *, transpose_a: bool = False, out: np.ndarray | None = None
     else:
         m = a if a.format == "csr" else a.tocsr()
     indptr, indices = _index_arrays(m)
-    data = np.ascontiguousarray(native(np.asarray(m.data), compute))
+    data = contiguous(native(np.asarray(m.data), compute))
     bn = native(barr, compute)
     if bn.shape[1] > 1 and bn.strides[1] != bn.itemsize:
-        bn = np.ascontiguousarray(bn)
+        bn = contiguous(bn)
 
     direct = (
         out is not None

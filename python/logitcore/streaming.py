@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_array, is_bfloat16, kernel_dtypes, native
+from ._arrays import contiguous, as_float_array, is_bfloat16, kernel_dtypes, native
 
 __all__ = ["LogSumExpState"]
 
@@ -143,7 +143,7 @@ class LogSumExpState:
             raise TypeError(f"can only merge another LogSumExpState, got {type(other).__name__}")
         if other.rows != self.rows:
             raise ValueError(f"cannot merge states of {other.rows} and {self.rows} rows")
-        _core._state_merge(self._m, self._u, np.ascontiguousarray(other._m), np.ascontiguousarray(other._u))
+        _core._state_merge(self._m, self._u, contiguous(other._m), contiguous(other._u))
         return self
 
     def result(self) -> np.ndarray:

@@ -356,7 +356,7 @@ def run_case(case: Case, data: Data, threads: Optional[int], repeat: int, min_ti
     gc.collect()
     gc.disable()
     try:
-        for r in range(repeat):
+        for r in range(repeat if names else 0):  # no contestant available (e.g. PyTorch's cases without it)
             k = r % len(names)
             for n in names[k:] + names[:k]:
                 prepare(n)

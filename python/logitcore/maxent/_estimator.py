@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import _core, _family
+from .._arrays import contiguous
 from ..losses import gamma_cross_entropy
 from ._features import JointFeatures
 from ._models import InputModel, JointModel
@@ -308,8 +309,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         # finite weights >= 0): no per-call argument handling of the Python wrapper
         opt = _core.LossOptions(_core.LOSS_GAMMA_CE, gamma, 0.0, -1, _core.REDUCTION_SUM)
         row_loss = np.empty(buf.shape[0])
-        return float(_core._loss(buf, np.ascontiguousarray(yi, dtype=np.int64), opt, None, row_loss, buf,
-                                 np.ascontiguousarray(sw, dtype=np.float64)))
+        return float(_core._loss(buf, contiguous(yi, dtype=np.int64), opt, None, row_loss, buf,
+                                 contiguous(sw, dtype=np.float64)))
 
     def _objective(self, model, theta, yi, sw, C, gamma, correction=None):
         buf = np.empty((model.n, model.k), dtype=model.dtype)
