@@ -46,7 +46,7 @@ except ImportError as exc:  # the optional extra
 
 from . import _core
 from ._arrays import contiguous, native, normalize_axes, result_dtypes, rows_view
-from .losses import _GAMMA_CE, _GCE, _FOCAL, _REDUCTIONS, _real
+from .losses import _GAMMA_CE, _GCE, _FOCAL, _REDUCTIONS, _check_reduction_and_ignore_index, _real
 
 __all__ = [
     "logsumexp",
@@ -519,16 +519,7 @@ def _as_target(target, logits, batch):
 
 def _fused(kind, param, threshold, logits, target, weight, ignore_index, reduction, return_grad, inplace,
            sample_weight, split_every):
-    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if isinstance(ignore_index, (bool, np.bool_)):
-        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}")
-    try:
-        ignore_index = operator.index(ignore_index)
-    except TypeError:
-        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
-    if not -(2**63) <= ignore_index < 2**63:
-        raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
+    ignore_index = _check_reduction_and_ignore_index(reduction, ignore_index)
     if inplace:
         raise ValueError("inplace=True is not available for dask arrays (their chunks are immutable)")
     # the parameters are checked by the library, on one row, before anything is built

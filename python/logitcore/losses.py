@@ -93,8 +93,8 @@ def _as_target(target, batch: tuple, n_classes: int) -> np.ndarray:
     return contiguous(t, dtype=np.int64).reshape(-1)
 
 
-def _fused(kind: int, param: float, threshold: float, logits, target, weight, ignore_index, reduction,
-           return_grad: bool, inplace: bool, sample_weight=None):
+def _check_reduction_and_ignore_index(reduction, ignore_index) -> int:
+    """Validate ``reduction`` and return ``ignore_index`` as an int64-range Python int."""
     if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if isinstance(ignore_index, (bool, np.bool_)):
@@ -105,6 +105,12 @@ def _fused(kind: int, param: float, threshold: float, logits, target, weight, ig
         raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
     if not -(2**63) <= ignore_index < 2**63:
         raise ValueError(f"ignore_index must fit in int64, got {ignore_index}")
+    return ignore_index
+
+
+def _fused(kind: int, param: float, threshold: float, logits, target, weight, ignore_index, reduction,
+           return_grad: bool, inplace: bool, sample_weight=None):
+    ignore_index = _check_reduction_and_ignore_index(reduction, ignore_index)
     if inplace and not return_grad:
         raise ValueError("inplace=True overwrites logits with the gradient; pass return_grad=True as well")
 

@@ -885,111 +885,86 @@ logitcore_status logitcore_set_num_threads(int n) {
 int logitcore_have_openmp(void) { return have_openmp() ? 1 : 0; }
 int64_t logitcore_block_size(void) { return kBlock; }
 
-#define LOGITCORE_TYPED_(T, S)                                                                                   \
-  logitcore_status logitcore_logsumexp_##S(const logitcore_matrix* x, const logitcore_matrix* b,                \
-                                           const logitcore_vector* out, const logitcore_vector* sign, int nt) { \
-    return guard([&] { logsumexp_impl<T>(x, b, out, sign, nt); });                                              \
+// The entry points every storage type has: the logsumexp family, the streaming state, the
+// losses and the penalties.
+#define LOGITCORE_STORAGE_(T, S)                                                                                 \
+  logitcore_status logitcore_logsumexp_##S(const logitcore_matrix* x, const logitcore_matrix* b,                 \
+                                           const logitcore_vector* out, const logitcore_vector* sign, int nt) {  \
+    return guard([&] { logsumexp_impl<T>(x, b, out, sign, nt); });                                               \
   }                                                                                                              \
-  logitcore_status logitcore_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {        \
-    return guard([&] { softmax_impl<T>(x, y, false, nt); });                                                    \
+  logitcore_status logitcore_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {         \
+    return guard([&] { softmax_impl<T>(x, y, false, nt); });                                                     \
   }                                                                                                              \
-  logitcore_status logitcore_log_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {    \
-    return guard([&] { softmax_impl<T>(x, y, true, nt); });                                                     \
+  logitcore_status logitcore_log_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {     \
+    return guard([&] { softmax_impl<T>(x, y, true, nt); });                                                      \
   }                                                                                                              \
-  logitcore_status logitcore_softmax_entropy_##S(const logitcore_matrix* x, const logitcore_vector* out, int nt) { \
-    return guard([&] { row_reduce_impl<T>(x, out, true, nt); });                                                \
+  logitcore_status logitcore_softmax_entropy_##S(const logitcore_matrix* x, const logitcore_vector* out, int nt) {\
+    return guard([&] { row_reduce_impl<T>(x, out, true, nt); });                                                 \
   }                                                                                                              \
-  logitcore_status logitcore_entropy_##S(const logitcore_matrix* p, const logitcore_vector* out, int nt) {      \
-    return guard([&] { row_reduce_impl<T>(p, out, false, nt); });                                               \
+  logitcore_status logitcore_entropy_##S(const logitcore_matrix* p, const logitcore_vector* out, int nt) {       \
+    return guard([&] { row_reduce_impl<T>(p, out, false, nt); });                                                \
   }                                                                                                              \
-  logitcore_status logitcore_lse_state_update_##S(double* max, double* excess, const logitcore_matrix* x, int nt) { \
-    return guard([&] { state_update_impl<T>(max, excess, x, nt); });                                            \
+  logitcore_status logitcore_lse_state_update_##S(double* max, double* excess, const logitcore_matrix* x, int nt) {\
+    return guard([&] { state_update_impl<T>(max, excess, x, nt); });                                             \
   }                                                                                                              \
-  logitcore_status logitcore_entropy_normalize_##S(const logitcore_matrix* x, const logitcore_matrix* out,      \
-                                                   const double* target, int64_t target_stride,                 \
-                                                   const logitcore_en_options* opt, const logitcore_en_info* info, \
-                                                   int nt) {                                                     \
-    return guard([&] { entropy_normalize_impl<T>(x, out, target, target_stride, opt, info, nt); });             \
+  logitcore_status logitcore_loss_##S(const logitcore_matrix* x, const int64_t* target,                          \
+                                      const logitcore_loss_options* opt, double* row_loss, double* reduced,      \
+                                      const logitcore_matrix* grad, int nt) {                                    \
+    return guard([&] { loss_impl<T>(x, target, opt, row_loss, reduced, grad, nt); });                            \
   }                                                                                                              \
-  logitcore_status logitcore_loss_##S(const logitcore_matrix* x, const int64_t* target,                         \
-                                      const logitcore_loss_options* opt, double* row_loss, double* reduced,     \
-                                      const logitcore_matrix* grad, int nt) {                                   \
-    return guard([&] { loss_impl<T>(x, target, opt, row_loss, reduced, grad, nt); });                           \
-  }                                                                                                              \
-  logitcore_status logitcore_sample_##S(const logitcore_matrix* x, const logitcore_sampling_params* params,       \
-                                        int64_t* tokens, int64_t n_logprobs, double* token_logprob,             \
-                                        int64_t* top_tokens, double* top_logprobs, int nt) {                    \
-    return guard([&] { sample_impl<T>(x, params, tokens, n_logprobs, token_logprob, top_tokens, top_logprobs, nt); }); \
-  }                                                                                                              \
-  logitcore_status logitcore_sample_filter_##S(const logitcore_matrix* x, const logitcore_sampling_params* params, \
-                                               const logitcore_matrix* probs, const logitcore_matrix* kept,     \
-                                               double* gamma, int nt) {                                         \
-    return guard([&] { sample_filter_impl<T>(x, params, probs, kept, gamma, nt); });                            \
-  }                                                                                                              \
-  logitcore_status logitcore_apply_penalties_##S(const logitcore_matrix* x, const logitcore_matrix* y,          \
+  logitcore_status logitcore_apply_penalties_##S(const logitcore_matrix* x, const logitcore_matrix* y,           \
                                                  const logitcore_matrix* ids, const logitcore_penalty_params* p, \
                                                  int nt) {                                                       \
-    return guard([&] { penalties_impl<T>(x, y, ids, p, nt); });                                                 \
+    return guard([&] { penalties_impl<T>(x, y, ids, p, nt); });                                                  \
+  }
+
+// float and double: those, plus entropy normalization, the sampler, the sparse product and
+// the elementwise maps.
+#define LOGITCORE_TYPED_(T, S)                                                                                   \
+  LOGITCORE_STORAGE_(T, S)                                                                                       \
+  logitcore_status logitcore_entropy_normalize_##S(const logitcore_matrix* x, const logitcore_matrix* out,       \
+                                                   const double* target, int64_t target_stride,                  \
+                                                   const logitcore_en_options* opt, const logitcore_en_info* info,\
+                                                   int nt) {                                                     \
+    return guard([&] { entropy_normalize_impl<T>(x, out, target, target_stride, opt, info, nt); });              \
   }                                                                                                              \
-  logitcore_status logitcore_csr_matmul_##S(const logitcore_csr* a, const logitcore_matrix* b,                  \
-                                            const logitcore_matrix* out, int nt) {                              \
-    return guard([&] { csr_matmul_impl<T>(a, b, out, nt); });                                                   \
+  logitcore_status logitcore_sample_##S(const logitcore_matrix* x, const logitcore_sampling_params* params,      \
+                                        int64_t* tokens, int64_t n_logprobs, double* token_logprob,              \
+                                        int64_t* top_tokens, double* top_logprobs, int nt) {                     \
+    return guard([&] { sample_impl<T>(x, params, tokens, n_logprobs, token_logprob, top_tokens, top_logprobs, nt); });\
   }                                                                                                              \
-  logitcore_status logitcore_exp_##S(const T* x, int64_t n, T* y) {                                             \
-    return guard([&] { map_impl<T>(x, n, y, Elementwise::exp); });                                             \
+  logitcore_status logitcore_sample_filter_##S(const logitcore_matrix* x, const logitcore_sampling_params* params,\
+                                               const logitcore_matrix* probs, const logitcore_matrix* kept,      \
+                                               double* gamma, int nt) {                                          \
+    return guard([&] { sample_filter_impl<T>(x, params, probs, kept, gamma, nt); });                             \
   }                                                                                                              \
-  logitcore_status logitcore_log_##S(const T* x, int64_t n, T* y) {                                             \
-    return guard([&] { map_impl<T>(x, n, y, Elementwise::log); });                                             \
+  logitcore_status logitcore_csr_matmul_##S(const logitcore_csr* a, const logitcore_matrix* b,                   \
+                                            const logitcore_matrix* out, int nt) {                               \
+    return guard([&] { csr_matmul_impl<T>(a, b, out, nt); });                                                    \
   }                                                                                                              \
-  logitcore_status logitcore_exp2_core_##S(const T* x, int64_t n, T* y) {                                       \
-    return guard([&] { map_impl<T>(x, n, y, Elementwise::exp2_core); });                                            \
+  logitcore_status logitcore_exp_##S(const T* x, int64_t n, T* y) {                                              \
+    return guard([&] { map_impl<T>(x, n, y, Elementwise::exp); });                                               \
   }                                                                                                              \
-  logitcore_status logitcore_log2_core_##S(const T* x, int64_t n, T* y) {                                       \
-    return guard([&] { map_impl<T>(x, n, y, Elementwise::log2_core); });                                            \
+  logitcore_status logitcore_log_##S(const T* x, int64_t n, T* y) {                                              \
+    return guard([&] { map_impl<T>(x, n, y, Elementwise::log); });                                               \
+  }                                                                                                              \
+  logitcore_status logitcore_exp2_core_##S(const T* x, int64_t n, T* y) {                                        \
+    return guard([&] { map_impl<T>(x, n, y, Elementwise::exp2_core); });                                         \
+  }                                                                                                              \
+  logitcore_status logitcore_log2_core_##S(const T* x, int64_t n, T* y) {                                        \
+    return guard([&] { map_impl<T>(x, n, y, Elementwise::log2_core); });                                         \
   }
 
 LOGITCORE_TYPED_(float, f32)
 LOGITCORE_TYPED_(double, f64)
 #undef LOGITCORE_TYPED_
 
-// Half-precision storage (docs/math.md §1.5): the logsumexp family, the streaming state, the
-// losses and the penalties, computed in float32 with per-row results in float32.
+// Half-precision storage (docs/math.md §1.5): computed in float32, per-row results in float32.
 static_assert(sizeof(bf16) == sizeof(logitcore_bf16) && sizeof(f16) == sizeof(logitcore_f16),
               "half storage types match the public typedefs");
-#define LOGITCORE_HALF_(T, S)                                                                                    \
-  logitcore_status logitcore_logsumexp_##S(const logitcore_matrix* x, const logitcore_matrix* b,                \
-                                           const logitcore_vector* out, const logitcore_vector* sign, int nt) { \
-    return guard([&] { logsumexp_impl<T>(x, b, out, sign, nt); });                                              \
-  }                                                                                                              \
-  logitcore_status logitcore_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {        \
-    return guard([&] { softmax_impl<T>(x, y, false, nt); });                                                    \
-  }                                                                                                              \
-  logitcore_status logitcore_log_softmax_##S(const logitcore_matrix* x, const logitcore_matrix* y, int nt) {    \
-    return guard([&] { softmax_impl<T>(x, y, true, nt); });                                                     \
-  }                                                                                                              \
-  logitcore_status logitcore_softmax_entropy_##S(const logitcore_matrix* x, const logitcore_vector* out, int nt) { \
-    return guard([&] { row_reduce_impl<T>(x, out, true, nt); });                                                \
-  }                                                                                                              \
-  logitcore_status logitcore_entropy_##S(const logitcore_matrix* p, const logitcore_vector* out, int nt) {      \
-    return guard([&] { row_reduce_impl<T>(p, out, false, nt); });                                               \
-  }                                                                                                              \
-  logitcore_status logitcore_lse_state_update_##S(double* max, double* excess, const logitcore_matrix* x, int nt) { \
-    return guard([&] { state_update_impl<T>(max, excess, x, nt); });                                            \
-  }                                                                                                              \
-  logitcore_status logitcore_loss_##S(const logitcore_matrix* x, const int64_t* target,                         \
-                                      const logitcore_loss_options* opt, double* row_loss, double* reduced,     \
-                                      const logitcore_matrix* grad, int nt) {                                   \
-    return guard([&] { loss_impl<T>(x, target, opt, row_loss, reduced, grad, nt); });                          \
-  }                                                                                                              \
-  logitcore_status logitcore_apply_penalties_##S(const logitcore_matrix* x, const logitcore_matrix* y,          \
-                                                 const logitcore_matrix* ids, const logitcore_penalty_params* p, \
-                                                 int nt) {                                                       \
-    return guard([&] { penalties_impl<T>(x, y, ids, p, nt); });                                                 \
-  }
-
-LOGITCORE_HALF_(bf16, bf16)
-LOGITCORE_HALF_(f16, f16)
-#undef LOGITCORE_HALF_
+LOGITCORE_STORAGE_(bf16, bf16)
+LOGITCORE_STORAGE_(f16, f16)
+#undef LOGITCORE_STORAGE_
 
 logitcore_sampling_params logitcore_sampling_default_params(void) { return sampling_defaults(); }
 

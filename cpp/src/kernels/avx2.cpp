@@ -188,10 +188,9 @@ struct VF {
                          _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_NGE_UQ));
     return y;
   }
-  // w in [kLow, kHigh]
-  static R exp_core(R w) {
-    const R n = _mm256_round_ps(_mm256_mul_ps(w, _mm256_set1_ps(expc::kLog2eF)),
-                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // exp(w - n ln 2) for the integral n nearest w log2 e: Cody-Waite reduction and the
+  // polynomial shared by exp_core and exp_core_neg
+  static R exp_reduced(R w, R n) {
     R r = _mm256_fnmadd_ps(n, _mm256_set1_ps(expc::kLn2HiF), w);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(expc::kLn2LoF), r);
     R q = _mm256_fmadd_ps(_mm256_set1_ps(expc::kF6), r, _mm256_set1_ps(expc::kF5));
@@ -200,6 +199,13 @@ struct VF {
     q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kF2));
     const R r2 = _mm256_mul_ps(r, r);
     const R p = _mm256_add_ps(_mm256_fmadd_ps(q, r2, r), _mm256_set1_ps(1.0f));
+    return p;
+  }
+  // w in [kLow, kHigh]
+  static R exp_core(R w) {
+    const R n = _mm256_round_ps(_mm256_mul_ps(w, _mm256_set1_ps(expc::kLog2eF)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const R p = exp_reduced(w, n);
     return scale2n(p, n);
   }
   // exp(w) for w <= 0 in [kLow, 0], or NaN: exp_core's value bit for bit, cheaper. n =
@@ -212,14 +218,7 @@ struct VF {
     const R magic = _mm256_set1_ps(kRoundMagicF);
     const R t = _mm256_add_ps(_mm256_mul_ps(w, _mm256_set1_ps(expc::kLog2eF)), magic);
     const R n = _mm256_sub_ps(t, magic);
-    R r = _mm256_fnmadd_ps(n, _mm256_set1_ps(expc::kLn2HiF), w);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(expc::kLn2LoF), r);
-    R q = _mm256_fmadd_ps(_mm256_set1_ps(expc::kF6), r, _mm256_set1_ps(expc::kF5));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kF4));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kF3));
-    q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kF2));
-    const R r2 = _mm256_mul_ps(r, r);
-    const R p = _mm256_add_ps(_mm256_fmadd_ps(q, r2, r), _mm256_set1_ps(1.0f));
+    const R p = exp_reduced(w, n);
     if (_mm256_movemask_ps(_mm256_cmp_ps(w, _mm256_set1_ps(kNormalNegF), _CMP_NGE_UQ))) return scale2n(p, n);
     return _mm256_mul_ps(p, pow2_from_round(t));
   }
@@ -228,10 +227,7 @@ struct VF {
     const R magic = _mm256_set1_ps(kRoundMagicF);
     const R t = _mm256_add_ps(a, magic);
     const R n = _mm256_sub_ps(t, magic);
-    const R r = _mm256_sub_ps(a, n);
-    R q = _mm256_set1_ps(expc::kE2[5]);
-    for (int k = 4; k >= 0; --k) q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kE2[k]));
-    const R p = _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
+    const R p = exp2_poly(_mm256_sub_ps(a, n));
     if (_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(-126.0f), _CMP_NGE_UQ))) return scale2n(p, n);
     return _mm256_mul_ps(p, pow2_from_round(t));
   }
@@ -292,10 +288,13 @@ struct VF {
   // 2^a for a in [kLow2, 129]
   static R exp2_core(R a) {
     const R n = _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const R r = _mm256_sub_ps(a, n);
+    return scale2n(exp2_poly(_mm256_sub_ps(a, n)), n);
+  }
+  // 2^r for |r| <= 1/2 (exp2_core's and exp2_core_neg's polynomial)
+  static R exp2_poly(R r) {
     R q = _mm256_set1_ps(expc::kE2[5]);
     for (int k = 4; k >= 0; --k) q = _mm256_fmadd_ps(q, r, _mm256_set1_ps(expc::kE2[k]));
-    return scale2n(_mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f)), n);
+    return _mm256_fmadd_ps(q, r, _mm256_set1_ps(1.0f));
   }
 };
 
