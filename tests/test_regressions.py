@@ -26,7 +26,7 @@ import logitcore as lc
 from logitcore import _core
 from logitcore.losses import focal_loss, gamma_cross_entropy, generalized_cross_entropy
 
-from ._helpers import BLOCK
+from ._helpers import BLOCK, set_threads
 
 mpmath.mp.dps = 60
 
@@ -526,3 +526,67 @@ def test_private_calls_refuse_unaligned_data():
     with pytest.raises(ValueError, match="not aligned"):
         _core._state_update(m, u, _unaligned(np.zeros((3, 4))))
     _core._state_merge(m, u, np.zeros(3), np.zeros(3))  # aligned: accepted
+
+
+def _softmax_ref(x):
+    """softmax in float64 (float32 rows) or long double (float64 rows), rows of finite entries
+    and -inf"""
+    xl = x.astype(np.longdouble)
+    m = xl.max(axis=-1, keepdims=True)
+    e = np.exp(xl - m)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_shift_from_the_first_block(isa, dtype, restore_threads):
+    """Rows that fit in cache take exp(x - c) with c the maximum of the row's first block, and
+    redo the pass with the row maximum when an entry exceeds c by more than the spread limit
+    (60 for float32, 600 for float64) or by more than 1 where x - c is not exact, or when the
+    first block has no finite maximum. Every case against a long-double reference (within a
+    few ulp where p is not tiny), p <= 1, the same bits at one and two threads, in place too."""
+    rng = np.random.default_rng(12)
+    n = 3 * BLOCK + 5
+    eps = np.finfo(dtype).eps
+    spread = 60.0 if dtype == np.float32 else 600.0
+    rows = []
+    for d in [0.0, 0.5, 20.0, spread - 1, spread + 1, 2 * spread, 1e4]:
+        for pos in [BLOCK, 2 * BLOCK + 7, n - 1]:
+            x = rng.standard_normal(n).astype(dtype)
+            x[pos] = x[:BLOCK].max() + dtype(d)
+            rows.append(x)
+    x = rng.standard_normal(n).astype(dtype)
+    x[:BLOCK] = -np.inf  # a masked first block: no finite shift
+    rows.append(x)
+    x = np.full(n, -np.inf, dtype=dtype)
+    x[n - 3] = 5.0  # one finite entry, in the last block
+    rows.append(x)
+    x = rng.standard_normal(n).astype(dtype)
+    x[:BLOCK] -= 200.0  # the first block far below the rest
+    rows.append(x)
+    xs = np.stack(rows)
+    ref = _softmax_ref(xs)
+    for threads in (1, 2):
+        set_threads(threads)
+        y = lc.softmax(xs, axis=1)
+        assert (y <= 1).all() and (y >= 0).all()
+        big = ref > 1e-30
+        rel = np.abs(y[big] - ref[big]) / ref[big]
+        # (x - M is rounded once, by at most |x - M| eps / 2 relative, and S sums n terms)
+        dist = np.abs(xs - xs.max(axis=1, keepdims=True))[big].astype(np.float64)
+        assert (rel <= (8 + 2 * dist) * eps).all(), (threads, (rel / ((8 + 2 * dist) * eps)).max())
+        np.testing.assert_allclose(y.astype(np.float64).sum(axis=1), 1.0, rtol=n * eps)
+        xi = xs.copy()
+        lc.softmax(xi, axis=1, out=xi)
+        np.testing.assert_array_equal(xi, y)
+        if threads == 1:
+            y1 = y
+        else:
+            np.testing.assert_array_equal(y, y1)
+        # one row at a time: the row's blocks split over the threads
+        for r in (0, len(rows) - 3, len(rows) - 1):
+            np.testing.assert_array_equal(lc.softmax(xs[r], axis=0), y1[r])
+    # a +inf after a finite first block: uniform over the +inf entries
+    x = rng.standard_normal(n).astype(dtype)
+    x[[BLOCK + 1, n - 1]] = np.inf
+    y = lc.softmax(x)
+    assert y[BLOCK + 1] == 0.5 and y[n - 1] == 0.5 and (np.delete(y, [BLOCK + 1, n - 1]) == 0).all()

@@ -6,6 +6,8 @@
 
 #include <math.h>
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstdint>
 #include <limits>
@@ -168,10 +170,14 @@ void softmax_write(const KernelsT<S>& k, const Row<const S>& x, const Row<S>& y,
 // own (refine_dominated); any other has S >= 2. Both writes are monotone in x, so the order of
 // the entries is preserved.
 // Rows whose output fits in about half an L2 (kCachedSoftmaxBytes) take the one-exp path
-// (softmax_cached): the row maximum M first (a cheap scan), then e = exp(x - M) stored into
-// the output with its sum S, then an in-cache rescale by 1/S. Longer rows re-read x instead of
-// y (two exps). Half-precision rows keep e in a float32 row buffer (kf: the float32 kernels)
-// and round once, in the rescale.
+// (softmax_cached): e = exp(x - c) stored into the output with its sum S and the row maximum
+// M, for c the maximum of the row's first block (one short scan), then an in-cache rescale by
+// 1/S. Each e is within an ulp whatever c, so p = e / S has the accuracy it would have with
+// c = M, and S >= 1 (the term of the entry at c is exactly 1), e <= S: no p exceeds 1. A row
+// whose maximum exceeds c by more than kSoftmaxShiftSpread (a term could overflow) redoes the
+// pass with c = M, found first by a max pass, as do rows whose first block has no finite
+// maximum. Longer rows re-read x instead of y (two exps). Half-precision rows keep e in a
+// float32 row buffer (kf: the float32 kernels) and round once, in the rescale.
 template <class S>
 bool softmax_cached(const KernelsT<S>& k, const KernelsT<compute_t<S>>& kf, const Row<const S>& xr, const Row<S>& yr,
                     i64 n, int nt, Scratch<S>& scratch, int tid, std::vector<double>& parts,
@@ -180,49 +186,88 @@ bool softmax_cached(const KernelsT<S>& k, const KernelsT<compute_t<S>>& kf, cons
   constexpr bool half = is_half<S>::value;
   const i64 nb = num_blocks(n);
   const double ninf = -kInf;
-  // pass 1: maximum (+inf, a NaN maximum or no finite entry: the exact path). The maximum may
-  // miss a NaN entry: its term then makes S NaN, and 1/S every output NaN, as a row with a NaN
-  // gives.
-  parts.assign(static_cast<size_t>(nb), 0.0);
-  // A short output row is requested for writing first: its lines arrive during the max pass,
-  // instead of pass 2's stores missing and pass 3's loads waiting for them (AVX2, (4096, 1024)
-  // float32: 7.9 -> 7.0 TSC ticks per 8 entries).
+  // (an output over the row's own entries, as in place, also goes through the row buffer:
+  // x stays readable for a second pass)
   const i64 ybytes = n * static_cast<i64>(sizeof(T));
-  if (!half && yr.stride == 1 && nt == 1 && ybytes <= kPrefetchOutputBytes)
-    prefetch_for_write(reinterpret_cast<const char*>(yr.p), ybytes);
-  for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
-    parts[static_cast<size_t>(j)] = k.max(gather<S>(xr, off, len, scratch.x(t)), len);
-  });
-  double m = ninf;
-  for (i64 j = 0; j < nb; ++j) {
-    if (isnan(parts[static_cast<size_t>(j)])) return false;
-    m = std::max(m, parts[static_cast<size_t>(j)]);
-  }
-  if (!(m - m == 0)) return false;
-  // pass 2: e = exp(x - M) into y (or, for a strided y, a row buffer), block sums folded in
-  // block order
-  const T mt = static_cast<T>(m);
+  const char* xlo = reinterpret_cast<const char*>(xr.stride >= 0 ? xr.p : xr.p + (n - 1) * xr.stride);
+  const char* xhi = xlo + ((n - 1) * (xr.stride >= 0 ? xr.stride : -xr.stride) + 1) * static_cast<i64>(sizeof(S));
+  const char* ylo = reinterpret_cast<const char*>(yr.p);
+  const bool overlap = ylo < xhi && xlo < ylo + ybytes;
   T* y;
-  if (!half && yr.stride == 1) {
+  const bool direct = !half && yr.stride == 1 && !overlap;
+  if (direct) {
     y = reinterpret_cast<T*>(yr.p);  // S is T
   } else {
     rowbuf.resize(static_cast<size_t>(n));
     y = rowbuf.data();
   }
-  for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
-    parts[static_cast<size_t>(j)] = k.exp_store_sum(gather<S>(xr, off, len, scratch.x(t)), len, mt, y + off);
-  });
-  double s = 0;
-  for (i64 j = 0; j < nb; ++j) s += parts[static_cast<size_t>(j)];
-  // pass 3: y /= S (S >= 1: the maximum's term is exactly 1)
-  const T scale = static_cast<T>(1.0 / s);
-  for_blocks(n, nt, tid, [&](i64, i64 off, i64 len, int) {
-    if (half && yr.stride == 1) {  // y is cached: plain stores
-      k.scale_store(y + off, len, scale, yr.p + off, false);
-      return;
+  // A short output row is requested for writing first: its lines arrive during the first
+  // scan, instead of pass 1's stores missing and the rescale's loads waiting for them (AVX2,
+  // (4096, 1024) float32: 7.9 -> 7.0 TSC ticks per 8 entries).
+  if (direct && nt == 1 && ybytes <= kPrefetchOutputBytes)
+    prefetch_for_write(reinterpret_cast<const char*>(yr.p), ybytes);
+  // e = exp(x - c) into y (or, for a strided y, a row buffer); block sums folded in block order
+  parts.assign(static_cast<size_t>(2 * nb), 0.0);
+  auto exp_pass = [&](double c, bool with_max) {
+    const T ct = static_cast<T>(c);  // a value of x: exact
+    for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
+      const BlockStats bs = k.exp_store_sum(gather<S>(xr, off, len, scratch.x(t)), len, ct, y + off, with_max);
+      parts[static_cast<size_t>(2 * j)] = bs.s;
+      parts[static_cast<size_t>(2 * j + 1)] = bs.m;
+    });
+    double s = 0, m = ninf;
+    for (i64 j = 0; j < nb; ++j) {
+      s += parts[static_cast<size_t>(2 * j)];
+      m = std::max(m, parts[static_cast<size_t>(2 * j + 1)]);
     }
-    kf.scale_store(y + off, len, scale, y + off, false);
-    if (half || yr.stride != 1) scatter_rounded<S>(y + off, yr, off, len);
+    return std::pair<double, double>(s, m);
+  };
+  const BlockRange b0 = block_range(0, n);
+  const double c = k.max(gather<S>(xr, b0.off, b0.len, scratch.x(tid)), b0.len);
+  double s = kNaN;
+  bool shifted = false;  // c below the row maximum
+  if (c - c == 0) {
+    // (a row of one block: c is its maximum)
+    const auto [s1, m1] = exp_pass(c, nb > 1);
+    // Entries above c: x - c exact (Sterbenz: c and every such x of one sign, within a
+    // factor 2) or below 1 (rounded by at most u), so that the largest terms are as accurate
+    // as with c = M; entries below c have x - c nearer 0 than x - M.
+    const bool exact_above = c > 0 ? m1 <= 2 * c : c < 0 ? m1 <= 0.5 * c : true;
+    if ((nb == 1 || (m1 - c <= kSoftmaxShiftSpread<T> && (exact_above || m1 - c <= 1))) && s1 - s1 == 0) {
+      s = s1;
+      shifted = nb > 1 && m1 > c;
+    }
+  }
+  if (!(s - s == 0)) {
+    // the row maximum M first (+inf, a NaN maximum or no finite entry: the exact path). The
+    // maximum may miss a NaN entry: its term then makes S NaN, and 1/S every output NaN, as a
+    // row with a NaN gives.
+    for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
+      parts[static_cast<size_t>(j)] = k.max(gather<S>(xr, off, len, scratch.x(t)), len);
+    });
+    double m = ninf;
+    for (i64 j = 0; j < nb; ++j) {
+      if (isnan(parts[static_cast<size_t>(j)])) return false;
+      m = std::max(m, parts[static_cast<size_t>(j)]);
+    }
+    if (!(m - m == 0)) return false;
+    s = exp_pass(m, false).first;
+  }
+  // y /= S (S >= 1: the term of the entry at the shift is exactly 1). Shifted, the largest
+  // term is not 1 and 1/S is rounded down, so that it times any term stays at most 1 (in
+  // the portable kernels, whose lanes sum the unrounded terms, too).
+  const double inv = 1.0 / s;
+  T scale = static_cast<T>(inv);
+  if (shifted && static_cast<double>(scale) > inv) scale = std::nextafter(scale, T(0));
+  for_blocks(n, nt, tid, [&](i64, i64 off, i64 len, int) {
+    if (direct) {
+      kf.scale_store(y + off, len, scale, y + off, false);
+    } else if (yr.stride == 1) {  // from the row buffer (in cache): plain stores
+      k.scale_store(y + off, len, scale, yr.p + off, false);
+    } else {
+      kf.scale_store(y + off, len, scale, y + off, false);
+      scatter_rounded<S>(y + off, yr, off, len);
+    }
   });
   return true;
 }

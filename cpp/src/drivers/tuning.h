@@ -15,6 +15,11 @@ constexpr std::int64_t kCachedSoftmaxBytes = 512 * 1024;
 // softmax rows whose output is at most this long have it prefetched for writing before pass 1
 // (the whole row's lines then fit beside x in L1/L2 while the max pass runs)
 constexpr std::int64_t kPrefetchOutputBytes = 64 * 1024;
+// softmax's one-exp rows take the maximum of their first block as the shift c of exp(x - c)
+// when no entry exceeds it by more than this: each term stays below e^60 (float) and a row of
+// kCachedSoftmaxBytes sums below the overflow threshold.
+template <class T>
+constexpr T kSoftmaxShiftSpread = sizeof(T) == 4 ? T(60) : T(600);
 // Entropy-normalization outputs at least this large are written with non-temporal stores.
 constexpr double kStreamBytes = 4.0 * 1024 * 1024;
 // Entropy normalization splits a row's passes over threads only from this many blocks on: each

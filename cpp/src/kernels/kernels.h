@@ -118,9 +118,11 @@ struct KernelsT {
   // The same split of terms already stored by stats_store (0 <= e <= 1): r = the sum of the
   // e below 1, ties = the number equal to 1.
   Excess (*split_sum)(const T* e, std::int64_t n);
-  // y = exp(x - shift) by Cody-Waite reduction (x <= shift or -inf), returning sum y
-  // (y may alias x): softmax's middle pass, one exp per element relative to the row maximum.
-  double (*exp_store_sum)(const S* x, std::int64_t n, T shift, T* y);
+  // y = exp(x - shift) by Cody-Waite reduction, returning {max x (with with_max, else -inf),
+  // sum y, 0} (y may alias x): softmax's middle pass, one exp per element. Entries more than
+  // the caller's spread limit above the shift give meaningless terms: the caller checks the
+  // returned maximum.
+  BlockStats (*exp_store_sum)(const S* x, std::int64_t n, T shift, T* y, bool with_max);
   // weighted: entries with b == 0 are excluded, s = sum b exp(x - m) over the rest.
   // Blocks with a nonzero |b| outside [2^-60, 2^60] (or NaN/inf) return s = NaN: the driver
   // sums those in log space.

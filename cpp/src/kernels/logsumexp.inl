@@ -211,9 +211,10 @@ BlockStats stats_plain(const S* x, std::int64_t n) {
 struct SumSplit {
   double s;
   double r;
+  double m = 0;  // with kMax: the maximum entry of x
 };
 
-template <class V, bool kStore, bool kBase2, bool kSplit = false, class S = typename V::T>
+template <class V, bool kStore, bool kBase2, bool kSplit = false, class S = typename V::T, bool kMax = false>
 SumSplit exp_sum_from(const S* x, std::int64_t n, typename V::T m, typename V::T* e) {
   using R = typename V::R;
   using T = typename V::T;
@@ -226,10 +227,16 @@ SumSplit exp_sum_from(const S* x, std::int64_t n, typename V::T m, typename V::T
   };
   static_assert(kStoreAcc == 2, "written out for two accumulators");
   R s0 = V::set1(0), s1 = s0, r0 = s0, r1 = s0;
+  R m0 = V::set1(-std::numeric_limits<T>::infinity()), m1 = m0;
   std::int64_t i = 0;
   for (; i + kStoreAcc * W <= n; i += kStoreAcc * W) {
     prefetch_ahead<V, kStoreAcc>(x + i);
-    const R d0 = V::sub(V::loadu(x + i), vm), d1 = V::sub(V::loadu(x + i + W), vm);
+    const R x0 = V::loadu(x + i), x1 = V::loadu(x + i + W);
+    if (kMax) {
+      m0 = V::max(m0, x0);
+      m1 = V::max(m1, x1);
+    }
+    const R d0 = V::sub(x0, vm), d1 = V::sub(x1, vm);
     R e0, e1;
     if (kBase2) exp_neg_pair<V, true>(V::mul(d0, l2e), V::mul(d1, l2e), e0, e1);
     else exp_neg_pair<V, false>(d0, d1, e0, e1);
@@ -246,18 +253,23 @@ SumSplit exp_sum_from(const S* x, std::int64_t n, typename V::T m, typename V::T
     }
   }
   for (; i + W <= n; i += W) {
-    const R e0 = ex(V::loadu(x + i));
+    const R x0 = V::loadu(x + i);
+    if (kMax) m0 = V::max(m0, x0);
+    const R e0 = ex(x0);
     if (kStore) V::storeu(e + i, e0);
     s0 = V::add(s0, e0);
     if (kSplit) r0 = V::add(r0, V::keep_lt(e0, one));
   }
   if (i < n) {
-    const R e0 = ex(V::load_tail(x + i, n - i, -std::numeric_limits<T>::infinity()));
+    const R x0 = V::load_tail(x + i, n - i, -std::numeric_limits<T>::infinity());
+    if (kMax) m1 = V::max(m1, x0);
+    const R e0 = ex(x0);
     if (kStore) V::store_tail(e + i, e0, n - i);
     s1 = V::add(s1, e0);
     if (kSplit) r1 = V::add(r1, V::keep_lt(e0, one));
   }
-  return {V::hsum(V::add(s0, s1)), kSplit ? V::hsum(V::add(r0, r1)) : 0.0};
+  return {V::hsum(V::add(s0, s1)), kSplit ? V::hsum(V::add(r0, r1)) : 0.0,
+          kMax ? static_cast<double>(V::hmax(V::max(m0, m1))) : 0.0};
 }
 
 // Block max, then e = exp(x - m) stored and summed: the gradient of softmax-based losses
@@ -280,10 +292,15 @@ BlockStats stats_store_impl(const S* x, std::int64_t n, typename V::T* e) {
   return {static_cast<double>(m), exp_sum_from<V, kStore, sizeof(T) == 4>(x, n, m, e).s, 0.0};
 }
 
-// softmax's middle pass: Cody-Waite exp relative to the row maximum, stored and summed.
+// softmax's middle pass: Cody-Waite exp relative to a shift, stored and summed, and the
+// block maximum (a NaN entry: NaN terms, a NaN sum). Terms are exp_core's values for
+// x - shift in [kLow, kHigh]; the caller redoes a row whose maximum exceeds its shift by more
+// than its spread limit (the terms of such entries are not meaningful).
 template <class V, class S = typename V::T>
-double exp_store_sum_impl(const S* x, std::int64_t n, typename V::T shift, typename V::T* y) {
-  return exp_sum_from<V, true, false>(x, n, shift, y).s;
+BlockStats exp_store_sum_impl(const S* x, std::int64_t n, typename V::T shift, typename V::T* y, bool with_max) {
+  if (!with_max) return {-std::numeric_limits<double>::infinity(), exp_sum_from<V, true, false>(x, n, shift, y).s, 0.0};
+  const SumSplit ss = exp_sum_from<V, true, false, false, S, true>(x, n, shift, y);
+  return {ss.m, ss.s, 0.0};
 }
 
 template <class V, class S = typename V::T>
