@@ -646,3 +646,96 @@ def test_training_matches_F_cross_entropy():
     np.testing.assert_allclose(l_ours, l_ref, rtol=1e-10)
     for a, b in zip(ours.parameters(), ref.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+# --- label smoothing ----------------------------------------------------------------------------
+
+LS_SHAPES = [((8, 5), (8,)), ((5,), ()), ((4, 5, 3, 2), (4, 3, 2))]
+
+
+def _ls_case(shape, tshape, seed, dtype=D64):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(*shape, generator=g, dtype=torch.float64) * 2).to(dtype).requires_grad_()
+    C = shape[1] if len(shape) > 1 else shape[0]
+    t = torch.randint(0, C, tshape, generator=g)
+    if t.ndim:
+        t.view(-1)[1] = -100  # one ignored row
+    w = torch.rand(C, generator=g, dtype=torch.float64) + 0.1
+    return x, t, w
+
+
+@pytest.mark.parametrize("shape,tshape", LS_SHAPES)
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.7, 1.0])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_label_smoothing_matches_cross_entropy(shape, tshape, eps, weighted, reduction):
+    import torch.nn.functional as F
+
+    x, t, w = _ls_case(shape, tshape, seed=len(shape) + int(eps * 10))
+    weight = w if weighted else None
+    fns = [
+        lambda x: lt.gamma_cross_entropy(x, t, 0.0, weight=weight, reduction=reduction, label_smoothing=eps),
+        lambda x: lt.focal_loss(x, t, 0.0, weight=weight, reduction=reduction, label_smoothing=eps),
+        lambda x: lt.GammaCrossEntropyLoss(0.0, weight=weight, reduction=reduction, label_smoothing=eps)(x, t),
+        lambda x: lt.FocalLoss(0.0, weight=weight, reduction=reduction, label_smoothing=eps)(x, t),
+    ]
+    want = F.cross_entropy(x, t, weight=weight, reduction=reduction, label_smoothing=eps)
+    (gwant,) = torch.autograd.grad(want.sum(), x)
+    for fn in fns:
+        got = fn(x)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        (g,) = torch.autograd.grad(got.sum(), x)
+        torch.testing.assert_close(g, gwant, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_label_smoothing_gradcheck(reduction):
+    x, t, w = _ls_case((4, 5, 3), (4, 3), seed=3)
+    for weight in (None, w):
+        assert gradcheck(lambda z: lt.gamma_cross_entropy(z, t, 0.0, weight=weight, reduction=reduction,
+                                                          label_smoothing=0.2), (x,))
+
+
+def test_label_smoothing_float32_half_and_special_rows():
+    import torch.nn.functional as F
+
+    x, t, w = _ls_case((16, 7), (16,), seed=5, dtype=torch.float32)
+    for weight in (None, w.float()):
+        got = lt.gamma_cross_entropy(x, t, weight=weight, label_smoothing=0.3)
+        want = F.cross_entropy(x, t, weight=weight, label_smoothing=0.3)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want, rtol=2e-6, atol=1e-6)
+    xb = x.detach().to(torch.bfloat16)
+    got = lt.gamma_cross_entropy(xb, t, label_smoothing=0.3, reduction="none")
+    want = F.cross_entropy(xb.float(), t, label_smoothing=0.3, reduction="none")
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), want, rtol=1e-2, atol=1e-2)
+    # a -inf logit: the smoothing term is +inf, as PyTorch's; every row ignored: NaN
+    z = torch.zeros(2, 3, dtype=D64)
+    z[0, 2] = -torch.inf
+    tt = torch.tensor([0, 1])
+    torch.testing.assert_close(lt.gamma_cross_entropy(z, tt, label_smoothing=0.1, reduction="none"),
+                               F.cross_entropy(z, tt, label_smoothing=0.1, reduction="none"))
+    ign = torch.full((2,), -100)
+    assert torch.isnan(lt.gamma_cross_entropy(z, ign, label_smoothing=0.1)) == torch.isnan(
+        F.cross_entropy(z, ign, label_smoothing=0.1))
+
+
+def test_label_smoothing_errors():
+    x, t, _ = _ls_case((4, 5), (4,), seed=1)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\]"):
+            lt.gamma_cross_entropy(x, t, label_smoothing=bad)
+    with pytest.raises(TypeError, match="label_smoothing must be a number"):
+        lt.focal_loss(x, t, 0.0, label_smoothing="0.1")
+    for call in (lambda: lt.gamma_cross_entropy(x, t, 0.3, label_smoothing=0.1),
+                 lambda: lt.focal_loss(x, t, 2.0, label_smoothing=0.1),
+                 lambda: lt.generalized_cross_entropy(x, t, 0.7, label_smoothing=0.1),
+                 lambda: lt.GammaCrossEntropyLoss(0.5, label_smoothing=0.1),
+                 lambda: lt.GeneralizedCrossEntropyLoss(label_smoothing=0.1),
+                 lambda: lt.FocalLoss(label_smoothing=0.1)):
+        with pytest.raises(ValueError, match="supported where the loss is cross-entropy only"):
+            call()
+    # ε = 0 keeps every loss as it was
+    assert torch.equal(lt.focal_loss(x, t, 2.0, label_smoothing=0.0), lt.focal_loss(x, t, 2.0))

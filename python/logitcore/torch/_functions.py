@@ -314,7 +314,57 @@ def _keep_graph() -> bool:
         return True
 
 
-def _loss(fn, x, target, param, weight, ignore_index, reduction, **kw):
+def _check_label_smoothing(label_smoothing, is_ce: bool, what: str) -> float:
+    try:
+        if isinstance(label_smoothing, (str, bytes, bool)):
+            raise TypeError
+        eps = float(label_smoothing)
+    except (TypeError, ValueError):
+        raise TypeError(f"label_smoothing must be a number, got {type(label_smoothing).__name__}") from None
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    if eps > 0.0 and not is_ce:
+        raise ValueError(
+            f"label_smoothing > 0 is supported where the loss is cross-entropy only ({what}); the "
+            "smoothed objective of a robust loss needs the loss of every class, not only the target's "
+            "(docs/math.md §6.3)"
+        )
+    return eps
+
+
+def _smoothing_term(x, target, weight, ignore_index, reduction):
+    """PyTorch's label-smoothing term of cross-entropy, before its factor ε/C: per row
+    s_n = −Σ_c w_c log p_{n,c} = W lse_n − Σ_c w_c z_{n,c} (W = Σ_c w_c, or C unweighted),
+    0 on ignored rows; reduced as F.cross_entropy reduces it ('mean': divided by the summed
+    target weights of the rows kept, or their count). Differentiable (lse through the native
+    kernel)."""
+    cdim = 1 if x.ndim > 1 else 0
+    xc = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    lse = logsumexp(xc, dim=cdim)
+    if weight is None:
+        lin = xc.sum(cdim)
+        W = float(xc.shape[cdim])
+    else:
+        wv = weight.to(xc.dtype)
+        shape = [1] * xc.ndim
+        shape[cdim] = -1
+        lin = (xc * wv.view(shape)).sum(cdim)
+        W = wv.sum()
+    keep = target != ignore_index
+    s = torch.where(keep, lse * W - lin, torch.zeros((), dtype=xc.dtype))
+    if reduction == "none":
+        return s
+    if reduction == "sum":
+        return s.sum()
+    if weight is None:
+        norm = keep.sum().to(xc.dtype)
+    else:
+        tw = weight.to(xc.dtype)[torch.where(keep, target, torch.zeros((), dtype=target.dtype))]
+        norm = torch.where(keep, tw, torch.zeros((), dtype=xc.dtype)).sum()
+    return s.sum() / norm
+
+
+def _loss(fn, x, target, param, weight, ignore_index, reduction, label_smoothing=0.0, **kw):
     x = check_tensor(x, "input")
     target = check_target(target, "target")
     if x.ndim == 0:
@@ -333,13 +383,22 @@ def _loss(fn, x, target, param, weight, ignore_index, reduction, **kw):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     need_grad = torch.is_grad_enabled() and x.requires_grad
     kw.update(ignore_index=ignore_index, reduction=reduction)
-    return _TargetProbLoss.apply(x, target, weight, fn, param, kw, need_grad)
+    loss = _TargetProbLoss.apply(x, target, weight, fn, param, kw, need_grad)
+    if not label_smoothing:
+        return loss
+    # F.cross_entropy(label_smoothing=ε) = (1 − ε) CE + (ε / C) Σ_c w_c (−log p_c), the
+    # expected loss under the target (1 − ε) e_y + ε / C (docs/math.md §6.3)
+    if target.dtype == torch.bool or target.is_floating_point():
+        target = target.long()
+    n_classes = x.shape[1 if x.ndim > 1 else 0]
+    smooth = _smoothing_term(x, target.to(torch.int64), weight, ignore_index, reduction)
+    return ((1.0 - label_smoothing) * loss + smooth * (label_smoothing / n_classes)).to(x.dtype)
 
 
 @torch.compiler.disable
 def gamma_cross_entropy(input: torch.Tensor, target: torch.Tensor, gamma: float = 0.0, threshold: float = 0.0,
                         weight: torch.Tensor | None = None, ignore_index: int = -100,
-                        reduction: str = "mean") -> torch.Tensor:
+                        reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
     """γ-cross-entropy −log(γ + (1 − γ) p_y)/(1 − γ) (docs/math.md §3.1), with the arguments
     of :func:`torch.nn.functional.cross_entropy`: ``input`` (N, C), (C,) or (N, C, d1, ...)
     with the classes on dimension 1, ``target`` class indices (N,), () or (N, d1, ...),
@@ -348,24 +407,35 @@ def gamma_cross_entropy(input: torch.Tensor, target: torch.Tensor, gamma: float 
     ``threshold`` is the paper's floor b on the gradient weight (the gradient is then that of
     the surrogate, not of the returned loss). The backward reuses the gradient the fused
     kernel computed in the forward; without grad mode or ``requires_grad`` it is not computed.
+
+    ``label_smoothing`` ε in [0, 1] as in ``F.cross_entropy``: the expected loss under the
+    target distribution (1 − ε) e_y + ε/C, i.e. (1 − ε) CE + (ε/C) Σ_c w_c (−log p_c), with
+    'mean' dividing both terms by the summed target weights of the rows kept. Supported at
+    γ = 0 only (a ValueError otherwise, docs/math.md §6.3).
     """
+    eps = _check_label_smoothing(label_smoothing, float(gamma) == 0.0, f"gamma = {gamma}")
     return _loss(_losses.gamma_cross_entropy, input, target, gamma, weight, ignore_index, reduction,
-                 threshold=threshold)
+                 label_smoothing=eps, threshold=threshold)
 
 
 @torch.compiler.disable
 def generalized_cross_entropy(input: torch.Tensor, target: torch.Tensor, q: float = 0.7,
                               weight: torch.Tensor | None = None, ignore_index: int = -100,
-                              reduction: str = "mean") -> torch.Tensor:
+                              reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
     """Generalized cross-entropy (1 − p_y^q)/q (docs/math.md §3.2); arguments as
-    :func:`gamma_cross_entropy`."""
-    return _loss(_losses.generalized_cross_entropy, input, target, q, weight, ignore_index, reduction)
+    :func:`gamma_cross_entropy` (``label_smoothing`` > 0 raises ValueError: q > 0 is never
+    cross-entropy)."""
+    eps = _check_label_smoothing(label_smoothing, False, f"generalized cross-entropy, q = {q}")
+    return _loss(_losses.generalized_cross_entropy, input, target, q, weight, ignore_index, reduction,
+                 label_smoothing=eps)
 
 
 @torch.compiler.disable
 def focal_loss(input: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
                weight: torch.Tensor | None = None, ignore_index: int = -100,
-               reduction: str = "mean") -> torch.Tensor:
+               reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
     """Softmax focal loss −(1 − p_y)^γ log p_y (docs/math.md §3.3); arguments as
-    :func:`gamma_cross_entropy` (``gamma`` is the focusing exponent)."""
-    return _loss(_losses.focal_loss, input, target, gamma, weight, ignore_index, reduction)
+    :func:`gamma_cross_entropy` (``gamma`` is the focusing exponent; ``label_smoothing`` > 0
+    at γ = 0 only, where the loss is cross-entropy)."""
+    eps = _check_label_smoothing(label_smoothing, float(gamma) == 0.0, f"gamma = {gamma}")
+    return _loss(_losses.focal_loss, input, target, gamma, weight, ignore_index, reduction, label_smoothing=eps)
