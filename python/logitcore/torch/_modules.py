@@ -25,13 +25,14 @@ class GammaCrossEntropyLoss(_TargetProbLossModule):
 
     ``loss_fn(input, target)`` takes (N, C), (C,) or (N, C, d1, ...) logits and class indices
     of shape (N,), () or (N, d1, ...); see :func:`logitcore.torch.gamma_cross_entropy`.
-    ``label_smoothing`` as ``nn.CrossEntropyLoss``'s (γ = 0 only; ValueError otherwise).
+    ``label_smoothing``: the expected loss under the smoothed target (at γ = 0
+    ``nn.CrossEntropyLoss``'s).
     """
 
     def __init__(self, gamma: float = 0.0, threshold: float = 0.0, weight: torch.Tensor | None = None,
                  ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(weight, ignore_index, reduction, label_smoothing)
-        F._check_label_smoothing(label_smoothing, float(gamma) == 0.0, f"gamma = {gamma}")
+        F._check_label_smoothing(label_smoothing)
         self.gamma = gamma
         self.threshold = threshold
 
@@ -50,7 +51,7 @@ class GeneralizedCrossEntropyLoss(_TargetProbLossModule):
     def __init__(self, q: float = 0.7, weight: torch.Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(weight, ignore_index, reduction, label_smoothing)
-        F._check_label_smoothing(label_smoothing, False, f"generalized cross-entropy, q = {q}")
+        F._check_label_smoothing(label_smoothing)
         self.q = q
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -68,7 +69,7 @@ class FocalLoss(_TargetProbLossModule):
     def __init__(self, gamma: float = 2.0, weight: torch.Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(weight, ignore_index, reduction, label_smoothing)
-        F._check_label_smoothing(label_smoothing, float(gamma) == 0.0, f"gamma = {gamma}")
+        F._check_label_smoothing(label_smoothing)
         self.gamma = gamma
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
