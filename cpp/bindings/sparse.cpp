@@ -42,16 +42,17 @@ void csr_matmul(const py::array& indptr, const py::array& indices, const py::arr
                          std::string(py::str(indptr.dtype())));
   const DType dt = dtype_of(data, "data");
   const DType bt = dtype_of(b, "b", true);
-  if (bt == DType::bf16 || bt == DType::f16) {
-    // half-precision b (widened as it is loaded): a's data and out float32
-    require(dt == DType::f32, "data: expected float32 with a half-precision b");
-    check_same_dtype(data, out, "out");
-    check_writeable(out, "out");
-    require_vector(indptr, "indptr");
-    require_vector(indices, "indices");
-    require_vector(data, "data");
-    require(indptr.shape(0) >= 1, "indptr: expected rows + 1 >= 1 entries, got an empty array");
-    require(indices.shape(0) == data.shape(0), "indices and data must have the same length");
+  const bool half_b = bt == DType::bf16 || bt == DType::f16;
+  if (half_b) require(dt == DType::f32, "data: expected float32 with a half-precision b");
+  else check_same_dtype(data, b, "b");
+  check_same_dtype(data, out, "out");
+  check_writeable(out, "out");
+  require_vector(indptr, "indptr");
+  require_vector(indices, "indices");
+  require_vector(data, "data");
+  require(indptr.shape(0) >= 1, "indptr: expected rows + 1 >= 1 entries, got an empty array");
+  require(indices.shape(0) == data.shape(0), "indices and data must have the same length");
+  if (half_b) {  // half-precision b (widened as it is loaded): a's data and out float32
     with_dtype_half(bt, [&](auto tag) {
       using S = decltype(tag);
       if constexpr (!std::is_same<S, float>::value && !std::is_same<S, double>::value) {
@@ -62,14 +63,6 @@ void csr_matmul(const py::array& indptr, const py::array& indices, const py::arr
     });
     return;
   }
-  check_same_dtype(data, b, "b");
-  check_same_dtype(data, out, "out");
-  check_writeable(out, "out");
-  require_vector(indptr, "indptr");
-  require_vector(indices, "indices");
-  require_vector(data, "data");
-  require(indptr.shape(0) >= 1, "indptr: expected rows + 1 >= 1 entries, got an empty array");
-  require(indices.shape(0) == data.shape(0), "indices and data must have the same length");
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     if (i32) run<T, std::int32_t>(indptr, indices, data, n_cols, b, out);
