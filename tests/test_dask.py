@@ -337,6 +337,97 @@ def test_bad_inputs_raise_clear_errors():
 # a real distributed engine: two worker processes
 
 
+# ---------------------------------------------------------------------------------------------
+# logsumexp with b=, where= and return_sign= (the NumPy API's semantics)
+
+
+def _check_lse_general(x, d, axis, kw, dkw=None, keepdims=False, **ckw):
+    want = lc.logsumexp(x, axis=axis, keepdims=keepdims, **kw)
+    lazy = ldask.logsumexp(d, axis=axis, keepdims=keepdims, **(dkw if dkw is not None else kw))
+    got = _compute(lazy, **ckw)
+    pairs = zip(want, got) if kw.get("return_sign") else [(want, got)]
+    for w, g in pairs:
+        w, g = np.asarray(w), np.asarray(g)
+        assert g.dtype == w.dtype and g.shape == w.shape, (kw, g.dtype, w.dtype, g.shape, w.shape)
+        assert_close(g, w, x.dtype, what=f"logsumexp {sorted(kw)} axis={axis} {d.chunks}")
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("chunks", CHUNKINGS, ids=str)
+def test_logsumexp_b_where_return_sign_equal_in_memory(chunks, dtype):
+    x, _ = _data((5, 9), dtype, seed=3)
+    rng = np.random.default_rng(4)
+    b = rng.uniform(0.1, 2.0, (5, 9)).astype(dtype)
+    bs = rng.uniform(-1.0, 1.0, (5, 9)).astype(dtype)  # both signs: negative rows are NaN
+    w = rng.random((5, 9)) > 0.35
+    d = da.from_array(x, chunks=chunks)
+    for axis in (-1, 0, None):
+        for kw in ({"b": b}, {"where": w}, {"return_sign": True}, {"b": bs, "return_sign": True},
+                   {"b": bs}, {"b": b, "where": w}, {"b": bs, "where": w, "return_sign": True},
+                   {"where": w, "return_sign": True}, {"b": 0.5}, {"b": b[0]}, {"where": w[:, :1]}):
+            _check_lse_general(x, d, axis, kw)
+        # operands as Dask arrays chunked differently: they follow a's chunks
+        _check_lse_general(x, d, axis, {"b": bs, "where": w, "return_sign": True},
+                           {"b": da.from_array(bs, chunks=2), "where": da.from_array(w, chunks=3),
+                            "return_sign": True}, keepdims=True)
+
+
+def test_logsumexp_weighted_special_values():
+    inf, nan = np.inf, np.nan
+    x = np.array([
+        [0.0, 0.0, 1.0, 1.0],      # exact cancellation: -inf, sign 0
+        [inf, 1.0, inf, 2.0],      # +inf entries of both signs in different chunks: NaN
+        [inf, 1.0, 2.0, inf],      # +inf entries of one sign: +inf
+        [inf, 1.0, 2.0, 3.0],      # +inf of negative weight: +inf, sign -1 (NaN without the sign)
+        [1.0, nan, 2.0, 3.0],      # NaN
+        [1.0, 2.0, 3.0, 4.0],      # every weight 0: -inf, sign 0
+        [-inf, -inf, 3.0, 4.0],    # a negative total: NaN, or its log|sum| and sign -1
+        [1e30, -1e30, 0.0, 3.0],   # huge spread
+    ])
+    b = np.array([
+        [1.0, -1.0, 2.0, -2.0],
+        [1.0, 1.0, -1.0, 1.0],
+        [1.0, 1.0, 1.0, 2.0],
+        [-1.0, 1.0, 1.0, 1.0],
+        [1.0, 1.0, 1.0, 1.0],
+        [0.0, 0.0, 0.0, 0.0],
+        [1.0, 1.0, -3.0, -1.0],
+        [1.0, 1.0, -1.0, 1.0],
+    ])
+    for cols in [1, 2, (3, 1), (0, 4), (1, 0, 3)]:
+        for dtype in (np.float64, np.float32):
+            xx, bb = x.astype(dtype), b.astype(dtype)
+            d = da.from_array(xx, chunks=(3, cols))
+            for kw in ({"b": bb}, {"b": bb, "return_sign": True}):
+                _check_lse_general(xx, d, -1, kw)
+    # an empty reduction: -inf, sign -1 (as the NumPy function and SciPy)
+    e = np.zeros((3, 0))
+    for kw in ({"b": np.ones((3, 0)), "return_sign": True}, {"return_sign": True},
+               {"where": np.ones((3, 0), bool), "return_sign": True}):
+        _check_lse_general(e, da.from_array(e, chunks=(2, 1)), -1, kw)
+
+
+def test_logsumexp_general_dtypes_and_errors():
+    x = np.arange(12, dtype=np.float32).reshape(3, 4) / 3
+    d = da.from_array(x, chunks=(2, 3))
+    # weak Python scalars keep float32; a float64 b promotes; float16 computed in float32
+    assert _compute(ldask.logsumexp(d, axis=-1, b=2.0)).dtype == np.float32
+    assert _compute(ldask.logsumexp(d, axis=-1, b=np.ones(4))).dtype == np.float64
+    _check_lse_general(x.astype(np.float16), da.from_array(x.astype(np.float16), chunks=2), -1,
+                       {"b": np.full(4, 0.5, np.float16), "return_sign": True})
+    with pytest.raises(TypeError, match="where must be a boolean array"):
+        ldask.logsumexp(d, where=np.ones((3, 4)))
+    with pytest.raises(ValueError, match="could not be broadcast"):
+        ldask.logsumexp(d, b=np.ones(3))
+    with pytest.raises(TypeError, match="complex"):
+        ldask.logsumexp(d, b=np.ones(4, complex))
+    # lazy: nothing computed until asked, and a's class chunks are kept
+    lazy, sign = ldask.logsumexp(d, axis=0, b=da.from_array(np.ones((3, 4)), chunks=1), return_sign=True)
+    assert isinstance(lazy, da.Array) and isinstance(sign, da.Array)
+    assert lazy.chunks == ((3, 1),)
+
+
 @pytest.fixture(scope="module")
 def client():
     optional_import("distributed")
@@ -365,6 +456,8 @@ def test_distributed_cluster_gives_the_in_memory_results(client):
             _check_map(name, x, d, axis=-1, **kw)
         for name, params in LOSSES:
             _check_loss(name, params, x, t, d, da.from_array(t, chunks=3), "mean", **kw)
+        bs = np.linspace(-0.5, 1.0, 40, dtype=np.float32)
+        _check_lse_general(x, d, -1, {"b": bs, "where": x > -3, "return_sign": True}, **kw)
     # a target error raised on a worker reaches the caller as IndexError
     with pytest.raises(IndexError, match="out of range"):
         client.compute(ldask.focal_loss(da.from_array(x, chunks=(6, 10)), np.full(12, 99))).result()

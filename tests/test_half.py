@@ -368,8 +368,8 @@ def test_apply_penalties_native(name, rng):
 
 
 def test_other_functions_take_bfloat16(rng):
-    """Functions without half-precision kernels convert bfloat16 to float32 first and return
-    outputs of the input's shape as bfloat16, like float16."""
+    """bfloat16 reaches every function: outputs of the input's shape come back as bfloat16,
+    like float16."""
     bf = half_dtype("bfloat16")
     x = logits(rng, (3, 200), bf)
     xf = x.astype(np.float32)
@@ -399,9 +399,17 @@ def test_core_refuses_mismatched_result_dtypes():
         _core._softmax(x, np.empty((2, 3), np.float32), False)
     with pytest.raises(TypeError, match="float32, float64, float16 or bfloat16"):
         _core._lse(np.zeros((2, 3), np.int16), None, np.empty(2, np.float32), None)
+    # entropy normalization's q is of x's dtype; the sparse product's data and out float32
+    with pytest.raises(ValueError, match="out: dtype differs"):
+        _core._entropy_normalize(x, np.empty((2, 3), np.float32), np.ones(2), _core.EntropyNormalizeOptions())
+    ip, ix = np.array([0, 1, 1], np.int32), np.array([0], np.int32)
+    with pytest.raises(ValueError, match="data: expected float32 with a half-precision b"):
+        _core._csr_matmul(ip, ix, np.ones(1), 3, x.T.copy(), np.empty((2, 2)))
+    with pytest.raises(ValueError, match="out: dtype differs"):
+        _core._csr_matmul(ip, ix, np.ones(1, np.float32), 3, x.T.copy(), np.empty((2, 2), np.float16))
     # functions without half kernels name the two they take
     with pytest.raises(TypeError, match="expected a float32 or float64 array"):
-        _core._entropy_normalize(x, np.empty_like(x), np.ones(2), _core.EntropyNormalizeOptions())
+        _core._exp(x.reshape(-1), np.empty(6, np.float16))
 
 
 def test_two_byte_dtypes():
@@ -430,3 +438,187 @@ def test_import_and_float16_without_ml_dtypes():
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and p.stdout.strip().endswith("ok"), p.stderr[-2000:]
+
+
+# ---------------------------------------------------------------------------------------
+# entropy normalization, the sampler and the sparse product read half precision natively:
+# the same bits as the float32 path on the widened values
+
+
+def en_pair(x, **kw):
+    """(q, info) on x and on x widened to float32, q of the latter rounded to x's dtype."""
+    q, info = lc.entropy_normalize(x, return_info=True, **kw)
+    qf, infof = lc.entropy_normalize(x.astype(np.float32), return_info=True, **kw)
+    return q, info, qf.astype(x.dtype), infof
+
+
+def assert_en_same(x, **kw):
+    q, info, qf, infof = en_pair(x, **kw)
+    assert q.dtype == x.dtype and same(q, qf)
+    for f in ("gamma", "entropy", "h_min", "h_max", "n_iter", "converged", "clipped"):
+        a, b = getattr(info, f), getattr(infof, f)
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f
+
+
+def probabilities(rng, shape, dt):
+    p = rng.random(shape) ** 3
+    return (p / p.sum(-1, keepdims=True)).astype(dt)
+
+
+@pytest.mark.parametrize("name", DTYPES)
+def test_entropy_normalize_every_tail(isa, name, rng):
+    dt = half_dtype(name)
+    for n in list(range(1, 71)) + [BLOCK - 1, BLOCK + 1, 3 * BLOCK + 17]:
+        x = logits(rng, (3, n), dt)
+        assert_en_same(x, target=0.7 * np.log(n) + 0.01, logits=True)
+        assert_en_same(probabilities(rng, (2, n), dt), target=0.5 * np.log(n), renormalize=True)
+
+
+@pytest.mark.parametrize("name", DTYPES)
+@pytest.mark.parametrize("shape", [(64, 3000), (2, 40000), (1, 70001)])
+def test_entropy_normalize_threads_bitwise(isa, name, shape, restore_threads, rng):
+    dt = half_dtype(name)
+    x = logits(rng, shape, dt)
+    t = rng.uniform(0.5, 3.0, shape[0])
+    res = []
+    for nt in (1, 2):
+        set_threads(nt)
+        assert_en_same(x, target=t, logits=True)
+        res.append(lc.entropy_normalize(x, target=t, logits=True))
+    assert same(res[0], res[1])
+
+
+@pytest.mark.parametrize("name", DTYPES)
+def test_entropy_normalize_special_rows(isa, name, rng):
+    dt = half_dtype(name)
+    x = logits(rng, (6, 300), dt)
+    x[0, ::3] = -np.inf           # entries outside the support
+    x[1, :] = 2.0                 # all ties: any target gives the uniform row
+    x[2, :5] = 7.5                # ties at the maximum: a target below log 5 is clipped
+    x[3, 1] = 1e4 if name == "bfloat16" else 6e4  # one dominant entry
+    for t in (0.0, 0.5, 2.0, 10.0):
+        assert_en_same(x, target=t, logits=True)
+    for bad in (np.nan, np.inf):
+        y = x.copy()
+        y[4, 7] = bad
+        with pytest.raises(ValueError) as e16:
+            lc.entropy_normalize(y, target=1.0, logits=True)
+        with pytest.raises(ValueError) as e32:
+            lc.entropy_normalize(y.astype(np.float32), target=1.0, logits=True)
+        assert str(e16.value) == str(e32.value)
+    y = x.copy()
+    y[5] = -np.inf
+    with pytest.raises(ValueError, match="row 5"):
+        lc.entropy_normalize(y, target=1.0, logits=True)
+
+
+@pytest.mark.parametrize("name", DTYPES)
+def test_entropy_normalize_layouts(isa, name, rng):
+    dt = half_dtype(name)
+    x = logits(rng, (40, 9, 31), dt)
+    for ax in (0, 1, 2, -1):
+        q = lc.entropy_normalize(x, target=1.2, logits=True, axis=ax)
+        qf = lc.entropy_normalize(x.astype(np.float32), target=1.2, logits=True, axis=ax)
+        assert q.dtype == dt and same(q, qf.astype(dt))
+    xs = x[::2, :, ::3]
+    assert_en_same(xs, target=0.9, logits=True)
+    out = np.empty_like(x)
+    assert lc.entropy_normalize(x, target=1.0, logits=True, out=out) is out
+    ref = lc.entropy_normalize(x.astype(np.float32), target=1.0, logits=True).astype(dt)
+    assert same(out, ref)
+    z = x.copy()
+    assert lc.entropy_normalize(z, target=1.0, logits=True, out=z) is z and same(z, ref)
+    with pytest.raises(ValueError, match="out has dtype float32, expected"):
+        lc.entropy_normalize(x, target=1.0, logits=True, out=np.empty(x.shape, np.float32))
+
+
+SAMPLER_SETTINGS = [
+    {},
+    {"temperature": 0.0},
+    {"temperature": 0.6, "top_k": 7},
+    {"top_k": 200},
+    {"top_p": 0.9},
+    {"top_p": 0.999999},
+    {"min_p": 0.05, "temperature": 1.4},
+    {"target_entropy": 1.5},
+    {"target_entropy": 1.0, "top_k": 5},
+]
+
+
+def sample_all(x, kw, offsets):
+    from logitcore import sampling
+
+    r = lc.sample(x, seed=11, offset=offsets, logprobs=min(4, x.shape[1]), **kw)
+    p = sampling.sample_probs(x, **kw)
+    k = sampling.kept_mask(x, **kw)
+    g = sampling.tempered_gamma(x, kw.get("target_entropy"), temperature=kw.get("temperature", 1.0))
+    return r, p, k, g
+
+
+def assert_sampler_same(x):
+    off = np.arange(x.shape[0], dtype=np.uint64) * 7
+    for kw in SAMPLER_SETTINGS:
+        (r, p, k, g), (rf, pf, kf, gf) = sample_all(x, kw, off), sample_all(x.astype(np.float32), kw, off)
+        for a, b in zip(r, rf):
+            assert np.array_equal(a, b), kw
+        assert p.dtype == x.dtype and same(p, pf.astype(x.dtype)), kw
+        assert np.array_equal(k, kf) and np.array_equal(g, gf), kw
+
+
+@pytest.mark.parametrize("name", DTYPES)
+@pytest.mark.parametrize("n", [1, 5, 33, 257, BLOCK + 3, 3 * BLOCK + 17])
+def test_sampler_draws_equal_float32(isa, name, n, rng):
+    dt = half_dtype(name)
+    assert_sampler_same(logits(rng, (6, n), dt, scale=3.0))
+
+
+@pytest.mark.parametrize("name", DTYPES)
+def test_sampler_threads_strides_specials(isa, name, restore_threads, rng):
+    dt = half_dtype(name)
+    x = logits(rng, (40, 3000), dt, scale=3.0)
+    x[0, 5] = np.inf
+    x[0, 9] = np.inf           # uniform over the +inf entries
+    x[1, ::2] = -np.inf
+    x[2, :] = 1.0              # all tied
+    toks = []
+    for nt in (1, 2):
+        set_threads(nt)
+        assert_sampler_same(x)
+        assert_sampler_same(x[::3, ::2])                   # strided rows and columns
+        assert_sampler_same(logits(rng, (2, 40000), dt))   # few long rows (blocks split)
+        toks.append(lc.sample(x, seed=5, top_p=0.9))
+    assert np.array_equal(toks[0], toks[1])
+    y = x.copy()
+    y[3, 2] = np.nan
+    with pytest.raises(ValueError, match="row 3 of logits contains NaN"):
+        lc.sample(y)
+    y = x.copy()
+    y[4] = -np.inf
+    with pytest.raises(ValueError, match="row 4 of logits has no finite entry"):
+        lc.sample(y)
+
+
+@pytest.mark.parametrize("name", DTYPES)
+def test_sparse_dot_half_b(isa, name, restore_threads, rng):
+    sp = optional_import("scipy.sparse")
+    dt = half_dtype(name)
+    for rows, inner, k in [(5, 7, 1), (9, 40, 17), (30, 200, 67), (301, 500, 129), (64, 3000, 260)]:
+        a = sp.random(rows, inner, density=0.1, format="csr", dtype=np.float32, random_state=int(rng.integers(1 << 30)))
+        b = logits(rng, (inner, k), dt, 1.0)
+        want = lc.sparse_dot(a, b.astype(np.float32))
+        for nt in (1, 2):
+            set_threads(nt)
+            got = lc.sparse_dot(a, b)
+            assert got.dtype == np.float32 and same(got, want)
+        a64 = a.copy()
+        a64.indptr, a64.indices = a64.indptr.astype(np.int64), a64.indices.astype(np.int64)
+        assert same(lc.sparse_dot(a64, b), want)
+        at = sp.random(inner, rows, density=0.1, format="csc", dtype=np.float32, random_state=1)
+        assert same(lc.sparse_dot(at, b, transpose_a=True), lc.sparse_dot(at, b.astype(np.float32), transpose_a=True))
+        bs = logits(rng, (2 * inner, k), dt, 1.0)[::2]     # strided rows of b, no copy
+        assert same(lc.sparse_dot(a, bs), lc.sparse_dot(a, bs.astype(np.float32)))
+    b = logits(rng, (7, 3), dt)
+    b[2, 1] = np.nan
+    b[4, 0] = np.inf
+    a = sp.csr_matrix(np.ones((2, 7), np.float32))
+    assert same(lc.sparse_dot(a, b), lc.sparse_dot(a, b.astype(np.float32)))

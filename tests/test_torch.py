@@ -646,3 +646,179 @@ def test_training_matches_F_cross_entropy():
     np.testing.assert_allclose(l_ours, l_ref, rtol=1e-10)
     for a, b in zip(ours.parameters(), ref.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+# --- label smoothing ----------------------------------------------------------------------------
+
+LS_SHAPES = [((8, 5), (8,)), ((5,), ()), ((4, 5, 3, 2), (4, 3, 2))]
+
+
+def _ls_case(shape, tshape, seed, dtype=D64):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.randn(*shape, generator=g, dtype=torch.float64) * 2).to(dtype).requires_grad_()
+    C = shape[1] if len(shape) > 1 else shape[0]
+    t = torch.randint(0, C, tshape, generator=g)
+    if t.ndim:
+        t.view(-1)[1] = -100  # one ignored row
+    w = torch.rand(C, generator=g, dtype=torch.float64) + 0.1
+    return x, t, w
+
+
+@pytest.mark.parametrize("shape,tshape", LS_SHAPES)
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.7, 1.0])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_label_smoothing_matches_cross_entropy(shape, tshape, eps, weighted, reduction):
+    import torch.nn.functional as F
+
+    x, t, w = _ls_case(shape, tshape, seed=len(shape) + int(eps * 10))
+    weight = w if weighted else None
+    fns = [
+        lambda x: lt.gamma_cross_entropy(x, t, 0.0, weight=weight, reduction=reduction, label_smoothing=eps),
+        lambda x: lt.focal_loss(x, t, 0.0, weight=weight, reduction=reduction, label_smoothing=eps),
+        lambda x: lt.GammaCrossEntropyLoss(0.0, weight=weight, reduction=reduction, label_smoothing=eps)(x, t),
+        lambda x: lt.FocalLoss(0.0, weight=weight, reduction=reduction, label_smoothing=eps)(x, t),
+    ]
+    want = F.cross_entropy(x, t, weight=weight, reduction=reduction, label_smoothing=eps)
+    (gwant,) = torch.autograd.grad(want.sum(), x)
+    for fn in fns:
+        got = fn(x)
+        assert got.shape == want.shape and got.dtype == want.dtype
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+        (g,) = torch.autograd.grad(got.sum(), x)
+        torch.testing.assert_close(g, gwant, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_label_smoothing_gradcheck(reduction):
+    x, t, w = _ls_case((4, 5, 3), (4, 3), seed=3)
+    for weight in (None, w):
+        assert gradcheck(lambda z: lt.gamma_cross_entropy(z, t, 0.0, weight=weight, reduction=reduction,
+                                                          label_smoothing=0.2), (x,))
+
+
+def test_label_smoothing_float32_half_and_special_rows():
+    import torch.nn.functional as F
+
+    x, t, w = _ls_case((16, 7), (16,), seed=5, dtype=torch.float32)
+    for weight in (None, w.float()):
+        got = lt.gamma_cross_entropy(x, t, weight=weight, label_smoothing=0.3)
+        want = F.cross_entropy(x, t, weight=weight, label_smoothing=0.3)
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want, rtol=2e-6, atol=1e-6)
+    xb = x.detach().to(torch.bfloat16)
+    got = lt.gamma_cross_entropy(xb, t, label_smoothing=0.3, reduction="none")
+    want = F.cross_entropy(xb.float(), t, label_smoothing=0.3, reduction="none")
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), want, rtol=1e-2, atol=1e-2)
+    xr = xb.detach().requires_grad_()
+    got = lt.focal_loss(xr, t, 2.0, label_smoothing=0.3)
+    got.backward()
+    want = _smoothed_reference(xb.double(), t, "focal", 2.0, 0.3, None, "mean")
+    assert got.dtype == torch.bfloat16 and xr.grad.dtype == torch.bfloat16
+    torch.testing.assert_close(got.double(), want, rtol=1e-2, atol=1e-2)
+    # a -inf logit: the smoothing term is +inf, as PyTorch's; every row ignored: NaN
+    z = torch.zeros(2, 3, dtype=D64)
+    z[0, 2] = -torch.inf
+    tt = torch.tensor([0, 1])
+    torch.testing.assert_close(lt.gamma_cross_entropy(z, tt, label_smoothing=0.1, reduction="none"),
+                               F.cross_entropy(z, tt, label_smoothing=0.1, reduction="none"))
+    ign = torch.full((2,), -100)
+    assert torch.isnan(lt.gamma_cross_entropy(z, ign, label_smoothing=0.1)) == torch.isnan(
+        F.cross_entropy(z, ign, label_smoothing=0.1))
+
+
+def test_label_smoothing_errors():
+    x, t, _ = _ls_case((4, 5), (4,), seed=1)
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\]"):
+            lt.gamma_cross_entropy(x, t, label_smoothing=bad)
+    with pytest.raises(TypeError, match="label_smoothing must be a number"):
+        lt.focal_loss(x, t, 0.0, label_smoothing="0.1")
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\]"):
+        lt.FocalLoss(label_smoothing=2.0)
+    # ε = 0 keeps every loss as it was
+    assert torch.equal(lt.focal_loss(x, t, 2.0, label_smoothing=0.0), lt.focal_loss(x, t, 2.0))
+
+
+def _smoothed_reference(x, t, kind, param, eps, weight, reduction):
+    """The expected loss under (1 − ε) e_y + ε/C from torch's own log_softmax, naively."""
+    cdim = 1 if x.ndim > 1 else 0
+    C = x.shape[cdim]
+    lp = torch.log_softmax(x, cdim)
+    p = lp.exp()
+    if kind == "gamma_ce":
+        L = -torch.log(param + (1 - param) * p) / (1 - param) if param < 1 else 1 - p
+    elif kind == "gce":
+        L = (1 - p**param) / param
+    else:
+        L = -((1 - p) ** param) * lp
+    w = torch.ones(C, dtype=x.dtype) if weight is None else weight
+    shape = [1] * x.ndim
+    shape[cdim] = -1
+    keep = t != -100
+    tt = torch.where(keep, t, 0)
+    wy = w[tt]
+    main = torch.where(keep, L.gather(cdim, tt.unsqueeze(cdim)).squeeze(cdim) * wy, 0)
+    smooth = torch.where(keep, (L * w.view(shape)).sum(cdim), 0)
+    tot = (1 - eps) * main + eps / C * smooth
+    if reduction == "none":
+        return tot
+    if reduction == "sum":
+        return tot.sum()
+    return tot.sum() / torch.where(keep, wy, 0).sum()
+
+
+SMOOTHED = [("gamma_ce", 0.1), ("gamma_ce", 0.8), ("gamma_ce", 1.0), ("gce", 0.3), ("gce", 1.0),
+            ("focal", 0.5), ("focal", 2.0)]
+
+
+def _smoothed_call(kind, x, t, param, **kw):
+    fn = {"gamma_ce": lt.gamma_cross_entropy, "gce": lt.generalized_cross_entropy, "focal": lt.focal_loss}[kind]
+    return fn(x, t, param, **kw)
+
+
+@pytest.mark.parametrize("kind,param", SMOOTHED)
+@pytest.mark.parametrize("shape,tshape", LS_SHAPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_label_smoothing_beyond_cross_entropy_is_the_expected_loss(kind, param, shape, tshape, reduction):
+    """γ > 0 (and the generalized cross-entropy): the expected loss under the smoothed target,
+    (1 − ε) w_y L(p_y) + (ε/C) Σ_c w_c L(p_c), value and gradient."""
+    x, t, w = _ls_case(shape, tshape, seed=7)
+    for eps in (0.2, 1.0):
+        for weight in (None, w):
+            xa, xb = x.detach().clone().requires_grad_(), x.detach().clone().requires_grad_()
+            got = _smoothed_call(kind, xa, t, param, weight=weight, reduction=reduction, label_smoothing=eps)
+            want = _smoothed_reference(xb, t, kind, param, eps, weight, reduction)
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+            (ga,) = torch.autograd.grad(got.sum(), xa)
+            (gb,) = torch.autograd.grad(want.sum(), xb)
+            torch.testing.assert_close(ga, gb, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind,param", SMOOTHED)
+def test_label_smoothing_beyond_cross_entropy_gradcheck_and_modules(kind, param):
+    x, t, w = _ls_case((4, 5, 3), (4, 3), seed=9)
+    assert gradcheck(lambda z: _smoothed_call(kind, z, t, param, weight=w, reduction="mean", label_smoothing=0.3),
+                     (x,))
+    module = {"gamma_ce": lambda: lt.GammaCrossEntropyLoss(param, weight=w, label_smoothing=0.3),
+              "gce": lambda: lt.GeneralizedCrossEntropyLoss(param, weight=w, label_smoothing=0.3),
+              "focal": lambda: lt.FocalLoss(param, weight=w, label_smoothing=0.3)}[kind]()
+    torch.testing.assert_close(module(x, t), _smoothed_call(kind, x, t, param, weight=w, label_smoothing=0.3))
+
+
+def test_label_smoothing_beyond_cross_entropy_special_rows():
+    # a -inf logit: p = 0 there. γ-CE and GCE stay finite with finite gradients (L(0) is
+    # -log γ / (1 - γ) and 1/q); the focal loss is +inf like cross-entropy
+    z = torch.tensor([[0.5, -torch.inf, 1.0], [2.0, 1.0, 0.0]], dtype=D64, requires_grad=True)
+    tt = torch.tensor([0, 1])
+    for kind, param in (("gamma_ce", 0.1), ("gce", 0.7)):
+        loss = _smoothed_call(kind, z, tt, param, label_smoothing=0.2)
+        (g,) = torch.autograd.grad(loss, z)
+        assert torch.isfinite(loss) and torch.isfinite(g).all()
+        torch.testing.assert_close(loss, _smoothed_reference(z, tt, kind, param, 0.2, None, "mean"))
+    focal = _smoothed_call("focal", z, tt, 2.0, label_smoothing=0.2, reduction="none")
+    assert focal[0] == torch.inf and torch.isfinite(focal[1])
+    # every row ignored: NaN for 'mean', as F.cross_entropy
+    ign = torch.full((2,), -100)
+    assert torch.isnan(_smoothed_call("gce", z, ign, 0.7, label_smoothing=0.2))

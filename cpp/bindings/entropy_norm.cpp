@@ -9,7 +9,7 @@ namespace {
 // the per-row results as a dict of arrays (one entry per row).
 py::dict entropy_normalize(const py::array& x, const py::array& out, const py::array& target,
                            const logitcore::EntropyNormalizeOptions& opt) {
-  const DType dt = dtype_of(x, "x");
+  const DType dt = dtype_of(x, "x", true);
   Batch batch(x);
   const int ix = batch.add(x, true, "x");
   check_same_dtype(x, out, "out");
@@ -24,7 +24,7 @@ py::dict entropy_normalize(const py::array& x, const py::array& out, const py::a
   const logitcore_en_info all{gamma.mutable_data(), n_iter.mutable_data(), converged.mutable_data(),
                               clipped.mutable_data(), status.mutable_data(), h_min.mutable_data(),
                               h_max.mutable_data(), entropy.mutable_data()};
-  with_dtype(dt, [&](auto tag) {
+  with_dtype_half(dt, [&](auto tag) {
     using T = decltype(tag);
     py::gil_scoped_release nogil;
     if (rows == 0) {  // no rows: the library still checks the options

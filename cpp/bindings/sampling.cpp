@@ -35,7 +35,7 @@ void sample(const py::array& x, const py::array& tokens, const py::array& temper
             const py::array& top_p, const py::array& min_p, const py::array& target_entropy, const py::array& seed,
             const py::array& offset, std::int64_t n_logprobs, const py::object& token_lp, const py::object& top_ids,
             const py::object& top_lp) {
-  const DType dt = dtype_of(x, "logits");
+  const DType dt = dtype_of(x, "logits", true);
   require(x.ndim() == 2, "logits: expected a 2-D array");
   const i64 rows = x.shape(0);
   std::int64_t* tp = vector_data<std::int64_t>(tokens, rows, true, "out");
@@ -56,7 +56,7 @@ void sample(const py::array& x, const py::array& tokens, const py::array& temper
   }
   const logitcore::SamplingParams p =
       params_of(rows, temperature, top_k, top_p, min_p, target_entropy, &seed, &offset);
-  with_dtype(dt, [&](auto tag) {
+  with_dtype_half(dt, [&](auto tag) {
     using T = decltype(tag);
     const logitcore::Matrix<const T> m = matrix_of<T>(x, "logits");
     py::gil_scoped_release nogil;
@@ -68,7 +68,7 @@ void sample(const py::array& x, const py::array& tokens, const py::array& temper
 void sample_filter(const py::array& x, const py::array& temperature, const py::array& top_k, const py::array& top_p,
                    const py::array& min_p, const py::array& target_entropy, const py::object& probs,
                    const py::object& kept, const py::object& gamma) {
-  const DType dt = dtype_of(x, "logits");
+  const DType dt = dtype_of(x, "logits", true);
   require(x.ndim() == 2, "logits: expected a 2-D array");
   const i64 rows = x.shape(0);
   const logitcore::SamplingParams p = params_of(rows, temperature, top_k, top_p, min_p, target_entropy);
@@ -90,7 +90,7 @@ void sample_filter(const py::array& x, const py::array& temperature, const py::a
             "kept: expected a bool or uint8 array");
     check_writeable(a_k, "kept");
   }
-  with_dtype(dt, [&](auto tag) {
+  with_dtype_half(dt, [&](auto tag) {
     using T = decltype(tag);
     const logitcore::Matrix<const T> m = matrix_of<T>(x, "logits");
     const logitcore::Matrix<T> mp = probs.is_none() ? logitcore::Matrix<T>() : matrix_of<T>(a_p, "probs");

@@ -12,7 +12,8 @@ void require_vector(const py::array& a, const char* what) {
           ": expected a contiguous 1-D array");
 }
 
-template <class T, class I>
+// S: b's type (T, or a half-precision type with T float)
+template <class T, class I, class S = T>
 void run(const py::array& indptr, const py::array& indices, const py::array& data, i64 n_cols, const py::array& b,
          const py::array& out) {
   const i64 rows = indptr.shape(0) - 1;
@@ -24,7 +25,7 @@ void run(const py::array& indptr, const py::array& indices, const py::array& dat
                           " entries of indices and data");
   const logitcore::CsrMatrix<T, I> a(ip, static_cast<const I*>(indices.data()), static_cast<const T*>(data.data()),
                                      rows, n_cols);
-  const logitcore::Matrix<const T> mb = matrix_of<T>(b, "b");
+  const logitcore::Matrix<const S> mb = matrix_of<S>(b, "b");
   const logitcore::Matrix<T> mo = matrix_of<T>(out, "out");
   py::gil_scoped_release nogil;
   logitcore::csr_matmul(a, mb, mo);
@@ -40,7 +41,10 @@ void csr_matmul(const py::array& indptr, const py::array& indices, const py::arr
     throw py::type_error("indices: dtype " + std::string(py::str(indices.dtype())) + " differs from indptr's " +
                          std::string(py::str(indptr.dtype())));
   const DType dt = dtype_of(data, "data");
-  check_same_dtype(data, b, "b");
+  const DType bt = dtype_of(b, "b", true);
+  const bool half_b = bt == DType::bf16 || bt == DType::f16;
+  if (half_b) require(dt == DType::f32, "data: expected float32 with a half-precision b");
+  else check_same_dtype(data, b, "b");
   check_same_dtype(data, out, "out");
   check_writeable(out, "out");
   require_vector(indptr, "indptr");
@@ -48,6 +52,17 @@ void csr_matmul(const py::array& indptr, const py::array& indices, const py::arr
   require_vector(data, "data");
   require(indptr.shape(0) >= 1, "indptr: expected rows + 1 >= 1 entries, got an empty array");
   require(indices.shape(0) == data.shape(0), "indices and data must have the same length");
+  if (half_b) {  // half-precision b (widened as it is loaded): a's data and out float32
+    with_dtype_half(bt, [&](auto tag) {
+      using S = decltype(tag);
+      if constexpr (!std::is_same<S, float>::value && !std::is_same<S, double>::value) {
+        if (i32) run<float, std::int32_t, S>(indptr, indices, data, n_cols, b, out);
+        else run<float, std::int64_t, S>(indptr, indices, data, n_cols, b, out);
+      }
+      return 0;
+    });
+    return;
+  }
   with_dtype(dt, [&](auto tag) {
     using T = decltype(tag);
     if (i32) run<T, std::int32_t>(indptr, indices, data, n_cols, b, out);

@@ -134,7 +134,8 @@ def _entropy_normalize(
     or H(softmax(gamma * x)) = target (logits) within tol nats, writing q into out (x's
     shape); target: contiguous float64, one per row. Returns the per-row results gamma,
     n_iter, converged, clipped, status (EN_* codes), h_min, h_max, entropy. Failed rows
-    (invalid, bad sum, no support; out of range with out_of_range_fails) are not written."""
+    (invalid, bad sum, no support; out of range with out_of_range_fails) are not written.
+    x: float32, float64, float16 or bfloat16 (halves read natively); out of x's dtype."""
 
 # --- fused losses of p_y ---------------------------------------------------------------------
 
@@ -213,7 +214,8 @@ def _sample_filter(
     kept: NDArray[Any] | None,
     gamma: _F64 | None,
 ) -> None:
-    """The distribution _sample draws from: probs (x's shape and dtype), kept (x's shape, bool
+    """(x: float32, float64, float16 or bfloat16 here and in _sample.)
+    The distribution _sample draws from: probs (x's shape and dtype), kept (x's shape, bool
     or uint8), gamma (rows,): the inverse temperature used."""
 
 def _apply_penalties(
@@ -245,4 +247,5 @@ def _csr_matmul(
     with indices' length; b (n_cols x k) and out (rows x k, writeable) of data's dtype with
     contiguous columns and any row stride. A CSC matrix's arrays give A^T b. Bad dtypes raise
     TypeError, bad shapes, indptr or overlaps ValueError, a column index outside [0, n_cols)
-    IndexError (naming the first one). Bitwise the same for any thread count."""
+    IndexError (naming the first one). Bitwise the same for any thread count. A float16 or
+    bfloat16 b (native order) goes with float32 data and out: widened as it is loaded."""

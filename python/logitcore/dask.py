@@ -45,7 +45,7 @@ except ImportError as exc:  # the optional extra
     raise ImportError(f"logitcore.dask needs Dask's arrays: pip install 'logitcore[dask]' ({exc})") from exc
 
 from . import _core
-from ._arrays import contiguous, native, normalize_axes, result_dtypes, rows_view
+from ._arrays import as_float_array, contiguous, native, normalize_axes, result_dtypes, rows_view
 from .losses import _GAMMA_CE, _GCE, _FOCAL, _REDUCTIONS, _check_reduction_and_ignore_index, _real
 
 __all__ = [
@@ -272,15 +272,26 @@ def _reduce(x, axis, keepdims, split_every, chunk, combine, aggregate, name):
     )
 
 
-def logsumexp(a, axis=None, keepdims=False, *, split_every=None):
-    """log(sum(exp(a))) over ``axis`` (None: every axis) of a Dask array, lazily.
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False, *, where=None, split_every=None):
+    """log(sum(b * exp(a))) over ``axis`` (None: every axis) of a Dask array, lazily.
 
     Each chunk is reduced natively to its per-row state (max, excess) and the states merge in
     a tree (docs/math.md §1.2, §7), so the reduced axes may be chunked in any way: the class
     axis is never rechunked. Special values and accuracy as :func:`logitcore.logsumexp`
     (an empty reduction gives -inf). Returns a Dask array of the reduced shape.
+
+    ``b``, ``where`` and ``return_sign`` as in :func:`logitcore.logsumexp`: ``b`` (weights) and
+    ``where`` (bool) broadcast with ``a`` and are chunked like it (their chunks follow ``a``'s);
+    ``where`` alone masks entries to -inf in each chunk and keeps the (max, excess) state. With
+    ``b``, each chunk gives its signed weighted sum as (log|s_c|, sign s_c) in float64 (the
+    native weighted kernel on the chunk in float64), merged by
+    s = Σ_c sign_c exp(l_c − L), L = max_c l_c (docs/math.md §7.1): a negative total is NaN
+    unless ``return_sign=True``, which returns the pair ``(log|sum|, sign)`` of Dask arrays
+    (sign 0 for a sum of exactly 0, -1 for an empty reduction, NaN for NaN).
     """
-    return _reduce(a, axis, keepdims, split_every, _lse_chunk, _lse_combine, _lse_aggregate, "a")
+    if b is None and where is None and not return_sign:
+        return _reduce(a, axis, keepdims, split_every, _lse_chunk, _lse_combine, _lse_aggregate, "a")
+    return _logsumexp_general(a, axis, b, bool(keepdims), bool(return_sign), where, split_every)
 
 
 def softmax_entropy(x, axis=-1, keepdims=False, *, split_every=None):
@@ -637,3 +648,204 @@ def focal_loss(logits, target, gamma=2.0, *, weight=None, ignore_index=-100, red
 for _f in (gamma_cross_entropy, generalized_cross_entropy, focal_loss):
     _f.__doc__ += _DASK_DOC
 del _f
+
+
+# --------------------------------------------------------------------------------------------
+# logsumexp with weights, a mask or the sign
+
+
+# the signed state of a weighted chunk: l = log|s_c|, sg = sign(s_c) in {-1, 0, 1} (NaN: NaN)
+SIGNED_STATE = np.dtype([("l", _F8), ("sg", _F8)], align=True)
+
+
+def _weak(obj, arr):
+    """Python scalars promote as weak values (NEP 50), as in the NumPy function."""
+    return obj if type(obj) in (bool, int, float) else arr.dtype
+
+
+def _as_dask_like(v, x, name, shape):
+    """v (array_like or Dask array) broadcast to ``shape`` and chunked like x (x's chunks are
+    kept: the operand follows them)."""
+    if not isinstance(v, da.Array):
+        v = np.asarray(v)
+    v = da.broadcast_to(da.asarray(v) if not isinstance(v, da.Array) else v, shape)
+    for ax, c in enumerate(v.chunks):
+        if any(math.isnan(s) for s in c):
+            raise ValueError(f"{name} has unknown chunk sizes along axis {ax}; call {name}.compute_chunk_sizes() first")
+    return v.rechunk(x.chunks)
+
+
+def _masked_lse_chunk(x, w, axis):
+    """The (max, excess) state of a chunk whose masked entries (w False) count as -inf."""
+    cdt, _ = result_dtypes(x.dtype)
+    xm = np.where(w, native(x, cdt), np.array(-np.inf, cdt)).astype(cdt, copy=False)
+    return _lse_chunk(xm, axis, True)
+
+
+def _signed_chunk(x, w, m, axis):
+    """(log|s_c|, sign s_c) of each row of a chunk, s_c = Σ b exp(x) over its entries (where
+    m is True), by the native weighted kernel in float64."""
+    x64, w64 = np.asarray(x, dtype=_F8), np.asarray(w, dtype=_F8)
+    if m is not None:
+        w64 = np.where(m, w64, 0.0)
+    rows, batch = _rows2d(x64, axis, _F8)
+    brows, _ = _rows2d(w64, axis, _F8)
+    B = rows.shape[0]
+    out = np.empty(B, dtype=SIGNED_STATE)
+    l = np.full(B, -np.inf)
+    sg = np.zeros(B)
+    if B and rows.shape[1]:
+        _core._lse(contiguous(rows), contiguous(brows), l, sg)
+    out["l"], out["sg"] = l, sg
+    return out.reshape(_keep_shape(x.shape, axis))
+
+
+def _merge_signed_pair(l1, s1, l2, s2):
+    """The signed state of the union of two sides (docs/math.md §7.1)."""
+    with np.errstate(all="ignore"):
+        L = np.fmax(l1, l2)
+        Lf = np.where(np.isfinite(L), L, 0.0)
+        t1 = np.where((s1 != 0) & (l1 > -np.inf), s1 * np.exp(l1 - Lf), 0.0)
+        t2 = np.where((s2 != 0) & (l2 > -np.inf), s2 * np.exp(l2 - Lf), 0.0)
+        t = t1 + t2
+        l = np.where(t == 0, -np.inf, Lf + np.log(np.abs(t)))
+        sg = np.sign(t)
+        # +inf sides: their sign, NaN when both signs meet (as weights of both signs on +inf)
+        i1, i2 = l1 == np.inf, l2 == np.inf
+        inf_sign = np.where(i1 & i2, np.where(s1 == s2, s1, np.nan), np.where(i1, s1, s2))
+        anyinf = i1 | i2
+        l = np.where(anyinf, np.where(np.isnan(inf_sign), np.nan, np.inf), l)
+        sg = np.where(anyinf, inf_sign, sg)
+        nan = np.isnan(l1) | np.isnan(l2) | np.isnan(s1) | np.isnan(s2)
+        l = np.where(nan, np.nan, l)
+        sg = np.where(nan, np.nan, sg)
+    return l, sg
+
+
+def _merge_signed(st2):
+    l, sg = st2["l"][:, 0].astype(_F8), st2["sg"][:, 0].astype(_F8)
+    for k in range(1, st2.shape[1]):
+        l, sg = _merge_signed_pair(l, sg, st2["l"][:, k], st2["sg"][:, k])
+    return l, sg
+
+
+def _signed_combine(st, axis, keepdims):
+    st2, batch = _fields_2d(st, axis)
+    l, sg = _merge_signed(st2)
+    out = np.empty(l.shape, dtype=SIGNED_STATE)
+    out["l"], out["sg"] = l, sg
+    return out.reshape(_keep_shape(st.shape, axis))
+
+
+def _signed_aggregate(st, axis, keepdims):
+    st2, batch = _fields_2d(st, axis)
+    l, sg = _merge_signed(st2)
+    out = np.empty(l.shape, dtype=SIGNED_STATE)
+    out["l"], out["sg"] = l, sg
+    return out.reshape(_keep_shape(st.shape, axis) if keepdims else batch)
+
+
+def _lse_state_aggregate(st, axis, keepdims):
+    st2, batch = _fields_2d(st, axis)
+    m, u = _merge_lse(st2)
+    out = np.empty(m.shape, dtype=LSE_STATE)
+    out["m"], out["u"] = m, u
+    return out.reshape(_keep_shape(st.shape, axis) if keepdims else batch)
+
+
+def _lse_value(st, rdt):
+    m, u = np.array(st["m"], dtype=_F8).reshape(-1), np.array(st["u"], dtype=_F8).reshape(-1)
+    res = np.empty_like(m)
+    if res.size:
+        _core._state_result(m, u, res)
+    return res.reshape(st.shape).astype(rdt)
+
+
+def _signed_value(st, rdt, return_sign):
+    l = st["l"]
+    if not return_sign:
+        l = np.where(st["sg"] < 0, np.nan, l)
+    return l.astype(rdt)
+
+
+def _field(st, name, rdt):
+    return st[name].astype(rdt)
+
+
+def _sign_of_lse(r, empty):
+    """The sign the NumPy function returns beside an unweighted result r."""
+    with np.errstate(invalid="ignore"):
+        s = np.where(np.isnan(r), np.nan, np.where(r == -np.inf, -1.0 if empty else 0.0, 1.0))
+    return s.astype(r.dtype)
+
+
+def _logsumexp_general(a, axis, b, keepdims, return_sign, where, split_every):
+    a_obj, b_obj = a, b
+    a, _, _ = _as_dask(a, "a")
+    shapes = [a.shape]
+    if b is not None:
+        if not isinstance(b, da.Array):
+            b = as_float_array(b, "b")
+        else:
+            result_dtypes(b.dtype, "b")
+        shapes.append(b.shape)
+    if where is not None:
+        if not isinstance(where, da.Array):
+            where = np.asarray(where)
+        if where.dtype != np.bool_:
+            raise TypeError(f"where must be a boolean array, got dtype {where.dtype}")
+        shapes.append(where.shape)
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            "a, b and where could not be broadcast together (shapes " + ", ".join(str(s) for s in shapes) + ")"
+        ) from None
+    dtype = a.dtype if b is None else np.result_type(_weak(a_obj, a), _weak(b_obj, b))
+    _, rdt = result_dtypes(dtype, "a")
+    if shape != a.shape:
+        a = da.broadcast_to(a, shape)
+    if a.ndim == 0:
+        a = a.reshape(1)
+        shape = a.shape
+    axes = normalize_axes(axis, a.ndim)
+    empty = prod(shape[d] for d in axes) == 0
+    inds = tuple(range(a.ndim))
+    wd = None if where is None else _as_dask_like(where, a, "where", shape)
+    se = _split_every(split_every)
+    out_nd = a.ndim if keepdims else a.ndim - len(axes)
+    if b is None:
+        # where alone: masked entries become -inf, the (max, excess) state as without a mask
+        states = da.blockwise(
+            _masked_lse_chunk, inds, a, inds, wd if wd is not None else True, inds if wd is not None else None,
+            axis=axes, dtype=LSE_STATE, meta=np.empty((0,) * a.ndim, dtype=LSE_STATE),
+            adjust_chunks={d: 1 for d in axes}, token="logitcore-lse-masked",
+        )
+        total = da.reduction(
+            states, chunk=partial(_identity, meta_dtype=LSE_STATE), combine=_lse_combine,
+            aggregate=_lse_state_aggregate, axis=axes, keepdims=keepdims, dtype=LSE_STATE, split_every=se,
+            concatenate=True, meta=np.empty((0,) * out_nd, dtype=LSE_STATE), name="logitcore-lse-where",
+        )
+        res = total.map_blocks(_lse_value, rdt, dtype=rdt, meta=np.empty((0,) * out_nd, dtype=rdt))
+        if not return_sign:
+            return res
+        return res, res.map_blocks(_sign_of_lse, empty, dtype=rdt, meta=np.empty((0,) * out_nd, dtype=rdt))
+    bd = _as_dask_like(b, a, "b", shape)
+    states = da.blockwise(
+        _signed_chunk, inds, a, inds, bd, inds, wd, inds if wd is not None else None,
+        axis=axes, dtype=SIGNED_STATE, meta=np.empty((0,) * a.ndim, dtype=SIGNED_STATE),
+        adjust_chunks={d: 1 for d in axes}, token="logitcore-lse-signed",
+    )
+    total = da.reduction(
+        states, chunk=partial(_identity, meta_dtype=SIGNED_STATE), combine=_signed_combine,
+        aggregate=_signed_aggregate, axis=axes, keepdims=keepdims, dtype=SIGNED_STATE, split_every=se,
+        concatenate=True, meta=np.empty((0,) * out_nd, dtype=SIGNED_STATE), name="logitcore-lse-signed-merge",
+    )
+    meta = np.empty((0,) * out_nd, dtype=rdt)
+    res = total.map_blocks(_signed_value, rdt, return_sign, dtype=rdt, meta=meta)
+    if not return_sign:
+        return res
+    sign = total.map_blocks(_field, "sg", rdt, dtype=rdt, meta=meta)
+    if empty:
+        sign = sign - sign - 1  # an empty reduction: -1, as the NumPy function
+    return res, sign

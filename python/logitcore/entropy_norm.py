@@ -12,6 +12,7 @@ from ._arrays import (
     contiguous,
     as_float_array,
     is_bfloat16,
+    kernel_dtypes,
     check_out,
     native,
     normalize_axes,
@@ -153,11 +154,15 @@ def entropy_normalize(
 
     Returns
     -------
-    q : ndarray of x's shape and float dtype (float16 in, float16 out; integers give float64)
+    q : ndarray of x's shape and float dtype (float16 and bfloat16 in, the same out: read as they are,
+        widened to float32 in the kernels' loads, q is the float32 result rounded to nearest even;
+        integers give float64)
     info : EntropyNormalizeInfo, only with ``return_info=True``
     """
     x = as_float_array(x, "x")
     cdt, rdt = result_dtypes(x.dtype, "x")
+    # float16 and bfloat16 are read as they are (widened in the kernels' loads), q stored in them
+    sdt = kernel_dtypes(x.dtype, "x")[0]
     shape0 = x.shape
     if x.ndim == 0:
         x = x.reshape(1)
@@ -197,7 +202,7 @@ def entropy_normalize(
     if out is not None:
         check_out(out, shape0, rdt)
 
-    xc = native(x, cdt)
+    xc = native(x, sdt)
     rows, batch = rows_view(xc, (ax,))
     if tgt.ndim == 0:
         tgt_rows = np.full(prod(batch), float(tgt))
@@ -211,9 +216,9 @@ def entropy_normalize(
         raise ValueError("cannot normalize rows with no entries (the outcome axis has length 0)")
 
     target_view = None
-    if out is not None and rdt == cdt and out.flags.aligned and not np.may_share_memory(out, xc):
+    if out is not None and rdt == sdt and out.dtype.isnative and out.flags.aligned and not np.may_share_memory(out, xc):
         target_view = writable_rows_view(out.reshape(x.shape) if out.ndim == 0 else out, (ax,))
-    buf = target_view if target_view is not None else np.empty(rows.shape, dtype=cdt)
+    buf = target_view if target_view is not None else np.empty(rows.shape, dtype=sdt)
     # the sum tolerance is that of the INPUT dtype (float16 rows are computed in float32 but
     # were rounded to float16): set once here, used by the library and quoted by the errors
     opt = _core.EntropyNormalizeOptions(

@@ -156,7 +156,9 @@ def sample(logits, *, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, target_ent
     Parameters
     ----------
     logits : array_like, shape (..., V)
-        float32, float64 or float16 (computed in float32); any strides. A NaN logit raises
+        float32, float64, float16 or bfloat16 (the half types read as they are, each row widened
+        to float32 by the kernels' loads: the same tokens as float32 logits holding the same
+        values); any strides. A NaN logit raises
         ValueError naming the row; so does a row whose logits are all -inf. +inf logits make the
         row uniform over them.
     temperature : float or array of one per row
@@ -178,7 +180,7 @@ def sample(logits, *, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, target_ent
     tokens : int64 ndarray of the batch shape (a NumPy int64 for 1-D logits), or a
     :class:`SampleResult` when ``logprobs > 0``.
     """
-    x, batch, _ = _logits_2d(logits)
+    x, batch, _ = _logits_2d(logits, half=True)
     rows = x.shape[0]
     if isinstance(logprobs, (bool, np.bool_)):
         raise TypeError(f"logprobs must be an integer, got {logprobs!r}")
@@ -222,7 +224,7 @@ def sample(logits, *, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, target_ent
 
 
 def _filter(logits, temperature, top_k, top_p, min_p, target_entropy, want_probs, want_kept, want_gamma):
-    x, batch, result = _logits_2d(logits)
+    x, batch, result = _logits_2d(logits, half=True)
     rows, v = x.shape
     settings = _filter_settings(rows, temperature, top_k, top_p, min_p, target_entropy)
     probs = np.empty((rows, v), dtype=x.dtype) if want_probs else None
@@ -234,8 +236,9 @@ def _filter(logits, temperature, top_k, top_p, min_p, target_entropy, want_probs
 
 def sample_probs(logits, *, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0, target_entropy=None):
     """The distribution :func:`sample` draws from: the renormalized kept distribution of
-    docs/math.md §4.1 (zeros outside the kept set), in the logits' dtype (float16 in, float16
-    out). For greedy rows, one-hot at the token."""
+    docs/math.md §4.1 (zeros outside the kept set), in the logits' dtype (float16 and bfloat16
+    in, the same out: the float32 probabilities rounded to nearest even). For greedy rows,
+    one-hot at the token."""
     _, batch, result, probs, _, _ = _filter(logits, temperature, top_k, top_p, min_p, target_entropy,
                                             True, False, False)
     return probs.reshape(batch + probs.shape[-1:]).astype(result, copy=False)

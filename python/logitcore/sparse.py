@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._arrays import contiguous, as_float_array, check_out, native, result_dtypes
+from ._arrays import contiguous, as_float_array, check_out, is_half, kernel_dtypes, native, result_dtypes
 
 __all__ = ["sparse_dot"]
 
@@ -39,7 +39,9 @@ def sparse_dot(a, b, *, transpose_a: bool = False, out: np.ndarray | None = None
 
     dtypes: the result type of ``a`` and ``b`` (``numpy.result_type``): float32 stays float32,
     float64 stays float64, float32 with float64 gives float64, integers and booleans are
-    computed in float64, float16 in float32 (returned as float16). ``b`` may have any row
+    computed in float64, float16 in float32 (returned as float16). A float16 or bfloat16 ``b``
+    of a float32 (or half-precision) product is read as it is, each entry widened to float32 as
+    the kernel loads it (bit for bit the product with ``b`` cast to float32). ``b`` may have any row
     stride; its columns are copied to a contiguous layout only when they are strided. ``out``
     (optional) must have the result's shape and dtype exactly. NaN and infinities propagate as
     in plain sums.
@@ -78,7 +80,10 @@ def sparse_dot(a, b, *, transpose_a: bool = False, out: np.ndarray | None = None
         m = a if a.format == "csr" else a.tocsr()
     indptr, indices = _index_arrays(m)
     data = contiguous(native(np.asarray(m.data), compute))
-    bn = native(barr, compute)
+    # a float16 or bfloat16 b of a float32 product is read as it is (widened to float32 in the
+    # kernels' loads): no float32 copy of the dense operand
+    bdt = kernel_dtypes(barr.dtype, "b")[0] if compute == np.float32 and is_half(barr.dtype) else compute
+    bn = native(barr, bdt)
     if bn.shape[1] > 1 and bn.strides[1] != bn.itemsize:
         bn = contiguous(bn)
 

@@ -218,6 +218,92 @@ TEST_P(HalfPaths, StridedAndInPlace) {
   }
 }
 
+// Entropy normalization, the sampler and the sparse product on half data: the _f32 results on
+// the widened values (q rounded to the format; tokens, log-probabilities, gammas and the
+// product's float sums equal).
+TEST_P(HalfPaths, EntropyNormalizeSampleAndSparse) {
+  std::mt19937 gen(5);
+  for (const Entry& e : kEntries) {
+    const bool bf = e.fmt == Fmt::bf16;
+    for (i64 cols : {1, 9, 33, 70, 2049, 5000}) {
+      SCOPED_TRACE(std::string(e.name) + " cols=" + std::to_string(cols));
+      const i64 rows = 5;
+      std::vector<std::uint16_t> h;
+      std::vector<float> f;
+      make(e, rows, cols, gen, h, f);
+      if (cols > 3) {  // no +inf / NaN here: rows 0 and 1 get -inf entries instead
+        h[1] = narrow(e.fmt, -INFINITY);
+        h[static_cast<size_t>(cols) + 2] = narrow(e.fmt, -INFINITY);
+      }
+      for (size_t i = 0; i < h.size(); ++i) f[i] = static_cast<float>(widen(e.fmt, h[i]));
+      const logitcore_matrix xh = mat(h.data(), rows, cols), xf = mat(f.data(), rows, cols);
+      // entropy normalization of the logits, out of place and in place
+      logitcore_en_options opt = logitcore::EntropyNormalizeOptions();
+      opt.input = LOGITCORE_EN_LOGITS;
+      const double target[rows] = {0.3, 1.0, 0.0, 2.5, 40.0};
+      std::vector<std::uint16_t> q(h.size());
+      std::vector<float> qf(f.size());
+      const logitcore_matrix mq = mat(q.data(), rows, cols), mqf = mat(qf.data(), rows, cols);
+      logitcore::EntropyNormalizeInfo ih, iff;
+      ih.resize(rows);
+      iff.resize(rows);
+      const logitcore_en_info cih = ih.c(), cif = iff.c();
+      ASSERT_OK((bf ? logitcore_entropy_normalize_bf16 : logitcore_entropy_normalize_f16)(&xh, &mq, target, 1, &opt,
+                                                                                          &cih, 2));
+      ASSERT_OK(logitcore_entropy_normalize_f32(&xf, &mqf, target, 1, &opt, &cif, 2));
+      for (size_t i = 0; i < q.size(); ++i) ASSERT_TRUE(same_half(q[i], narrow(e.fmt, qf[i]), e.fmt)) << "q " << i;
+      EXPECT_TRUE(BitEqual(ih.gamma, iff.gamma));
+      EXPECT_TRUE(BitEqual(ih.entropy, iff.entropy));
+      EXPECT_EQ(ih.status, iff.status);
+      std::vector<std::uint16_t> z = h;
+      const logitcore_matrix mz = mat(z.data(), rows, cols);
+      ASSERT_OK((bf ? logitcore_entropy_normalize_bf16 : logitcore_entropy_normalize_f16)(&mz, &mz, target, 1, &opt,
+                                                                                          nullptr, 1));
+      EXPECT_EQ(z, q);
+      // the sampler: tokens, log-probabilities and the filtered distribution
+      logitcore_sampling_params p = logitcore_sampling_default_params();
+      const double top_p = 0.9, ent = 1.2;
+      const std::uint64_t seed = 99;
+      p.top_p = &top_p;
+      p.seed = &seed;
+      for (int with_target = 0; with_target < 2; ++with_target) {
+        p.target_entropy = with_target ? &ent : nullptr;
+        const i64 nl = std::min<i64>(3, cols);
+        std::vector<std::int64_t> tok(rows), tokf(rows), ids(rows * nl), idsf(rows * nl);
+        std::vector<double> tlp(rows), tlpf(rows), lp(rows * nl), lpf(rows * nl);
+        ASSERT_OK((bf ? logitcore_sample_bf16 : logitcore_sample_f16)(&xh, &p, tok.data(), nl, tlp.data(), ids.data(),
+                                                                      lp.data(), 2));
+        ASSERT_OK(logitcore_sample_f32(&xf, &p, tokf.data(), nl, tlpf.data(), idsf.data(), lpf.data(), 2));
+        EXPECT_EQ(tok, tokf);
+        EXPECT_EQ(ids, idsf);
+        EXPECT_TRUE(BitEqual(tlp, tlpf));
+        EXPECT_TRUE(BitEqual(lp, lpf));
+        std::vector<std::uint16_t> pr(h.size());
+        std::vector<float> prf(f.size());
+        std::vector<std::uint8_t> k(h.size()), kf(h.size());
+        std::vector<double> g(rows), gf(rows);
+        const logitcore_matrix mp = mat(pr.data(), rows, cols), mpf = mat(prf.data(), rows, cols);
+        const logitcore_matrix mk = mat(k.data(), rows, cols), mkf = mat(kf.data(), rows, cols);
+        ASSERT_OK((bf ? logitcore_sample_filter_bf16 : logitcore_sample_filter_f16)(&xh, &p, &mp, &mk, g.data(), 1));
+        ASSERT_OK(logitcore_sample_filter_f32(&xf, &p, &mpf, &mkf, gf.data(), 1));
+        for (size_t i = 0; i < pr.size(); ++i) ASSERT_TRUE(same_half(pr[i], narrow(e.fmt, prf[i]), e.fmt)) << i;
+        EXPECT_EQ(k, kf);
+        EXPECT_TRUE(BitEqual(g, gf));
+      }
+      // the sparse product with the half matrix as b (cols x rows read as a cols-row b)
+      const i64 brow = rows, bcols = cols;  // b: rows x cols, A: 3 x rows
+      const std::vector<std::int32_t> ip = {0, 2, 2, 5}, ix = {4, 0, 1, 3, 1};
+      const std::vector<float> ad = {0.5f, -1.25f, 2.0f, 0.75f, 3.0f};
+      logitcore_csr a{3, brow, LOGITCORE_INDEX_INT32, ip.data(), ix.data(), ad.data()};
+      std::vector<float> o(3 * bcols), of(3 * bcols);
+      const logitcore_matrix mo = mat(o.data(), 3, bcols), mof = mat(of.data(), 3, bcols);
+      ASSERT_OK((bf ? logitcore_csr_matmul_bf16 : logitcore_csr_matmul_f16)(&a, &xh, &mo, 2));
+      ASSERT_OK(logitcore_csr_matmul_f32(&a, &xf, &mof, 2));
+      for (size_t i = 0; i < o.size(); ++i) ASSERT_TRUE(same_float(o[i], of[i])) << "product " << i;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Supported, HalfPaths, ::testing::ValuesIn(supported_isa_names()),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
@@ -277,6 +363,28 @@ TEST(Half, ErrorsUseTheStorageSize) {
                "target[1]");
 }
 
+TEST(Half, ErrorsOfTheNewEntryPoints) {
+  std::vector<std::uint16_t> buf(16, 0);
+  const logitcore_matrix x = mat(buf.data(), 2, 8);
+  const double t = 1.0;
+  // q must not partly overlap x (2 bytes an element)
+  const logitcore_matrix bad = mat(buf.data() + 3, 2, 6);
+  EXPECT_FAILS(logitcore_entropy_normalize_bf16(&x, &bad, &t, 0, nullptr, nullptr, 1), LOGITCORE_INVALID_ARGUMENT,
+               "shape");
+  EXPECT_FAILS(logitcore_entropy_normalize_f16(&x, nullptr, &t, 0, nullptr, nullptr, 1), LOGITCORE_INVALID_ARGUMENT,
+               "out&null");
+  std::int64_t tok[2];
+  buf[3] = 0x7fc0;  // a bfloat16 NaN in row 0
+  EXPECT_FAILS(logitcore_sample_bf16(&x, nullptr, tok, 0, nullptr, nullptr, nullptr, 1), LOGITCORE_INVALID_ARGUMENT,
+               "row 0&NaN");
+  const std::vector<std::int32_t> ip = {0, 1}, ix = {9};
+  const std::vector<float> ad = {1.0f};
+  logitcore_csr a{1, 2, LOGITCORE_INDEX_INT32, ip.data(), ix.data(), ad.data()};
+  std::vector<float> o(8);
+  const logitcore_matrix mo = mat(o.data(), 1, 8);
+  EXPECT_FAILS(logitcore_csr_matmul_f16(&a, &x, &mo, 1), LOGITCORE_OUT_OF_RANGE, "indices[0] = 9");
+}
+
 TEST(Half, CppOverloads) {
   std::vector<logitcore::bfloat16> xb(6);
   std::vector<logitcore::float16> xh(6);
@@ -303,6 +411,28 @@ TEST(Half, CppOverloads) {
                                    nullptr, logitcore::Matrix<logitcore::bfloat16>(g.data(), 2, 3));
   const double lf = logitcore::loss(logitcore::Matrix<const float>(xf.data(), 2, 3), t.data());
   EXPECT_EQ(l, lf);
+  // entropy normalization, the sampler and the sparse product
+  std::vector<logitcore::bfloat16> qb(6);
+  std::vector<float> qf(6);
+  logitcore::EntropyNormalizeOptions eo;
+  eo.input = LOGITCORE_EN_LOGITS;
+  logitcore::entropy_normalize(logitcore::Matrix<const logitcore::bfloat16>(xb.data(), 2, 3),
+                               logitcore::Matrix<logitcore::bfloat16>(qb.data(), 2, 3), 0.5, eo);
+  logitcore::entropy_normalize(logitcore::Matrix<const float>(xf.data(), 2, 3), logitcore::Matrix<float>(qf.data(), 2, 3),
+                               0.5, eo);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(qb[i].bits, narrow(Fmt::bf16, qf[i]));
+  std::int64_t tk[2], tkf[2];
+  logitcore::sample(logitcore::Matrix<const logitcore::float16>(xh.data(), 2, 3), logitcore::SamplingParams(), tk);
+  logitcore::sample(logitcore::Matrix<const float>(xf.data(), 2, 3), logitcore::SamplingParams(), tkf);
+  EXPECT_EQ(tk[0], tkf[0]);
+  EXPECT_EQ(tk[1], tkf[1]);
+  const std::int64_t ip[3] = {0, 1, 3}, ix[3] = {1, 0, 1};
+  const float ad[3] = {2.0f, -1.0f, 0.5f};
+  const logitcore::CsrMatrix<float, std::int64_t> a(ip, ix, ad, 2, 2);
+  std::vector<float> ob2(6), of2(6);
+  logitcore::csr_matmul(a, logitcore::Matrix<const logitcore::bfloat16>(xb.data(), 2, 3), logitcore::Matrix<float>(ob2.data(), 2, 3));
+  logitcore::csr_matmul(a, logitcore::Matrix<const float>(xf.data(), 2, 3), logitcore::Matrix<float>(of2.data(), 2, 3));
+  EXPECT_TRUE(BitEqual(ob2, of2));
 }
 
 }  // namespace

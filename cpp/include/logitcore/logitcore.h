@@ -353,6 +353,18 @@ LOGITCORE_API logitcore_status logitcore_loss_f16(const logitcore_matrix* x, con
                                                   const logitcore_loss_options* opt, double* row_loss, double* reduced,
                                                   const logitcore_matrix* grad, int num_threads);
 
+/* Entropy normalization (see logitcore_entropy_normalize_f32) of half data: x and out of one
+ * half type (out may be x); q is the _f32 result rounded to the format; the per-row info is the
+ * _f32 call's (the entropy reported is that of the float32 q, before its rounding). */
+LOGITCORE_API logitcore_status logitcore_entropy_normalize_bf16(const logitcore_matrix* x, const logitcore_matrix* out,
+                                                                const double* target, int64_t target_stride,
+                                                                const logitcore_en_options* opt,
+                                                                const logitcore_en_info* info, int num_threads);
+LOGITCORE_API logitcore_status logitcore_entropy_normalize_f16(const logitcore_matrix* x, const logitcore_matrix* out,
+                                                               const double* target, int64_t target_stride,
+                                                               const logitcore_en_options* opt,
+                                                               const logitcore_en_info* info, int num_threads);
+
 /* ---- token sampling (docs/math.md §4) ------------------------------------------------------ */
 /* One token per row of logits: tempering (or a target entropy), top-k, top-p, min-p, then one
  * draw from what is left, renormalized, with a uniform from Philox4x32-10 keyed by (seed, offset).
@@ -407,6 +419,27 @@ LOGITCORE_API logitcore_status logitcore_sample_filter_f32(const logitcore_matri
                                                            const logitcore_matrix* probs, const logitcore_matrix* kept,
                                                            double* gamma, int num_threads);
 LOGITCORE_API logitcore_status logitcore_sample_filter_f64(const logitcore_matrix* logits,
+                                                           const logitcore_sampling_params* params,
+                                                           const logitcore_matrix* probs, const logitcore_matrix* kept,
+                                                           double* gamma, int num_threads);
+
+/* Half logits (see "half-precision storage"): the same tokens, log-probabilities and gammas as
+ * the _f32 calls on float32 logits holding the same values; probs (sample_filter) is half data
+ * of the logits' type, the _f32 probabilities rounded to it. */
+LOGITCORE_API logitcore_status logitcore_sample_bf16(const logitcore_matrix* logits,
+                                                     const logitcore_sampling_params* params, int64_t* tokens,
+                                                     int64_t n_logprobs, double* token_logprob, int64_t* top_tokens,
+                                                     double* top_logprobs, int num_threads);
+LOGITCORE_API logitcore_status logitcore_sample_f16(const logitcore_matrix* logits,
+                                                    const logitcore_sampling_params* params, int64_t* tokens,
+                                                    int64_t n_logprobs, double* token_logprob, int64_t* top_tokens,
+                                                    double* top_logprobs, int num_threads);
+LOGITCORE_API logitcore_status logitcore_sample_filter_bf16(const logitcore_matrix* logits,
+                                                            const logitcore_sampling_params* params,
+                                                            const logitcore_matrix* probs,
+                                                            const logitcore_matrix* kept, double* gamma,
+                                                            int num_threads);
+LOGITCORE_API logitcore_status logitcore_sample_filter_f16(const logitcore_matrix* logits,
                                                            const logitcore_sampling_params* params,
                                                            const logitcore_matrix* probs, const logitcore_matrix* kept,
                                                            double* gamma, int num_threads);
@@ -506,6 +539,12 @@ typedef struct logitcore_csr {
 LOGITCORE_API logitcore_status logitcore_csr_matmul_f32(const logitcore_csr* a, const logitcore_matrix* b,
                                                         const logitcore_matrix* out, int num_threads);
 LOGITCORE_API logitcore_status logitcore_csr_matmul_f64(const logitcore_csr* a, const logitcore_matrix* b,
+                                                        const logitcore_matrix* out, int num_threads);
+/* b of half data (see "half-precision storage"); a's data and out are float (a.data float):
+ * the same sums, bit for bit, as _f32 with b widened to float32. */
+LOGITCORE_API logitcore_status logitcore_csr_matmul_bf16(const logitcore_csr* a, const logitcore_matrix* b,
+                                                         const logitcore_matrix* out, int num_threads);
+LOGITCORE_API logitcore_status logitcore_csr_matmul_f16(const logitcore_csr* a, const logitcore_matrix* b,
                                                         const logitcore_matrix* out, int num_threads);
 
 #ifdef __cplusplus

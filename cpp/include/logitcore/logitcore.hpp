@@ -116,8 +116,9 @@ inline std::int64_t block_size() { return logitcore_block_size(); }
 // ---- half-precision storage (docs/math.md §1.5) -------------------------------------------------
 
 // The element types of bfloat16 and IEEE float16 data (logitcore_bf16 / logitcore_f16: the 16
-// bits of a value). The logsumexp family, the streaming state and the losses take them and
-// compute in float32; their per-row results are float.
+// bits of a value). The logsumexp family, the streaming state, the losses, the penalties,
+// entropy normalization, the sampler and csr_matmul's b take them and compute in float32;
+// their per-row results are float.
 struct bfloat16 {
   std::uint16_t bits;
 };
@@ -316,6 +317,8 @@ struct EntropyNormalizeInfo {
 
 LOGITCORE_EN_(float, f32)
 LOGITCORE_EN_(double, f64)
+LOGITCORE_EN_(bfloat16, bf16)
+LOGITCORE_EN_(float16, f16)
 #undef LOGITCORE_EN_
 
 // ---- fused losses (docs/math.md §3) -------------------------------------------------------------
@@ -494,18 +497,10 @@ inline double sample_uniform(std::uint64_t seed, std::uint64_t offset) { return 
 
 LOGITCORE_SAMPLE_(float, f32)
 LOGITCORE_SAMPLE_(double, f64)
-#undef LOGITCORE_SAMPLE_
 
-inline void apply_penalties(Matrix<const bfloat16> x, Matrix<bfloat16> y, Matrix<const std::int64_t> token_ids,
-                            const PenaltyParams& params, int num_threads = 0) {
-  const logitcore_matrix cx = x.c(), cy = y.c(), ci = token_ids.c();
-  detail::check(logitcore_apply_penalties_bf16(&cx, &cy, &ci, &params, num_threads));
-}
-inline void apply_penalties(Matrix<const float16> x, Matrix<float16> y, Matrix<const std::int64_t> token_ids,
-                            const PenaltyParams& params, int num_threads = 0) {
-  const logitcore_matrix cx = x.c(), cy = y.c(), ci = token_ids.c();
-  detail::check(logitcore_apply_penalties_f16(&cx, &cy, &ci, &params, num_threads));
-}
+LOGITCORE_SAMPLE_(bfloat16, bf16)
+LOGITCORE_SAMPLE_(float16, f16)
+#undef LOGITCORE_SAMPLE_
 
 // ---- sparse (CSR) times dense ---------------------------------------------------------------------
 
@@ -546,6 +541,21 @@ inline void csr_matmul(const CsrMatrix<double, I>& a, Matrix<const double> b, Ma
   const logitcore_csr ca = a.c();
   const logitcore_matrix cb = b.c(), co = out.c();
   detail::check(logitcore_csr_matmul_f64(&ca, &cb, &co, num_threads));
+}
+// b of half-precision data: a and out float, the same sums as with b widened to float.
+template <class I>
+inline void csr_matmul(const CsrMatrix<float, I>& a, Matrix<const bfloat16> b, Matrix<float> out,
+                       int num_threads = 0) {
+  const logitcore_csr ca = a.c();
+  const logitcore_matrix cb = b.c(), co = out.c();
+  detail::check(logitcore_csr_matmul_bf16(&ca, &cb, &co, num_threads));
+}
+template <class I>
+inline void csr_matmul(const CsrMatrix<float, I>& a, Matrix<const float16> b, Matrix<float> out,
+                       int num_threads = 0) {
+  const logitcore_csr ca = a.c();
+  const logitcore_matrix cb = b.c(), co = out.c();
+  detail::check(logitcore_csr_matmul_f16(&ca, &cb, &co, num_threads));
 }
 
 // ---- elementwise (contiguous; y may be x) --------------------------------------------------------

@@ -778,28 +778,31 @@ void check_contiguous_cols(const Checked& c, const char* what) {
          " (copy to a row-major layout first)");
 }
 
-template <class T, class I>
+// S: b's storage type (half precision: a, out and the computation in float32).
+template <class S, class I>
 void csr_matmul_typed(const logitcore_csr& a, const Checked& cb, const Checked& co, int nt) {
+  using T = compute_t<S>;
   const i64 nnz = check_csr_indices<I>(a);
   for (const auto& [span, name] : {std::pair<Checked, const char*>{span_of<I>(a.indptr, a.rows + 1), "a's indptr"},
                                    {span_of<I>(a.indices, nnz), "a's indices"},
                                    {span_of<T>(a.data, nnz), "a's data"}})
     check_disjoint(co, "out", span, name);
-  const CsrProduct<T, I> prod{static_cast<const I*>(a.indptr), static_cast<const I*>(a.indices),
-                              static_cast<const T*>(a.data), static_cast<const T*>(cb.v.data), cb.v.strides[0],
-                              static_cast<T*>(co.v.data), co.v.strides[0]};
-  csr_matmul<T, I>(active_table(), prod, a.rows, a.cols, co.cols, nt);
+  const CsrProduct<T, I, S> prod{static_cast<const I*>(a.indptr), static_cast<const I*>(a.indices),
+                                 static_cast<const T*>(a.data), static_cast<const S*>(cb.v.data), cb.v.strides[0],
+                                 static_cast<T*>(co.v.data), co.v.strides[0]};
+  csr_matmul<T, I, S>(active_table(), prod, a.rows, a.cols, co.cols, nt);
 }
 
-template <class T>
+template <class S>
 void csr_matmul_impl(const logitcore_csr* a, const logitcore_matrix* b, const logitcore_matrix* out, int num_threads) {
+  using T = compute_t<S>;
   if (!a) fail("a is NULL");
   if (a->rows < 0 || a->cols < 0)
     fail("a: rows and cols must be >= 0, got " + str(a->rows) + " x " + str(a->cols));
   if (a->index_type != LOGITCORE_INDEX_INT32 && a->index_type != LOGITCORE_INDEX_INT64)
     fail("a: index_type must be LOGITCORE_INDEX_INT32 (0) or LOGITCORE_INDEX_INT64 (1), got " +
          std::to_string(a->index_type));
-  const Checked cb = check_matrix<T>(b, "b");
+  const Checked cb = check_matrix<S>(b, "b");
   const Checked co = check_matrix<T>(out, "out");
   if (cb.rows != a->cols)
     fail("b has " + str(cb.rows) + " rows, a has " + str(a->cols) + " columns (a is " + str(a->rows) + " x " +
@@ -812,8 +815,8 @@ void csr_matmul_impl(const logitcore_csr* a, const logitcore_matrix* b, const lo
   check_distinct(co, "out");
   check_disjoint(co, "out", cb, "b");
   const int nt = threads(num_threads);
-  if (a->index_type == LOGITCORE_INDEX_INT32) csr_matmul_typed<T, std::int32_t>(*a, cb, co, nt);
-  else csr_matmul_typed<T, std::int64_t>(*a, cb, co, nt);
+  if (a->index_type == LOGITCORE_INDEX_INT32) csr_matmul_typed<S, std::int32_t>(*a, cb, co, nt);
+  else csr_matmul_typed<S, std::int64_t>(*a, cb, co, nt);
 }
 
 // -- elementwise --
@@ -886,7 +889,7 @@ int logitcore_have_openmp(void) { return have_openmp() ? 1 : 0; }
 int64_t logitcore_block_size(void) { return kBlock; }
 
 // The entry points every storage type has: the logsumexp family, the streaming state, the
-// losses and the penalties.
+// losses, the penalties, entropy normalization, the sampler and the sparse product (b of S).
 #define LOGITCORE_STORAGE_(T, S)                                                                                 \
   logitcore_status logitcore_logsumexp_##S(const logitcore_matrix* x, const logitcore_matrix* b,                 \
                                            const logitcore_vector* out, const logitcore_vector* sign, int nt) {  \
@@ -916,12 +919,7 @@ int64_t logitcore_block_size(void) { return kBlock; }
                                                  const logitcore_matrix* ids, const logitcore_penalty_params* p, \
                                                  int nt) {                                                       \
     return guard([&] { penalties_impl<T>(x, y, ids, p, nt); });                                                  \
-  }
-
-// float and double: those, plus entropy normalization, the sampler, the sparse product and
-// the elementwise maps.
-#define LOGITCORE_TYPED_(T, S)                                                                                   \
-  LOGITCORE_STORAGE_(T, S)                                                                                       \
+  }                                                                                                              \
   logitcore_status logitcore_entropy_normalize_##S(const logitcore_matrix* x, const logitcore_matrix* out,       \
                                                    const double* target, int64_t target_stride,                  \
                                                    const logitcore_en_options* opt, const logitcore_en_info* info,\
@@ -941,7 +939,11 @@ int64_t logitcore_block_size(void) { return kBlock; }
   logitcore_status logitcore_csr_matmul_##S(const logitcore_csr* a, const logitcore_matrix* b,                   \
                                             const logitcore_matrix* out, int nt) {                               \
     return guard([&] { csr_matmul_impl<T>(a, b, out, nt); });                                                    \
-  }                                                                                                              \
+  }
+
+// float and double: those, plus the elementwise maps.
+#define LOGITCORE_TYPED_(T, S)                                                                                   \
+  LOGITCORE_STORAGE_(T, S)                                                                                       \
   logitcore_status logitcore_exp_##S(const T* x, int64_t n, T* y) {                                              \
     return guard([&] { map_impl<T>(x, n, y, Elementwise::exp); });                                               \
   }                                                                                                              \

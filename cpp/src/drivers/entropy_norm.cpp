@@ -12,6 +12,9 @@
 //     q = e / s0 needs no exp;
 //  D. q is written. On the row-parallel path the output of row r is written block by block
 //     during the prep of row r + 1, so its memory traffic overlaps computation.
+// Half-precision storage S (bfloat16, float16) is read by the scan and prep kernels, which
+// widen it as they load it; everything after prep works on float32 scratch exactly as for
+// float32 input, and q is rounded to S as it is stored (docs/math.md §1.5).
 // Block results are always reduced in block order: the result does not depend on the number
 // of threads.
 #include "drivers/entropy_norm.h"
@@ -20,6 +23,7 @@
 #include "kernels/exp_constants.h"
 
 #include <memory>
+#include <type_traits>
 
 namespace logitcore_impl {
 using namespace detail;
@@ -207,21 +211,25 @@ SearchResult search(double t, double tol, int max_iter, const Point* pts, int np
   }
 }
 
-template <class T>
+template <class S>
 class RowSolver {
  public:
-  RowSolver(const KernelsT<T>& k, i64 n, const EnOptions& opt, const EnInfo& info, bool stream)
+  using T = compute_t<S>;
+  RowSolver(const KernelsT<S>& k, i64 n, const EnOptions& opt, const EnInfo& info, bool stream)
       : k_(k), n_(n), nb_(num_blocks(n)), opt_(opt), info_(info), stream_(stream) {}
 
   i64 nblocks() const { return nb_; }
 
   // Pass A1 for block j: scan (x block already contiguous).
-  void scan_block(const T* xb, i64 j, RowBufs<T>& B) const {
+  void scan_block(const S* xb, i64 j, RowBufs<T>& B) const {
     const auto [off, len] = block_range(j, n_);
     ScanStats sc = k_.scan(xb, len, opt_.logits ? -std::numeric_limits<T>::infinity() : T(0));
     if (isnan(sc.sum)) {  // a NaN entry, or partial sums of huge entries overflowing: count NaN
       double nan = 0;
-      for (i64 i = 0; i < len; ++i) nan += xb[i] != xb[i] ? 1.0 : 0.0;
+      for (i64 i = 0; i < len; ++i) {
+        const T v = static_cast<T>(xb[i]);
+        nan += v != v ? 1.0 : 0.0;
+      }
       sc.nan = nan;
     }
     B.blocks[static_cast<size_t>(j)].sc = sc;
@@ -250,7 +258,7 @@ class RowSolver {
   // Pass A2 for block j: log-weights relative to the ROW maximum (so equal entries get equal
   // weights in every block and ties are exactly w == 0) and the block's moments at
   // gamma = 1, 2, 4.
-  void prep_block(const T* xb, i64 j, std::pair<T, bool> ref, RowBufs<T>& B) const {
+  void prep_block(const S* xb, i64 j, std::pair<T, bool> ref, RowBufs<T>& B) const {
     const auto [off, len] = block_range(j, n_);
     BlockInfo<T>& bi = B.blocks[static_cast<size_t>(j)];
     if (ref.second) {
@@ -380,13 +388,27 @@ class RowSolver {
   }
 
   // Step D for block j: write q for the block into y (dst contiguous; caller scatters).
-  void write_block(const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, T* dst, bool direct) const {
+  // Half-precision output: the modes other than scaled_e form the float32 block in ftmp (a
+  // block of compute-type scratch) and round it to S as they store it.
+  void write_block(const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, S* dst, bool direct, T* ftmp) const {
     const auto [off, len] = block_range(j, n_);
+    if (plan.mode == OutMode::scaled_e) {
+      k_.scale_store(B.e + off, len, plan.scale, dst, direct && plan.stream);
+      return;
+    }
+    if constexpr (std::is_same<S, T>::value) {
+      write_computed(plan, B, off, len, dst);
+    } else {
+      write_computed(plan, B, off, len, ftmp);
+      k_.scale_store(ftmp, len, T(1), dst, false);
+    }
+  }
+
+ private:
+  // The output modes other than scaled_e, in the compute type.
+  void write_computed(const OutPlan<T>& plan, const RowBufs<T>& B, i64 off, i64 len, T* dst) const {
     const T* w = B.w + off;
     switch (plan.mode) {
-      case OutMode::scaled_e:
-        k_.scale_store(B.e + off, len, plan.scale, dst, direct && plan.stream);
-        break;
       case OutMode::exp_w:
         if (plan.masked) {
           masked_moments<T>(w, len, plan.g, dst);
@@ -401,46 +423,46 @@ class RowSolver {
       case OutMode::uniform_ties:
         for (i64 i = 0; i < len; ++i) dst[i] = (w[i] == T(0) && B.usable) ? plan.val : T(0);
         break;
-      default:  // skip: never reached (write_block_to returns first)
+      default:  // skip and scaled_e: never reached (write_block handles them first)
         break;
     }
   }
 
- private:
-  const KernelsT<T>& k_;
+  const KernelsT<S>& k_;
   i64 n_, nb_;
   const EnOptions& opt_;
   const EnInfo& info_;
   bool stream_;
 };
 
-template <class T>
-void write_block_to(const RowSolver<T>& S, const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, const Row<T>& y,
-                    i64 n, T* ybuf) {
+template <class S, class T = compute_t<S>>
+void write_block_to(const RowSolver<S>& R, const OutPlan<T>& plan, const RowBufs<T>& B, i64 j, const Row<S>& y,
+                    i64 n, S* ybuf, T* ftmp) {
   if (plan.mode == OutMode::skip) return;  // failed rows are left as they were
   const auto [off, len] = block_range(j, n);
   const bool direct = y.stride == 1;
-  T* dst = direct ? y.p + off : ybuf;
-  S.write_block(plan, B, j, dst, direct);
-  if (!direct) scatter<T>(dst, y, off, len);
+  S* dst = direct ? y.p + off : ybuf;
+  R.write_block(plan, B, j, dst, direct, ftmp);
+  if (!direct) scatter<S>(dst, y, off, len);
 }
 
 }  // namespace
 
-template <class T>
+template <class St>
 void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView& out, const double* target,
                             const EnOptions& opt, const EnInfo& info, int nthreads) {
-  const KernelsT<T>& k = kern<T>(kt);
+  using T = compute_t<St>;
+  const KernelsT<St>& k = kern<St>(kt);
   const int bnd = x.ndim - 1;
   const i64 rows = batch_rows(x, bnd);
   const i64 n = x.shape[x.ndim - 1];
   if (rows == 0 || n == 0) return;
-  const bool stream = static_cast<double>(rows) * static_cast<double>(n) * sizeof(T) >= kStreamBytes;
-  const RowSolver<T> S(k, n, opt, info, stream);
+  const bool stream = static_cast<double>(rows) * static_cast<double>(n) * sizeof(St) >= kStreamBytes;
+  const RowSolver<St> S(k, n, opt, info, stream);
   const i64 nb = S.nblocks();
   Plan plan = make_plan(rows, n, nthreads);
   if (plan.split_rows && nb < kMinSplitBlocksEntropyNorm) plan = Plan{static_cast<int>(std::min<i64>(plan.nt, rows)), false};
-  Scratch<T> scratch(plan.nt, true);
+  Scratch<St> scratch(plan.nt, true);
   const size_t per_row = 2 * static_cast<size_t>(n);
 
   if (plan.split_rows) {
@@ -453,17 +475,17 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
     B.blocks.resize(static_cast<size_t>(nb));
     std::vector<Moments> parts(static_cast<size_t>(nb));
     for (i64 r = 0; r < rows; ++r) {
-      const Row<T> xr = row_of<T>(x, r);
-      const Row<const T> xrow{xr.p, xr.stride};
-      const Row<T> y = out.data ? row_of<T>(out, r) : Row<T>{nullptr, 1};
+      const Row<St> xr = row_of<St>(x, r);
+      const Row<const St> xrow{xr.p, xr.stride};
+      const Row<St> y = out.data ? row_of<St>(out, r) : Row<St>{nullptr, 1};
       parallel_for(nb, plan.nt, [&](i64 j, int tid) {
         const auto [off, len] = block_range(j, n);
-        S.scan_block(gather<T>(xrow, off, len, scratch.x(tid)), j, B);
+        S.scan_block(gather<St>(xrow, off, len, scratch.x(tid)), j, B);
       });
       const std::pair<T, bool> ref = S.row_max(B);
       parallel_for(nb, plan.nt, [&](i64 j, int tid) {
         const auto [off, len] = block_range(j, n);
-        S.prep_block(gather<T>(xrow, off, len, scratch.x(tid)), j, ref, B);
+        S.prep_block(gather<St>(xrow, off, len, scratch.x(tid)), j, ref, B);
       });
       const OutPlan<T> op = S.solve(r, target[r], B, [&](auto&& fn) {
         parallel_for(nb, plan.nt, [&](i64 j, int) { parts[static_cast<size_t>(j)] = fn(j); });
@@ -471,7 +493,8 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
         for (const Moments& m : parts) add_sums(acc, m);
         return acc;
       });
-      if (out.data) parallel_for(nb, plan.nt, [&](i64 j, int tid) { write_block_to<T>(S, op, B, j, y, n, scratch.y(tid)); });
+      if (out.data)
+        parallel_for(nb, plan.nt, [&](i64 j, int tid) { write_block_to<St>(S, op, B, j, y, n, scratch.y(tid), scratch.e(tid)); });
     }
     return;
   }
@@ -487,8 +510,9 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
       bufs[p].e = base + n;
       bufs[p].blocks.resize(static_cast<size_t>(nb));
     }
-    T* xbuf = scratch.x(tid);
-    T* ybuf = scratch.y(tid);
+    St* xbuf = scratch.x(tid);
+    St* ybuf = scratch.y(tid);
+    T* ftmp = std::is_same<St, T>::value ? nullptr : scratch.e(tid);
     OutPlan<T> pending;
     i64 pending_row = -1;
     int cur = 0;
@@ -500,26 +524,26 @@ void entropy_normalize_rows(const KernelTable& kt, const NdView& x, const NdView
     for (i64 r = begin; r < end; ++r) {
       RowBufs<T>& B = bufs[cur];
       const RowBufs<T>& P = bufs[1 - cur];
-      const Row<T> xr = row_of<T>(x, r);
-      const Row<const T> xrow{xr.p, xr.stride};
-      const Row<T> yprev = pending_row >= 0 && out.data ? row_of<T>(out, pending_row) : Row<T>{nullptr, 1};
+      const Row<St> xr = row_of<St>(x, r);
+      const Row<const St> xrow{xr.p, xr.stride};
+      const Row<St> yprev = pending_row >= 0 && out.data ? row_of<St>(out, pending_row) : Row<St>{nullptr, 1};
       for (i64 j = 0; j < nb; ++j) {
         const auto [off, len] = block_range(j, n);
-        S.scan_block(gather<T>(xrow, off, len, xbuf), j, B);
+        S.scan_block(gather<St>(xrow, off, len, xbuf), j, B);
       }
       const std::pair<T, bool> ref = S.row_max(B);
       for (i64 j = 0; j < nb; ++j) {
         const auto [off, len] = block_range(j, n);
-        S.prep_block(gather<T>(xrow, off, len, xbuf), j, ref, B);
-        if (pending_row >= 0 && out.data) write_block_to<T>(S, pending, P, j, yprev, n, ybuf);
+        S.prep_block(gather<St>(xrow, off, len, xbuf), j, ref, B);
+        if (pending_row >= 0 && out.data) write_block_to<St>(S, pending, P, j, yprev, n, ybuf, ftmp);
       }
       pending = S.solve(r, target[r], B, [&](auto&& fn) { return seq_pass(fn); });
       pending_row = r;
       cur = 1 - cur;
     }
     if (pending_row >= 0 && out.data) {
-      const Row<T> y = row_of<T>(out, pending_row);
-      for (i64 j = 0; j < nb; ++j) write_block_to<T>(S, pending, bufs[1 - cur], j, y, n, ybuf);
+      const Row<St> y = row_of<St>(out, pending_row);
+      for (i64 j = 0; j < nb; ++j) write_block_to<St>(S, pending, bufs[1 - cur], j, y, n, ybuf, ftmp);
     }
   });
 }
@@ -528,5 +552,9 @@ template void entropy_normalize_rows<float>(const KernelTable&, const NdView&, c
                                             const EnOptions&, const EnInfo&, int);
 template void entropy_normalize_rows<double>(const KernelTable&, const NdView&, const NdView&, const double*,
                                              const EnOptions&, const EnInfo&, int);
+template void entropy_normalize_rows<bf16>(const KernelTable&, const NdView&, const NdView&, const double*,
+                                           const EnOptions&, const EnInfo&, int);
+template void entropy_normalize_rows<f16>(const KernelTable&, const NdView&, const NdView&, const double*,
+                                          const EnOptions&, const EnInfo&, int);
 
 }  // namespace logitcore_impl

@@ -27,6 +27,7 @@
 #include <limits>
 #include <new>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "drivers/drivers.h"
@@ -764,9 +765,15 @@ double philox_uniform(std::uint64_t seed, std::uint64_t offset) {
   return static_cast<double>(bits) * 0x1.0p-53;
 }
 
-template <class T>
+// S: the logits' storage type. Half precision (bfloat16, float16): each row is widened to
+// float32 once, by the kernels' loads, into a row of scratch, and sampled there by the float32
+// path (the same draws as float32 logits holding the same values); the target entropies are
+// solved on the half-precision rows directly (entropy normalization reads them natively).
+template <class S>
 SampleResult sample_rows(const KernelTable& kt, const NdView& x, const logitcore_sampling_params& params,
-                         const SampleOutputs<T>& out, int nthreads) {
+                         const SampleOutputs<S>& out, int nthreads) {
+  using T = compute_t<S>;
+  constexpr bool kHalf = !std::is_same<S, T>::value;
   const i64 rows = x.shape[0], n = x.shape[1];
   const i64 nlp = out.n_logprobs;
   // staged outputs: nothing reaches the caller unless every row succeeds
@@ -796,7 +803,7 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const logitcore
       const EnInfo info{gpre.data(), it.data(), cv.data(), cl.data(), st.data(), hmin.data(), hmax.data(), h.data()};
       NdView none = x;
       none.data = nullptr;
-      entropy_normalize_rows<T>(kt, x, none, tgt.data(), target_options<T>(), info, nthreads);
+      entropy_normalize_rows<S>(kt, x, none, tgt.data(), target_options<T>(), info, nthreads);
       for (i64 r = 0; r < rows; ++r)
         if (st[r] == kEnInvalid || st[r] == kEnNoSupport) gpre[r] = std::numeric_limits<double>::quiet_NaN();
     }
@@ -805,18 +812,36 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const logitcore
   // few long rows: one row at a time, its passes split over the threads by blocks
   const int nt = plan.split_rows ? 1 : plan.nt;
   std::vector<RowSampler<T>*> samplers(static_cast<size_t>(nt), nullptr);
+  std::vector<std::vector<T>> wide(kHalf ? static_cast<size_t>(nt) : 0);  // widened rows
   for (int t = 0; t < nt; ++t) {
     samplers[t] = new RowSampler<T>(kt, n);
     samplers[t]->nt = plan.split_rows ? plan.nt : 1;
   }
   detail::parallel_for(rows, nt, [&](i64 r, int tid) {
-    RowSampler<T>& S = *samplers[static_cast<size_t>(tid)];
+    RowSampler<T>& Sm = *samplers[static_cast<size_t>(tid)];
     const SampleSettings s = row_settings(params, r);
-    const T* xr = static_cast<const T*>(x.data) + r * x.strides[0];
-    // the row this thread takes next: its start is prefetched once this row has been read
-    S.next_row = x.strides[1] == 1 && r + nt < rows ? xr + nt * x.strides[0] : nullptr;
+    const S* xs = static_cast<const S*>(x.data) + r * x.strides[0];
     try {
-      const SampleFailure f = S.run(xr, x.strides[1], s, nlp, &tokens[r], out.token_logprob ? &tok_lp[r] : nullptr,
+      const T* xr;
+      i64 xstride;
+      if constexpr (kHalf) {
+        std::vector<T>& w = wide[static_cast<size_t>(tid)];
+        w.resize(static_cast<size_t>(n));
+        if (x.strides[1] == 1) {
+          detail::kern<S>(kt).widen(xs, n, w.data());
+        } else {
+          for (i64 i = 0; i < n; ++i) w[static_cast<size_t>(i)] = static_cast<T>(xs[i * x.strides[1]]);
+        }
+        xr = w.data();
+        xstride = 1;
+        Sm.next_row = nullptr;
+      } else {
+        xr = xs;
+        xstride = x.strides[1];
+        // the row this thread takes next: its start is prefetched once this row has been read
+        Sm.next_row = x.strides[1] == 1 && r + nt < rows ? xr + nt * x.strides[0] : nullptr;
+      }
+      const SampleFailure f = Sm.run(xr, xstride, s, nlp, &tokens[r], out.token_logprob ? &tok_lp[r] : nullptr,
                                     nlp ? &top_ids[r * nlp] : nullptr, nlp ? &top_lp[r * nlp] : nullptr,
                                     out.probs ? &probs[r * n] : nullptr, 1, out.kept ? &kept[r * n] : nullptr, 1,
                                     out.gamma ? &gam[r] : nullptr, gpre[r]);
@@ -839,7 +864,7 @@ SampleResult sample_rows(const KernelTable& kt, const NdView& x, const logitcore
     const NdView& p = *out.probs;
     for (i64 r = 0; r < rows; ++r)
       for (i64 i = 0; i < n; ++i)
-        static_cast<T*>(p.data)[r * p.strides[0] + i * p.strides[1]] = probs[static_cast<size_t>(r * n + i)];
+        static_cast<S*>(p.data)[r * p.strides[0] + i * p.strides[1]] = to_storage<S>(probs[static_cast<size_t>(r * n + i)]);
   }
   if (out.kept) {
     const NdView& q = *out.kept;
@@ -895,8 +920,8 @@ void penalty_rows(const NdView& x, const NdView& y, const NdView& ids, const log
   template void penalty_rows<T>(const NdView&, const NdView&, const NdView&, const logitcore_penalty_params&, int);
 LOGITCORE_SAMPLING_INSTANTIATE(float)
 LOGITCORE_SAMPLING_INSTANTIATE(double)
+LOGITCORE_SAMPLING_INSTANTIATE(bf16)
+LOGITCORE_SAMPLING_INSTANTIATE(f16)
 #undef LOGITCORE_SAMPLING_INSTANTIATE
-template void penalty_rows<bf16>(const NdView&, const NdView&, const NdView&, const logitcore_penalty_params&, int);
-template void penalty_rows<f16>(const NdView&, const NdView&, const NdView&, const logitcore_penalty_params&, int);
 
 }  // namespace logitcore_impl

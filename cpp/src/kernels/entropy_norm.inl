@@ -15,8 +15,9 @@ constexpr std::int64_t kMomentsAcc = 2;
 
 // One pass over the row block: w, the moments at g = 1 with the ties, and the moments at the
 // kPrepGamma points (see PrepMoments in kernels.h).
-template <class V, bool kProb, bool kExpE = !kProb>
-PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax, typename V::T* w) {
+// x may be half-precision storage S (widened to float32 by the trait's loads, tail included).
+template <class V, bool kProb, bool kExpE = !kProb, class S = typename V::T>
+PrepMoments prep_impl(const S* x, std::int64_t n, typename V::T xmax, typename V::T* w) {
   using R = typename V::R;
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
@@ -85,14 +86,13 @@ PrepMoments prep_impl(const typename V::T* x, std::int64_t n, typename V::T xmax
   return pm;
 }
 
-template <class V>
-PrepMoments prep_dispatch(const typename V::T* x, std::int64_t n, bool logits, typename V::T xmax,
-                          typename V::T* w) {
-  if (logits) return prep_impl<V, false>(x, n, xmax, w);
+template <class V, class S = typename V::T>
+PrepMoments prep_dispatch(const S* x, std::int64_t n, bool logits, typename V::T xmax, typename V::T* w) {
+  if (logits) return prep_impl<V, false, true, S>(x, n, xmax, w);
   // e = x / xmax, unless 1 / xmax overflows (subnormal maximum): then e = 2^w
   if (!(typename V::T(1) / xmax < std::numeric_limits<typename V::T>::infinity()))
-    return prep_impl<V, true, true>(x, n, xmax, w);
-  return prep_impl<V, true>(x, n, xmax, w);
+    return prep_impl<V, true, true, S>(x, n, xmax, w);
+  return prep_impl<V, true, false, S>(x, n, xmax, w);
 }
 
 // The moments of w at g, e = 2^(g w), each step kMomentsAcc vectors; e stored with kStore.

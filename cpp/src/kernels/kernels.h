@@ -81,12 +81,13 @@ constexpr T kWMin = sizeof(T) == 4 ? T(-1e18) : T(-1e150);
 // A sparse (CSR) times dense product: out (rows x k) = A (CSR: indptr, indices, data) times b,
 // element (i, j) of b at b[i * ldb + j], of out at out[r * ldo + j] (contiguous columns). The
 // public API has checked every index; see sparse.inl for the summation order.
-template <class T, class I>
+// b may be half-precision storage S (computed in T = float32, widened as it is loaded).
+template <class T, class I, class S = T>
 struct CsrProduct {
   const I* indptr;
   const I* indices;
   const T* data;
-  const T* b;
+  const S* b;
   std::int64_t ldb;
   T* out;
   std::int64_t ldo;
@@ -97,7 +98,9 @@ struct CsrProduct {
 // loaded and rounded to nearest even where an output of S is stored (the loads and stores of
 // the ISA's traits). Pointers to S are the caller's data (or a gathered copy of it); pointers
 // to T are scratch in the compute type. The half tables fill the logsumexp family's entries
-// (stats .. plogp, scan, scale_store) and leave the rest null.
+// (stats .. plogp, scan, scale_store), entropy normalization's (prep reads S; the passes over
+// compute-type scratch are the float kernels), widen and the sparse product (b of S); the
+// sampler's kernels and the elementwise maps stay null (the sampler widens each row once).
 template <class S>
 struct KernelsT {
   using T = compute_t<S>;
@@ -148,7 +151,7 @@ struct KernelsT {
   // returns the moments at g = 1 (e = x / xmax for probabilities, 2^w for logits) and the
   // number of ties w == 0, plus the moments at the kPrepGamma points. Needs xmax > 0 (finite)
   // for probabilities.
-  PrepMoments (*prep)(const T* x, std::int64_t n, bool logits, T xmax, T* w);
+  PrepMoments (*prep)(const S* x, std::int64_t n, bool logits, T xmax, T* w);
   // moments of w at g, e = 2^(g w) (ties not computed). If e_out is not null, e is stored
   // there.
   Moments (*moments)(const T* w, std::int64_t n, T g, T* e_out);
@@ -185,11 +188,14 @@ struct KernelsT {
   std::int64_t (*tempered_split)(const T* x, std::int64_t n, T zmax, T c, T thr, T ecut, std::int32_t* idx, T* e,
                                  std::uint8_t* bin, double* low);
 
+  // y = x widened to the compute type (a copy for float and double): the sampler's rows.
+  void (*widen)(const S* x, std::int64_t n, T* y);
+
   // --- sparse times dense (sparse.inl); bitwise the same on AVX2 and AVX-512 ---
   // Rows [r0, r1) and columns [c0, c1) of out = A b, each element summed in nnz order.
-  void (*csr_rows_i32)(const CsrProduct<T, std::int32_t>& a, std::int64_t r0, std::int64_t r1, std::int64_t c0,
+  void (*csr_rows_i32)(const CsrProduct<T, std::int32_t, S>& a, std::int64_t r0, std::int64_t r1, std::int64_t c0,
                        std::int64_t c1);
-  void (*csr_rows_i64)(const CsrProduct<T, std::int64_t>& a, std::int64_t r0, std::int64_t r1, std::int64_t c0,
+  void (*csr_rows_i64)(const CsrProduct<T, std::int64_t, S>& a, std::int64_t r0, std::int64_t r1, std::int64_t c0,
                        std::int64_t c1);
 };
 

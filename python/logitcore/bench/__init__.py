@@ -8,7 +8,8 @@ each registers its cases, headline rows and targets from one ``register_*_cases(
 * :mod:`.family` — logsumexp and softmax, the memory-bound floor, thread scaling;
 * :mod:`.losses` — the fused cross-entropy and robust losses against PyTorch;
 * :mod:`.entropy_norm` — entropy normalization against the source article's iteration;
-* :mod:`.half` — bfloat16 and float16 inputs against float32 (logsumexp, the fused loss);
+* :mod:`.half` — bfloat16 and float16 inputs against float32 (logsumexp, the fused loss; and,
+  as the case ``half_kernels``, entropy normalization and the sampler);
 * :mod:`.torch` — the PyTorch integration's autograd loss against ``F.cross_entropy``;
 * :mod:`.maxent` — the maximum-entropy classifier's fits against scikit-learn (a suite with its
   own loop: ``--cases maxent``, or ``--full``);

@@ -1,8 +1,12 @@
 """Benchmark case for half-precision inputs (docs/math.md §1.5), registered into the harness.
 
-``register_half_cases()`` adds one case, ``half``: logsumexp and the fused loss with its
+``register_half_cases()`` adds two cases. ``half``: logsumexp and the fused loss with its
 gradient (γ-cross-entropy at γ = 0.1) on bfloat16 and float16 copies of the float32 input,
-against the same calls on float32, one thread. The kernels widen each half entry as they load
+against the same calls on float32, one thread. ``half_kernels``: the other functions that read
+half precision natively, entropy normalization of the logits (target 2 nats, q in the input's
+dtype) and the sampler (top_p = 0.9, one token per row), likewise; it has no targets, so it
+runs only when named (``--cases half_kernels``) or with ``--full``, keeping the default run
+short. The kernels widen each half entry as they load
 it and compute in float32, so the arithmetic is float32's with half the bytes to read; the
 targets ask a half call to take at most 1.1x the float32 call's time on the same element
 count. bfloat16 needs ``ml_dtypes`` (its contestants are skipped without it).
@@ -42,15 +46,26 @@ def _loss(name):
         _as(d, name), _targets(d))
 
 
+def _en(name):
+    return lambda d: (lambda x: lambda: logitcore.entropy_normalize(x, 2.0, logits=True))(_as(d, name))
+
+
+def _sample(name):
+    return lambda d: (lambda x: lambda: logitcore.sample(x, seed=1, top_p=0.9))(_as(d, name))
+
+
 def register_half_cases() -> None:
     """Add the half-precision case and its targets to the harness (once)."""
     if any(c.name == "half" for c in B.CASES):
         return
     contestants = {}
+    more = {}
     for name in ("float32", "bfloat16", "float16"):
         req = ("ml_dtypes",) if name == "bfloat16" else ()
         contestants[f"lse {name}"] = Contestant(_lse(name), requires=req, threads=1)
         contestants[f"loss {name}"] = Contestant(_loss(name), requires=req, threads=1)
+        more[f"en {name}"] = Contestant(_en(name), requires=req, threads=1)
+        more[f"sample {name}"] = Contestant(_sample(name), requires=req, threads=1)
     register(
         Case(
             name="half",
@@ -60,6 +75,22 @@ def register_half_cases() -> None:
             baseline="lse float32",
             ratios=[(f"{op} {h}/f32", f"{op} {h}", f"{op} float32")
                     for op in ("lse", "loss") for h in ("bfloat16", "float16")],
+            note="time of the half call / time of the float32 call on the same elements, one thread "
+                 "(lower is better)",
+            fixed_threads=0,
+            check=False,
+            repeat_scale=3,
+        )
+    )
+    register(
+        Case(
+            name="half_kernels",
+            title="bfloat16 / float16 inputs vs float32 (entropy_normalize of logits; sample with top_p)",
+            shapes=list(HALF_SHAPES),
+            contestants=more,
+            baseline="en float32",
+            ratios=[(f"{op} {h}/f32", f"{op} {h}", f"{op} float32")
+                    for op in ("en", "sample") for h in ("bfloat16", "float16")],
             note="time of the half call / time of the float32 call on the same elements, one thread "
                  "(lower is better)",
             fixed_threads=0,

@@ -8,6 +8,9 @@ fused kernel computed in the forward. Double backward is not supported
 """
 from __future__ import annotations
 
+import math
+from functools import partial
+
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -314,7 +317,107 @@ def _keep_graph() -> bool:
         return True
 
 
-def _loss(fn, x, target, param, weight, ignore_index, reduction, **kw):
+def _check_label_smoothing(label_smoothing) -> float:
+    try:
+        if isinstance(label_smoothing, (str, bytes, bool)):
+            raise TypeError
+        eps = float(label_smoothing)
+    except (TypeError, ValueError):
+        raise TypeError(f"label_smoothing must be a number, got {type(label_smoothing).__name__}") from None
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return eps
+
+
+# The per-class loss L(ℓ) of each loss as a function of ℓ = log p (docs/math.md §3) and its
+# derivative dL/dℓ = −w(ℓ), both finite wherever L is (−inf logits: ℓ = −inf).
+def _gamma_ce_terms(ell, gamma):
+    if gamma == 1.0:
+        p = ell.exp()
+        return -torch.expm1(ell), -p
+    hi = torch.log1p((1.0 - gamma) * torch.expm1(ell))
+    lo = torch.logaddexp(torch.full_like(ell, math.log(gamma)), math.log1p(-gamma) + ell)
+    lg = torch.where(ell >= -math.log(2.0), hi, lo)  # log(γ + (1 − γ) p)
+    return -lg / (1.0 - gamma), -torch.exp(ell - lg)
+
+
+def _gce_terms(ell, q):
+    return -torch.expm1(q * ell) / q, -torch.exp(q * ell)
+
+
+def _focal_terms(ell, gamma):
+    p = ell.exp()
+    om = -torch.expm1(ell)  # 1 − p
+    neg = -ell
+    zero = torch.zeros((), dtype=ell.dtype)
+    # (1 − p)^(γ − 1) is used only where 1 − p > 0, γ p (−ℓ) only where p > 0 (0 elsewhere)
+    extra = torch.where((p > 0) & (om > 0), gamma * p * neg * torch.where(om > 0, om, 1.0).pow(gamma - 1.0), zero)
+    return om.pow(gamma) * neg, -(om.pow(gamma) + extra)
+
+
+class _SmoothTerm(torch.autograd.Function):
+    """s_n = Σ_c w_c L(ℓ_{n,c}), ℓ = log_softmax(z) (native), 0 on ignored rows. Backward:
+    ds_n/dz_j = G_j − p_j Σ_c G_c with G_c = w_c dL/dℓ_c (the chain through log_softmax)."""
+
+    @staticmethod
+    def forward(ctx, z, keep, wview, terms, cdim):
+        ell = log_softmax(z, dim=cdim)
+        lossc, dl = terms(ell)
+        if wview is not None:
+            lossc = lossc * wview
+            dl = dl * wview
+        zero = torch.zeros((), dtype=lossc.dtype)
+        s = torch.where(keep, lossc.sum(cdim), zero)
+        ctx.cdim = cdim
+        ctx.save_for_backward(ell, torch.where(keep.unsqueeze(cdim), dl, zero))
+        return s
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        ell, G = ctx.saved_tensors
+        p = ell.exp()
+        gz = (G - p * G.sum(ctx.cdim, keepdim=True)) * g.unsqueeze(ctx.cdim)
+        return gz, None, None, None, None
+
+
+def _smoothing_term(x, target, weight, ignore_index, reduction, terms=None):
+    """PyTorch's label-smoothing term of cross-entropy, before its factor ε/C: per row
+    s_n = −Σ_c w_c log p_{n,c} = W lse_n − Σ_c w_c z_{n,c} (W = Σ_c w_c, or C unweighted),
+    0 on ignored rows; reduced as F.cross_entropy reduces it ('mean': divided by the summed
+    target weights of the rows kept, or their count). Differentiable (lse through the native
+    kernel)."""
+    cdim = 1 if x.ndim > 1 else 0
+    xc = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    keep = target != ignore_index
+    shape = [1] * xc.ndim
+    shape[cdim] = -1
+    if terms is not None:  # a loss other than cross-entropy: Σ_c w_c L(ℓ_c) per row
+        wview = None if weight is None else weight.to(xc.dtype).view(shape)
+        s = _SmoothTerm.apply(xc, keep, wview, terms, cdim)
+    else:
+        lse = logsumexp(xc, dim=cdim)
+        if weight is None:
+            lin = xc.sum(cdim)
+            W = float(xc.shape[cdim])
+        else:
+            wv = weight.to(xc.dtype)
+            lin = (xc * wv.view(shape)).sum(cdim)
+            W = wv.sum()
+        s = torch.where(keep, lse * W - lin, torch.zeros((), dtype=xc.dtype))
+    if reduction == "none":
+        return s
+    if reduction == "sum":
+        return s.sum()
+    if weight is None:
+        norm = keep.sum().to(xc.dtype)
+    else:
+        tw = weight.to(xc.dtype)[torch.where(keep, target, torch.zeros((), dtype=target.dtype))]
+        norm = torch.where(keep, tw, torch.zeros((), dtype=xc.dtype)).sum()
+    return s.sum() / norm
+
+
+def _loss(fn, x, target, param, weight, ignore_index, reduction, label_smoothing=0.0, terms=None, **kw):
     x = check_tensor(x, "input")
     target = check_target(target, "target")
     if x.ndim == 0:
@@ -333,13 +436,22 @@ def _loss(fn, x, target, param, weight, ignore_index, reduction, **kw):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     need_grad = torch.is_grad_enabled() and x.requires_grad
     kw.update(ignore_index=ignore_index, reduction=reduction)
-    return _TargetProbLoss.apply(x, target, weight, fn, param, kw, need_grad)
+    loss = _TargetProbLoss.apply(x, target, weight, fn, param, kw, need_grad)
+    if not label_smoothing:
+        return loss
+    # the expected loss under the target (1 − ε) e_y + ε / C (docs/math.md §6.3):
+    # (1 − ε) L(p_y) + (ε / C) Σ_c w_c L(p_c); for cross-entropy F.cross_entropy(label_smoothing=ε)
+    if target.dtype == torch.bool or target.is_floating_point():
+        target = target.long()
+    n_classes = x.shape[1 if x.ndim > 1 else 0]
+    smooth = _smoothing_term(x, target.to(torch.int64), weight, ignore_index, reduction, terms)
+    return ((1.0 - label_smoothing) * loss + smooth * (label_smoothing / n_classes)).to(x.dtype)
 
 
 @torch.compiler.disable
 def gamma_cross_entropy(input: torch.Tensor, target: torch.Tensor, gamma: float = 0.0, threshold: float = 0.0,
                         weight: torch.Tensor | None = None, ignore_index: int = -100,
-                        reduction: str = "mean") -> torch.Tensor:
+                        reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
     """γ-cross-entropy −log(γ + (1 − γ) p_y)/(1 − γ) (docs/math.md §3.1), with the arguments
     of :func:`torch.nn.functional.cross_entropy`: ``input`` (N, C), (C,) or (N, C, d1, ...)
     with the classes on dimension 1, ``target`` class indices (N,), () or (N, d1, ...),
@@ -348,24 +460,42 @@ def gamma_cross_entropy(input: torch.Tensor, target: torch.Tensor, gamma: float 
     ``threshold`` is the paper's floor b on the gradient weight (the gradient is then that of
     the surrogate, not of the returned loss). The backward reuses the gradient the fused
     kernel computed in the forward; without grad mode or ``requires_grad`` it is not computed.
+
+    ``label_smoothing`` ε in [0, 1]: the expected loss under the target distribution
+    (1 − ε) e_y + ε/C, i.e. (1 − ε) L(p_y) w_y + (ε/C) Σ_c w_c L(p_c), 'mean' dividing by the
+    summed target weights of the rows kept (docs/math.md §6.3). At γ = 0 this is exactly
+    ``F.cross_entropy(..., label_smoothing=ε)``. For γ > 0 the smoothing term costs a
+    log_softmax pass and a few (N, C) temporaries, and its gradient is exact (the threshold
+    floor applies to the target term only).
     """
+    eps = _check_label_smoothing(label_smoothing)
+    g = float(gamma)
     return _loss(_losses.gamma_cross_entropy, input, target, gamma, weight, ignore_index, reduction,
+                 label_smoothing=eps, terms=None if g == 0.0 else partial(_gamma_ce_terms, gamma=g),
                  threshold=threshold)
 
 
 @torch.compiler.disable
 def generalized_cross_entropy(input: torch.Tensor, target: torch.Tensor, q: float = 0.7,
                               weight: torch.Tensor | None = None, ignore_index: int = -100,
-                              reduction: str = "mean") -> torch.Tensor:
+                              reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
     """Generalized cross-entropy (1 − p_y^q)/q (docs/math.md §3.2); arguments as
-    :func:`gamma_cross_entropy`."""
-    return _loss(_losses.generalized_cross_entropy, input, target, q, weight, ignore_index, reduction)
+    :func:`gamma_cross_entropy` (``label_smoothing``: the expected loss under the smoothed
+    target, Σ_c w_c (1 − p_c^q)/q for its ε/C part)."""
+    eps = _check_label_smoothing(label_smoothing)
+    return _loss(_losses.generalized_cross_entropy, input, target, q, weight, ignore_index, reduction,
+                 label_smoothing=eps, terms=partial(_gce_terms, q=float(q)))
 
 
 @torch.compiler.disable
 def focal_loss(input: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
                weight: torch.Tensor | None = None, ignore_index: int = -100,
-               reduction: str = "mean") -> torch.Tensor:
+               reduction: str = "mean", label_smoothing: float = 0.0) -> torch.Tensor:
     """Softmax focal loss −(1 − p_y)^γ log p_y (docs/math.md §3.3); arguments as
-    :func:`gamma_cross_entropy` (``gamma`` is the focusing exponent)."""
-    return _loss(_losses.focal_loss, input, target, gamma, weight, ignore_index, reduction)
+    :func:`gamma_cross_entropy` (``gamma`` is the focusing exponent; ``label_smoothing``: the
+    expected loss under the smoothed target, −Σ_c w_c (1 − p_c)^γ log p_c for its ε/C part;
+    γ = 0 is ``F.cross_entropy``'s)."""
+    eps = _check_label_smoothing(label_smoothing)
+    g = float(gamma)
+    return _loss(_losses.focal_loss, input, target, gamma, weight, ignore_index, reduction, label_smoothing=eps,
+                 terms=None if g == 0.0 else partial(_focal_terms, gamma=g))

@@ -9,13 +9,15 @@ __all__ = ["GammaCrossEntropyLoss", "GeneralizedCrossEntropyLoss", "FocalLoss"]
 
 
 class _TargetProbLossModule(torch.nn.Module):
-    def __init__(self, weight: torch.Tensor | None = None, ignore_index: int = -100, reduction: str = "mean"):
+    def __init__(self, weight: torch.Tensor | None = None, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0):
         super().__init__()
         if not isinstance(reduction, str) or reduction not in ("mean", "sum", "none"):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.reduction = reduction
+        self.label_smoothing = label_smoothing
 
 
 class GammaCrossEntropyLoss(_TargetProbLossModule):
@@ -23,17 +25,20 @@ class GammaCrossEntropyLoss(_TargetProbLossModule):
 
     ``loss_fn(input, target)`` takes (N, C), (C,) or (N, C, d1, ...) logits and class indices
     of shape (N,), () or (N, d1, ...); see :func:`logitcore.torch.gamma_cross_entropy`.
+    ``label_smoothing``: the expected loss under the smoothed target (at γ = 0
+    ``nn.CrossEntropyLoss``'s).
     """
 
     def __init__(self, gamma: float = 0.0, threshold: float = 0.0, weight: torch.Tensor | None = None,
-                 ignore_index: int = -100, reduction: str = "mean"):
-        super().__init__(weight, ignore_index, reduction)
+                 ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(weight, ignore_index, reduction, label_smoothing)
+        F._check_label_smoothing(label_smoothing)
         self.gamma = gamma
         self.threshold = threshold
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.gamma_cross_entropy(input, target, self.gamma, self.threshold, self.weight,
-                                     self.ignore_index, self.reduction)
+                                     self.ignore_index, self.reduction, self.label_smoothing)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, threshold={self.threshold}, reduction={self.reduction!r}"
@@ -44,12 +49,14 @@ class GeneralizedCrossEntropyLoss(_TargetProbLossModule):
     :func:`logitcore.torch.generalized_cross_entropy`."""
 
     def __init__(self, q: float = 0.7, weight: torch.Tensor | None = None, ignore_index: int = -100,
-                 reduction: str = "mean"):
-        super().__init__(weight, ignore_index, reduction)
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(weight, ignore_index, reduction, label_smoothing)
+        F._check_label_smoothing(label_smoothing)
         self.q = q
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.generalized_cross_entropy(input, target, self.q, self.weight, self.ignore_index, self.reduction)
+        return F.generalized_cross_entropy(input, target, self.q, self.weight, self.ignore_index, self.reduction,
+                                           self.label_smoothing)
 
     def extra_repr(self) -> str:
         return f"q={self.q}, reduction={self.reduction!r}"
@@ -60,12 +67,14 @@ class FocalLoss(_TargetProbLossModule):
     :func:`logitcore.torch.focal_loss`."""
 
     def __init__(self, gamma: float = 2.0, weight: torch.Tensor | None = None, ignore_index: int = -100,
-                 reduction: str = "mean"):
-        super().__init__(weight, ignore_index, reduction)
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(weight, ignore_index, reduction, label_smoothing)
+        F._check_label_smoothing(label_smoothing)
         self.gamma = gamma
 
     def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.focal_loss(input, target, self.gamma, self.weight, self.ignore_index, self.reduction)
+        return F.focal_loss(input, target, self.gamma, self.weight, self.ignore_index, self.reduction,
+                            self.label_smoothing)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, reduction={self.reduction!r}"
