@@ -590,3 +590,25 @@ def test_softmax_shift_from_the_first_block(isa, dtype, restore_threads):
     x[[BLOCK + 1, n - 1]] = np.inf
     y = lc.softmax(x)
     assert y[BLOCK + 1] == 0.5 and y[n - 1] == 0.5 and (np.delete(y, [BLOCK + 1, n - 1]) == 0).all()
+
+
+def test_softmax_shift_keeps_the_largest_terms_exact(isa):
+    """Entries above the first block's maximum c whose x - c would be rounded (c and x not
+    within a factor 2 of each other, and x - c above 1) make the row take c = M: the largest
+    probabilities then carry no error from the shift (within 2 ulp of a long-double
+    reference), as when the maximum lies in the first block. (float32: a rounded x - c of
+    about 15 would put 8 ulp of error on them.)"""
+    dtype = np.float32
+    rng = np.random.default_rng(13)
+    n = 2 * BLOCK + 9
+    eps = np.finfo(dtype).eps
+    # (pairs of tops whose x - c round apart by 16 and 8 ulp in float32, and two mild cases)
+    for c, top in [(10.3, 26.67033), (-30.3, -14.299706), (0.7, 4.70178), (-0.55, 0.81)]:
+        x = (c - 5 - np.abs(rng.standard_normal(n))).astype(dtype)  # c leads the first block
+        x[5] = c
+        x[BLOCK + 3] = top
+        x[n - 2] = dtype(top) - dtype(0.37)
+        ref = _softmax_ref(x[None])[0]
+        y = lc.softmax(x)
+        for i in (BLOCK + 3, n - 2):
+            assert abs(y[i] - ref[i]) <= 2 * eps * ref[i], (c, top, i, float((y[i] - ref[i]) / ref[i] / eps))
