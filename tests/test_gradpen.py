@@ -1,0 +1,395 @@
+"""logitcore.gradpen: the input- vs parameter-gradient inequality report (docs/math.md §8).
+
+The inequality summed and per layer on random MLPs of every activation and depth, at
+initialization and after training; the equality cases (ρ = 1); parity of every gradient, norm
+and Jacobian with torch.autograd / torch.func.jacrev in float64; the identity
+∇_x f = J_tᵀ W^(t)ᵀ δ_t; the three Jacobian modes; the bad inputs.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from logitcore import gradpen
+from logitcore.gradpen import forward_backward, gradient_penalty_report, input_jacobians
+
+from ._helpers import optional_import
+
+ACTS = ["identity", "relu", ("leaky_relu", 0.1), "tanh", "sigmoid", "gelu", ("gelu", "tanh"), "softplus",
+        ("softplus", 2.0, 5.0)]
+RTOL = 1e-10  # float64: the inequalities hold up to rounding
+
+
+def act_id(a):
+    return a if isinstance(a, str) else "-".join(map(str, a))
+
+
+def random_mlp(rng, sizes, acts, bias=True, scale=1.0):
+    """He-style initialization; the last layer is linear."""
+    layers = []
+    for t, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W = rng.standard_normal((o, i)) * scale * np.sqrt(2.0 / i)
+        b = rng.standard_normal(o) * 0.1 if bias else None
+        a = acts[t % len(acts)] if t < len(sizes) - 2 else "identity"
+        layers.append((W, b, a))
+    return layers
+
+
+def sgd(layers, X, y, steps=40, lr=0.2):
+    """Plain mini-batch-free SGD on the mean cross-entropy (gradients from forward_backward)."""
+    layers = [(W.copy(), None if b is None else b.copy(), a) for W, b, a in layers]
+    n = X.shape[0]
+    for _ in range(steps):
+        fb = forward_backward(layers, X, y, output="loss")
+        new = []
+        for t, (W, b, a) in enumerate(layers):
+            W = W - lr * fb.delta[t].T @ fb.hidden[t] / n
+            b = None if b is None else b - lr * fb.delta[t].mean(axis=0)
+            new.append((W, b, a))
+        layers = new
+    return layers
+
+
+def assert_inequalities(rep, rtol=RTOL, bias=True):
+    assert np.all(rep.lhs <= rep.rhs * (1 + rtol)), np.max(rep.lhs / rep.rhs)
+    assert np.all(rep.layer_lhs <= rep.layer_rhs * (1 + rtol))
+    assert np.all(rep.tightness <= 1 + rtol)
+    assert np.all(rep.tightness >= 0)
+    assert not rep.violated.any()
+    # the W and b inequalities separately
+    # (multiplied out: a dead layer gives ‖J_t‖ = 0 and ∇x f = 0)
+    ig, wj2 = rep.input_grad_sq[:, None], (rep.weight_norm * rep.jacobian_norm) ** 2
+    assert np.all(ig * rep.hidden_norm_sq <= rep.weight_grad_sq * wj2 * (1 + rtol))
+    if bias:
+        assert np.all(ig <= rep.bias_grad_sq * wj2 * (1 + rtol))
+
+
+# --------------------------------------------------------------------------------------------
+# the inequality
+
+
+@pytest.mark.parametrize("act", ACTS, ids=act_id)
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5, 6])
+def test_inequality_exact_every_activation_and_depth(act, depth, rng):
+    sizes = [7] + [int(rng.integers(4, 12)) for _ in range(depth - 1)] + [5]
+    layers = random_mlp(rng, sizes, [act])
+    X = rng.standard_normal((12, 7))
+    y = rng.integers(0, 5, 12)
+    for model in (layers, sgd(layers, X, y, lr=0.05)):
+        for output in ("loss", "logsumexp", 3):
+            rep = gradient_penalty_report(model, X, y, output=output)
+            assert rep.input_grad_sq.shape == (12,) and rep.tightness.shape == (12, depth)
+            assert_inequalities(rep)
+            assert np.allclose(rep.rhs, rep.weight_grad_sq.sum(1) + rep.bias_grad_sq.sum(1), rtol=1e-13)
+        rep_f = gradient_penalty_report(model, X, y, norm="frobenius")
+        assert_inequalities(rep_f)
+        # Frobenius norms are >= spectral ones: the Frobenius factor is the smaller
+        assert np.all(rep_f.factor <= rep.factor * (1 + 1e-12))
+
+
+def test_trained_digits_like_mlp_keeps_the_inequality(rng):
+    layers = random_mlp(rng, [20, 32, 32, 4], ["relu"])
+    X = rng.standard_normal((64, 20))
+    y = (X[:, 0] > 0).astype(int) + 2 * (X[:, 1] > 0)
+    trained = sgd(layers, X, y, steps=200, lr=0.3)
+    f0 = forward_backward(layers, X, y).value.mean()
+    f1 = forward_backward(trained, X, y).value.mean()
+    assert f1 < 0.5 * f0  # it did train
+    assert_inequalities(gradient_penalty_report(trained, X, y))
+
+
+def test_layers_without_bias(rng):
+    layers = random_mlp(rng, [6, 9, 8, 3], ["tanh"], bias=False)
+    X = rng.standard_normal((10, 6))
+    rep = gradient_penalty_report(layers, X, output="logsumexp")
+    assert_inequalities(rep, bias=False)
+    assert np.all(rep.bias_grad_sq == 0)
+    # no bias: the factor has no "1 +" terms
+    want = (rep.hidden_norm_sq / (rep.weight_norm * rep.jacobian_norm) ** 2).sum(1)
+    np.testing.assert_allclose(rep.factor, want, rtol=1e-14)
+
+
+# --------------------------------------------------------------------------------------------
+# equality: ρ = 1
+
+
+def test_equality_single_row_layer(rng):
+    """f = z_k of one linear layer whose only non-zero row is k: δ = e_k is W's top left singular
+    vector, so ‖∇x f‖ = ‖W‖‖δ‖ (ρ = 1) and both sides are equal."""
+    d, m, k = 6, 4, 2
+    W = np.zeros((m, d))
+    W[k] = rng.standard_normal(d)
+    rep = gradient_penalty_report([(W, rng.standard_normal(m), "identity")], rng.standard_normal((5, d)), output=k)
+    np.testing.assert_allclose(rep.tightness, 1.0, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(rep.lhs / rep.rhs, 1.0, rtol=0, atol=1e-10)
+
+
+def test_equality_rank_one_logsumexp(rng):
+    """W = 1 vᵀ, b constant: z = (vᵀx) 1 + b, softmax uniform ∥ 1, the top left singular vector."""
+    d, m = 5, 7
+    v = rng.standard_normal(d)
+    W = np.outer(np.ones(m), v)
+    rep = gradient_penalty_report([(W, np.full(m, 0.3), "identity")], rng.standard_normal((6, d)),
+                                  output="logsumexp")
+    np.testing.assert_allclose(rep.tightness, 1.0, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(rep.lhs, rep.rhs, rtol=1e-10)
+
+
+def test_equality_second_layer(rng):
+    """Layer 2's ρ = 1 when W^(2) = e_k vᵀ with v the top left singular vector of W^(1) (linear
+    first layer): ∇x f = W^(1)ᵀ v, ‖J_2‖ = ‖W^(1)‖."""
+    A = rng.standard_normal((5, 4))
+    U = np.linalg.svd(A)[0]
+    W2 = np.zeros((3, 5))
+    W2[1] = 2.0 * U[:, 0]
+    model = [(A, rng.standard_normal(5), "identity"), (W2, np.zeros(3), "identity")]
+    rep = gradient_penalty_report(model, rng.standard_normal((4, 4)), output=1)
+    np.testing.assert_allclose(rep.tightness[:, 1], 1.0, rtol=0, atol=1e-10)
+    assert not rep.violated.any()
+
+
+# --------------------------------------------------------------------------------------------
+# self-consistency and chunking
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "gelu", "softplus"])
+def test_input_gradient_identity_every_layer(act, rng):
+    """∇_x f = J_tᵀ W^(t)ᵀ δ_t for every t, with J_t from input_jacobians."""
+    layers = random_mlp(rng, [5, 8, 7, 6, 3], [act])
+    X = rng.standard_normal((9, 5))
+    y = rng.integers(0, 3, 9)
+    fb = forward_backward(layers, X, y)
+    for t, (W, _, _) in enumerate(layers, start=1):
+        J = input_jacobians(layers, X, t)
+        assert J.shape == (9, W.shape[1], 5)
+        got = np.einsum("nji,nj->ni", J, fb.delta[t - 1] @ W)
+        np.testing.assert_allclose(got, fb.input_grad, rtol=1e-12, atol=1e-14)
+    # the output Jacobian: J_(l+1)ᵀ ∂f/∂h^(l+1) as well
+    J = input_jacobians(layers, X, len(layers) + 1)
+    assert J.shape == (9, 3, 5)
+
+
+def test_chunks_give_the_same_report(rng):
+    layers = random_mlp(rng, [6, 10, 10, 4], ["relu"])
+    X = rng.standard_normal((23, 6))
+    y = rng.integers(0, 4, 23)
+    for jac in ("exact", "bound", "power"):
+        a = gradient_penalty_report(layers, X, y, jacobian=jac)
+        b = gradient_penalty_report(layers, X, y, jacobian=jac, batch_size=4)
+        for k in ("input_grad_sq", "param_grad_sq", "factor", "lhs", "rhs", "weight_grad_sq", "tightness"):
+            np.testing.assert_allclose(getattr(b, k), getattr(a, k), rtol=1e-3 if jac == "power" else 1e-12,
+                                       err_msg=f"{jac} {k}")
+
+
+def test_empty_batch(rng):
+    layers = random_mlp(rng, [3, 4, 2], ["relu"])
+    rep = gradient_penalty_report(layers, np.zeros((0, 3)), np.zeros(0, dtype=int))
+    assert rep.lhs.shape == (0,) and rep.tightness.shape == (0, 2)
+    assert "0 examples" in rep.summary()
+
+
+def test_dead_relu_example(rng):
+    """All units of layer 1 dead for an example: ∇x f = 0, J_2 = 0; the report stays finite where defined."""
+    W1 = -np.abs(rng.standard_normal((4, 3)))
+    model = [(W1, -np.ones(4), "relu"), (rng.standard_normal((2, 4)), np.zeros(2), "identity")]
+    X = np.abs(rng.standard_normal((3, 3)))
+    rep = gradient_penalty_report(model, X, np.array([0, 1, 0]))
+    assert np.all(rep.input_grad_sq == 0) and np.all(rep.jacobian_norm[:, 1] == 0)
+    assert np.all(rep.lhs == 0) and np.all(np.isinf(rep.factor))
+    assert np.all(rep.tightness == 0) and not rep.violated.any()
+
+
+# --------------------------------------------------------------------------------------------
+# parity with torch.autograd and torch.func.jacrev (float64)
+
+
+def _torch_act(nn, a):
+    name, *p = (a,) if isinstance(a, str) else a
+    return {
+        "identity": lambda: nn.Identity(),
+        "relu": lambda: nn.ReLU(),
+        "leaky_relu": lambda: nn.LeakyReLU(*p),
+        "tanh": lambda: nn.Tanh(),
+        "sigmoid": lambda: nn.Sigmoid(),
+        "gelu": lambda: nn.GELU(approximate=p[0] if p else "none"),
+        "softplus": lambda: nn.Softplus(*p),
+    }[name]()
+
+
+def _torch_model(torch, layers):
+    nn = torch.nn
+    mods = []
+    for W, b, a in layers:
+        lin = nn.Linear(W.shape[1], W.shape[0], bias=b is not None).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W))
+            if b is not None:
+                lin.bias.copy_(torch.from_numpy(b))
+        mods += [lin, _torch_act(nn, a)]
+    return nn.Sequential(*mods)
+
+
+def _torch_f(torch, out, y, output, gamma):
+    if output == "loss":
+        logp = torch.log_softmax(out, -1)[y]
+        if gamma == 0:
+            return -logp
+        return -torch.log(gamma + (1 - gamma) * torch.exp(logp)) / (1 - gamma)
+    if output == "logsumexp":
+        return torch.logsumexp(out, -1)
+    return out[output]
+
+
+@pytest.mark.parametrize("act", ACTS, ids=act_id)
+@pytest.mark.parametrize("output,gamma", [("loss", 0.0), ("loss", 0.3), ("logsumexp", 0.0), (1, 0.0)])
+def test_parity_with_torch_autograd(act, output, gamma, rng):
+    torch = optional_import("torch")
+    layers = random_mlp(rng, [6, 8, 7, 4], [act])
+    X = rng.standard_normal((5, 6))
+    y = rng.integers(0, 4, 5)
+    seq = _torch_model(torch, layers)
+    rep = gradient_penalty_report(layers, X, y, output=output, gamma=gamma)
+    rep_t = gradient_penalty_report(seq, X, y, output=output, gamma=gamma)  # the converted Sequential
+    linears = [m for m in seq if isinstance(m, torch.nn.Linear)]
+    for i in range(5):
+        x = torch.from_numpy(X[i]).requires_grad_()
+        f = _torch_f(torch, seq(x), int(y[i]), output, gamma)
+        params = [p for m in linears for p in (m.weight, m.bias)]
+        grads = torch.autograd.grad(f, [x] + params)
+        assert abs(f.item() - rep.value[i]) <= 1e-12 * max(1, abs(float(f)))
+        np.testing.assert_allclose(rep.input_grad_sq[i], float((grads[0] ** 2).sum()), rtol=1e-11, atol=1e-20)
+        for t in range(len(linears)):
+            np.testing.assert_allclose(rep.weight_grad_sq[i, t], float((grads[1 + 2 * t] ** 2).sum()), rtol=1e-11, atol=1e-20)
+            np.testing.assert_allclose(rep.bias_grad_sq[i, t], float((grads[2 + 2 * t] ** 2).sum()), rtol=1e-11, atol=1e-20)
+        np.testing.assert_allclose(rep.param_grad_sq[i], sum(float((g ** 2).sum()) for g in grads[1:]), rtol=1e-11, atol=1e-20)
+    for k in ("value", "input_grad_sq", "param_grad_sq", "factor", "tightness", "jacobian_norm"):
+        np.testing.assert_allclose(getattr(rep_t, k), getattr(rep, k), rtol=1e-13, err_msg=k)
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh", "gelu", ("softplus", 2.0, 5.0)], ids=act_id)
+def test_jacobians_match_jacrev(act, rng):
+    torch = optional_import("torch")
+    from torch.func import jacrev
+
+    layers = random_mlp(rng, [5, 9, 8, 6, 3], [act])
+    X = rng.standard_normal((4, 5))
+    seq = _torch_model(torch, layers)
+    rep = gradient_penalty_report(layers, X, output="logsumexp")
+    rep_f = gradient_penalty_report(layers, X, output="logsumexp", norm="frobenius")
+    for t in range(1, len(layers) + 2):
+        J = input_jacobians(layers, X, t)
+        sub = seq[: 2 * (t - 1)]  # modules computing h^(t) from x
+        for i in range(4):
+            Jt = jacrev(sub)(torch.from_numpy(X[i])).detach().numpy() if t > 1 else np.eye(5)
+            np.testing.assert_allclose(J[i], Jt, rtol=1e-12, atol=1e-14)
+            if t <= len(layers):
+                np.testing.assert_allclose(rep.jacobian_norm[i, t - 1], np.linalg.norm(Jt, 2), rtol=1e-12)
+                np.testing.assert_allclose(rep_f.jacobian_norm[i, t - 1], np.linalg.norm(Jt, "fro"), rtol=1e-12)
+    for t, (W, _, _) in enumerate(layers):
+        np.testing.assert_allclose(rep.weight_norm[:, t], float(torch.linalg.matrix_norm(torch.from_numpy(W), 2)),
+                                   rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_bad_models(rng):
+    W1, W2 = rng.standard_normal((4, 3)), rng.standard_normal((2, 5))
+    X = rng.standard_normal((2, 3))
+    with pytest.raises(ValueError, match=r"layer 2: W has shape \(2, 5\) \(in 5\) but layer 1 outputs 4"):
+        gradient_penalty_report([(W1, None, "relu"), (W2, None, "identity")], X, output=0)
+    with pytest.raises(ValueError, match=r"layer 1: b has shape \(3,\), expected \(4,\)"):
+        gradient_penalty_report([(W1, np.zeros(3), "relu")], X, output=0)
+    with pytest.raises(ValueError, match="layer 1: unsupported activation 'swish'"):
+        gradient_penalty_report([(W1, None, "swish")], X, output=0)
+    with pytest.raises(TypeError, match="layer 1 must be a \\(W, b, activation\\) triple"):
+        gradient_penalty_report([(W1, None)], X, output=0)
+    bad = W1.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="layer 1: W holds non-finite values"):
+        gradient_penalty_report([(bad, None, "relu")], X, output=0)
+    with pytest.raises(ValueError, match="layer 1: b holds non-finite"):
+        gradient_penalty_report([(W1, np.array([0, np.inf, 0, 0]), "relu")], X, output=0)
+    with pytest.raises(ValueError, match="model has no layers"):
+        gradient_penalty_report([], X, output=0)
+    with pytest.raises(TypeError, match="model must be a list"):
+        gradient_penalty_report("relu", X, output=0)
+    with pytest.raises(ValueError, match="layer 1: W must be 2-D"):
+        gradient_penalty_report([(np.zeros(3), None, "relu")], X, output=0)
+    with pytest.raises(ValueError, match="leaky_relu takes at most 1 parameter"):
+        gradient_penalty_report([(W1, None, ("leaky_relu", 0.1, 2))], X, output=0)
+
+
+def test_bad_inputs_and_options(rng):
+    model = [(rng.standard_normal((4, 3)), np.zeros(4), "relu"), (rng.standard_normal((2, 4)), None, "identity")]
+    X = rng.standard_normal((2, 3))
+    y = np.array([0, 1])
+    with pytest.raises(ValueError, match="X has 5 features but layer 1's W has shape"):
+        gradient_penalty_report(model, np.zeros((2, 5)), y)
+    with pytest.raises(ValueError, match="X must be 2-D"):
+        gradient_penalty_report(model, np.zeros(3), y)
+    with pytest.raises(ValueError, match="X holds non-finite"):
+        gradient_penalty_report(model, np.array([[0, np.nan, 0], [0, 0, 0]]), y)
+    with pytest.raises(IndexError, match=r"y\[1\] = 2 is out of range for a model with 2 outputs"):
+        gradient_penalty_report(model, X, np.array([0, 2]))
+    with pytest.raises(IndexError, match=r"y\[0\] = -1"):
+        gradient_penalty_report(model, X, np.array([-1, 0]))
+    with pytest.raises(ValueError, match="needs the labels y"):
+        gradient_penalty_report(model, X)
+    with pytest.raises(ValueError, match=r"y has shape \(3,\), expected \(2,\)"):
+        gradient_penalty_report(model, X, np.array([0, 1, 0]))
+    with pytest.raises(TypeError, match="y must hold integer class indices"):
+        gradient_penalty_report(model, X, np.array([0.0, 1.0]))
+    with pytest.raises(IndexError, match="output index 2 is out of range for a model with 2 outputs"):
+        gradient_penalty_report(model, X, output=2)
+    with pytest.raises(ValueError, match="output must be 'loss', 'logsumexp' or an int"):
+        gradient_penalty_report(model, X, output="mean")
+    with pytest.raises(TypeError, match="output must be"):
+        gradient_penalty_report(model, X, output=True)
+    with pytest.raises(ValueError, match="norm must be 'spectral' or 'frobenius'"):
+        gradient_penalty_report(model, X, y, norm="nuclear")
+    with pytest.raises(ValueError, match="jacobian must be 'exact', 'power' or 'bound'"):
+        gradient_penalty_report(model, X, y, jacobian="approx")
+    with pytest.raises(ValueError, match="jacobian='power' estimates spectral norms"):
+        gradient_penalty_report(model, X, y, jacobian="power", norm="frobenius")
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        gradient_penalty_report(model, X, y, batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be a positive integer"):
+        gradient_penalty_report(model, X, y, batch_size=2.5)
+    with pytest.raises(ValueError, match=r"gamma must be in \[0, 1\]"):
+        gradient_penalty_report(model, X, y, gamma=1.5)
+    with pytest.raises(ValueError, match="power_iters must be a positive integer"):
+        gradient_penalty_report(model, X, y, jacobian="power", power_iters=0)
+    with pytest.raises(IndexError, match=r"layer must be in 1..3"):
+        input_jacobians(model, X, 4)
+
+
+def test_import_without_optional_dependencies():
+    code = (
+        "import sys\n"
+        "for m in ('torch', 'pandas', 'matplotlib', 'scipy'):\n"
+        "    sys.modules[m] = None\n"
+        "import numpy as np, logitcore\n"
+        "from logitcore.gradpen import gradient_penalty_report\n"
+        "rng = np.random.default_rng(0)\n"
+        "model = [(rng.standard_normal((4, 3)), np.zeros(4), 'gelu'), (rng.standard_normal((2, 4)), None, 'identity')]\n"
+        "rep = gradient_penalty_report(model, rng.standard_normal((5, 3)), np.array([0, 1, 0, 1, 1]))\n"
+        "assert not rep.violated.any()\n"
+        "try:\n"
+        "    rep.to_dataframe()\n"
+        "except ImportError as e:\n"
+        "    print('ImportError', e)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1].startswith("ImportError") and "pandas" in r.stdout
+
+
+def test_lazy_submodule():
+    import logitcore
+
+    assert logitcore.gradpen is gradpen
