@@ -53,7 +53,7 @@ def sgd(layers, X, y, steps=40, lr=0.2):
     return layers
 
 
-def assert_inequalities(rep, rtol=RTOL, bias=True):
+def assert_inequalities(rep, rtol=RTOL):
     assert np.all(rep.lhs <= rep.rhs * (1 + rtol)), np.max(rep.lhs / rep.rhs)
     assert np.all(rep.layer_lhs <= rep.layer_rhs * (1 + rtol))
     assert np.all(rep.tightness <= 1 + rtol)
@@ -63,8 +63,8 @@ def assert_inequalities(rep, rtol=RTOL, bias=True):
     # (multiplied out: a dead layer gives ‖J_t‖ = 0 and ∇x f = 0)
     ig, wj2 = rep.input_grad_sq[:, None], (rep.weight_norm * rep.jacobian_norm) ** 2
     assert np.all(ig * rep.hidden_norm_sq <= rep.weight_grad_sq * wj2 * (1 + rtol))
-    if bias:
-        assert np.all(ig <= rep.bias_grad_sq * wj2 * (1 + rtol))
+    hb = rep.has_bias[None, :]  # a layer without bias has no bias inequality
+    assert np.all((ig <= rep.bias_grad_sq * wj2 * (1 + rtol)) | ~hb)
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,7 +105,8 @@ def test_layers_without_bias(rng):
     layers = random_mlp(rng, [6, 9, 8, 3], ["tanh"], bias=False)
     X = rng.standard_normal((10, 6))
     rep = gradient_penalty_report(layers, X, output="logsumexp")
-    assert_inequalities(rep, bias=False)
+    assert_inequalities(rep)
+    assert not rep.has_bias.any()
     assert np.all(rep.bias_grad_sq == 0)
     # no bias: the factor has no "1 +" terms
     want = (rep.hidden_norm_sq / (rep.weight_norm * rep.jacobian_norm) ** 2).sum(1)
@@ -259,7 +260,8 @@ def test_parity_with_torch_autograd(act, output, gamma, rng):
         f = _torch_f(torch, seq(x), int(y[i]), output, gamma)
         params = [p for m in linears for p in (m.weight, m.bias)]
         grads = torch.autograd.grad(f, [x] + params)
-        assert abs(f.item() - rep.value[i]) <= 1e-12 * max(1, abs(float(f)))
+        fv = f.detach().item()
+        assert abs(fv - rep.value[i]) <= 1e-12 * max(1, abs(fv))
         np.testing.assert_allclose(rep.input_grad_sq[i], float((grads[0] ** 2).sum()), rtol=1e-11, atol=1e-20)
         for t in range(len(linears)):
             np.testing.assert_allclose(rep.weight_grad_sq[i, t], float((grads[1 + 2 * t] ** 2).sum()), rtol=1e-11, atol=1e-20)
@@ -291,6 +293,152 @@ def test_jacobians_match_jacrev(act, rng):
     for t, (W, _, _) in enumerate(layers):
         np.testing.assert_allclose(rep.weight_norm[:, t], float(torch.linalg.matrix_norm(torch.from_numpy(W), 2)),
                                    rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# the Jacobian modes
+
+
+@pytest.mark.parametrize("act", ["relu", ("leaky_relu", 0.2), "tanh", "sigmoid", "gelu", "softplus"], ids=act_id)
+def test_bound_mode_is_a_certified_upper_bound(act, rng):
+    layers = random_mlp(rng, [10, 16, 12, 12, 5], [act])
+    X = rng.standard_normal((15, 10))
+    y = rng.integers(0, 5, 15)
+    for norm in ("spectral", "frobenius"):
+        exact = gradient_penalty_report(layers, X, y, norm=norm)
+        bound = gradient_penalty_report(layers, X, y, norm=norm, jacobian="bound")
+        assert np.all(bound.jacobian_norm >= exact.jacobian_norm * (1 - 1e-12))
+        np.testing.assert_array_equal(bound.jacobian_norm[:, 0], exact.jacobian_norm[:, 0])
+        if norm == "spectral":  # J_2 = D W^(1): its bound is max|g'|·‖W^(1)‖
+            dmax = np.abs(forward_backward(layers, X, y).derivative[0]).max(axis=1)
+            np.testing.assert_allclose(bound.jacobian_norm[:, 1], dmax * np.linalg.norm(layers[0][0], 2), rtol=1e-13)
+        assert np.all(bound.factor <= exact.factor * (1 + 1e-12))
+        assert_inequalities(bound)
+        np.testing.assert_array_equal(bound.rhs, exact.rhs)  # the right side does not depend on the mode
+
+
+def test_power_mode_is_a_lower_estimate_close_to_exact(rng):
+    layers = random_mlp(rng, [12, 20, 16, 16, 4], ["tanh"])
+    X = rng.standard_normal((10, 12))
+    y = rng.integers(0, 4, 10)
+    exact = gradient_penalty_report(layers, X, y)
+    power = gradient_penalty_report(layers, X, y, jacobian="power", power_iters=500, power_tol=1e-13)
+    assert np.all(power.jacobian_norm <= exact.jacobian_norm * (1 + 1e-12))
+    np.testing.assert_allclose(power.jacobian_norm, exact.jacobian_norm, rtol=1e-5)
+    np.testing.assert_allclose(power.factor, exact.factor, rtol=1e-5)
+    few = gradient_penalty_report(layers, X, y, jacobian="power", power_iters=2)
+    assert np.all(few.jacobian_norm <= exact.jacobian_norm * (1 + 1e-12))
+    assert np.all(few.power_iterations[1:] == 2)
+    assert "lower estimates" in few.summary()
+
+
+def test_power_mode_flags_examples_that_look_violated(rng):
+    """At ρ_2 = 1 any underestimate of ‖J_2‖ breaks the bound: flagged by power mode, not by exact."""
+    A = rng.standard_normal((6, 5))
+    U = np.linalg.svd(A)[0]
+    W2 = np.zeros((3, 6))
+    W2[1] = U[:, 0]
+    model = [(A, rng.standard_normal(6), "identity"), (W2, np.zeros(3), "identity")]
+    X = rng.standard_normal((8, 5))
+    exact = gradient_penalty_report(model, X, output=1)
+    assert not exact.violated.any()
+    power = gradient_penalty_report(model, X, output=1, jacobian="power", power_iters=1)
+    assert power.violated.all()
+    assert np.all(power.tightness[:, 1] > 1)
+    assert "looks violated" in power.summary() and "holds for 0 of 8" in power.summary()
+    # a layer where the estimate is good enough is not flagged: tightness below 1 keeps it valid
+    good = gradient_penalty_report(model, X, output=1, jacobian="power", power_iters=300, power_tol=0)
+    assert np.all(good.tightness[:, 1] <= 1 + 1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# torch.nn.Sequential, float32, summary and data frame
+
+
+def test_torch_sequential_conversion(rng):
+    torch = optional_import("torch")
+    nn = torch.nn
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(6, 9), nn.GELU(approximate="tanh"), nn.Identity(), nn.Linear(9, 7, bias=False),
+                        nn.Linear(7, 8), nn.Softplus(beta=1.5, threshold=4.0), nn.Linear(8, 3))
+    layers = gradpen.from_torch(seq)
+    assert [str(L.activation) for L in layers] == ["gelu(tanh)", "identity", "softplus(1.5, 4.0)", "identity"]
+    assert layers[1].b is None and layers[0].W.dtype == np.float32
+    X = rng.standard_normal((7, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 7)
+    rep = gradient_penalty_report(seq, X, y)
+    assert rep.dtype == np.float32
+    assert_inequalities(rep, rtol=1e-4)
+    # float32 against float64 on the same parameters
+    rep64 = gradient_penalty_report([(L.W.astype(np.float64), None if L.b is None else L.b.astype(np.float64),
+                                      L.activation) for L in layers], X.astype(np.float64), y)
+    assert rep64.dtype == np.float64
+    for k in ("input_grad_sq", "param_grad_sq", "factor", "tightness"):
+        np.testing.assert_allclose(getattr(rep, k), getattr(rep64, k), rtol=2e-4, err_msg=k)
+    with torch.no_grad():
+        want = nn.functional.cross_entropy(seq(torch.from_numpy(X)).double(), torch.from_numpy(y), reduction="none")
+    np.testing.assert_allclose(rep.value, want.numpy(), rtol=1e-5)
+    # a single Linear layer is accepted as is
+    assert len(gradpen.as_layers(nn.Linear(3, 2))) == 1
+
+
+def test_torch_sequential_errors():
+    torch = optional_import("torch")
+    nn = torch.nn
+    X = np.zeros((2, 4), dtype=np.float32)
+    with pytest.raises(TypeError, match=r"module 1 \(Conv1d\): unsupported layer"):
+        gradient_penalty_report(nn.Sequential(nn.Linear(4, 4), nn.Conv1d(1, 1, 1)), X, output=0)
+    with pytest.raises(TypeError, match=r"module 2 \(Dropout\): unsupported layer"):
+        gradient_penalty_report(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Dropout()), X, output=0)
+    with pytest.raises(ValueError, match=r"module 0 \(ReLU\): an activation before the first Linear"):
+        gradient_penalty_report(nn.Sequential(nn.ReLU(), nn.Linear(4, 4)), X, output=0)
+    with pytest.raises(ValueError, match=r"module 2 \(Tanh\): two activations in a row"):
+        gradient_penalty_report(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Tanh()), X, output=0)
+    with pytest.raises(ValueError, match="holds no Linear layer"):
+        gradient_penalty_report(nn.Sequential(), X, output=0)
+    with pytest.raises(TypeError, match="must be a torch.nn.Sequential"):
+        gradient_penalty_report(nn.ReLU(), X, output=0)
+    seq = nn.Sequential(nn.Linear(4, 3))
+    with torch.no_grad():
+        seq[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="layer 1: W holds non-finite values"):
+        gradient_penalty_report(seq, X, output=0)
+
+
+def test_outputs_and_gamma(rng):
+    """f and its gradient per output kind, against direct NumPy formulas (torch parity is above)."""
+    layers = random_mlp(rng, [5, 7, 4], ["relu"])
+    X = rng.standard_normal((6, 5))
+    y = rng.integers(0, 4, 6)
+    fb = forward_backward(layers, X, y, output="logsumexp")
+    out = fb.hidden[-1]
+    m = out.max(1)
+    np.testing.assert_allclose(fb.value, m + np.log(np.exp(out - m[:, None]).sum(1)), rtol=1e-14)
+    fb2 = forward_backward(layers, X, y, output=-1)  # negative index: the last output
+    np.testing.assert_array_equal(fb2.value, out[:, 3])
+    p_y = np.exp(out[np.arange(6), y] - forward_backward(layers, X, y, output="logsumexp").value)
+    for g in (0.0, 0.5, 1.0):
+        v = forward_backward(layers, X, y, output="loss", gamma=g).value
+        want = -np.log(p_y) if g == 0 else (1 - p_y if g == 1 else -np.log(g + (1 - g) * p_y) / (1 - g))
+        np.testing.assert_allclose(v, want, rtol=1e-12)
+        assert_inequalities(gradient_penalty_report(layers, X, y, gamma=g))
+
+
+def test_summary_and_dataframe(rng):
+    pd = optional_import("pandas")
+    layers = random_mlp(rng, [4, 6, 6, 3], ["relu"])
+    X = rng.standard_normal((9, 4))
+    y = rng.integers(0, 3, 9)
+    rep = gradient_penalty_report(layers, X, y, jacobian="bound")
+    text = rep.summary()
+    assert "9 examples, MLP 4-6-6-3" in text and "certified upper bounds" in text and "holds for 9 of 9" in text
+    assert sum(line.lstrip().startswith(("1 ", "2 ", "3 ")) for line in text.splitlines()) == 3
+    assert f"{np.median(rep.factor):.4g}" in text
+    df = rep.to_dataframe()
+    assert isinstance(df, pd.DataFrame) and df.shape == (9, 7 + 8 * 3)
+    np.testing.assert_array_equal(df["factor"].to_numpy(), rep.factor)
+    np.testing.assert_array_equal(df["tightness[3]"].to_numpy(), rep.tightness[:, 2])
+    assert "GradientPenaltyReport: 9 examples, 3 layers (4-6-6-3)" in repr(rep)
 
 
 # --------------------------------------------------------------------------------------------

@@ -318,7 +318,9 @@ class GradientPenaltyReport:
     Arrays of shape (n, layers), column t − 1 for layer t: ``weight_grad_sq`` ‖∇_W^(t) f‖_F²,
     ``bias_grad_sq`` ‖∇_b^(t) f‖², ``weight_norm`` ‖W^(t)‖, ``jacobian_norm`` ‖J_t‖,
     ``hidden_norm_sq`` ‖h^(t)‖², ``tightness`` ρ_t, ``layer_lhs`` and ``layer_rhs`` (both sides of
-    layer t's inequality, W and b together).
+    layer t's inequality, W and b together). Also: ``layer_sizes``, ``activations``, ``has_bias``
+    (per layer), ``output``, ``norm``, ``jacobian``, ``gamma``, ``dtype`` (the computing dtype) and
+    ``power_iterations`` (per layer, the most used in power mode).
     """
 
     def __init__(self, **fields):
@@ -349,8 +351,9 @@ class GradientPenaltyReport:
                          f" iterations for t = 2..{self.n_layers}): C may be overestimated")
         elif self.jacobian == "bound":
             lines.append("  ‖J_t‖ are certified upper bounds: the inequality stays valid, C is underestimated")
-        lines.append(f"  ‖∇x f‖²·C(x, θ) <= ‖∇θ f‖² {'holds' if not self.violated.any() else 'looks violated'} "
-                     f"for {n - int(self.violated.sum())} of {n} examples")
+        nv = int(self.violated.sum())
+        lines.append(f"  ‖∇x f‖²·C(x, θ) <= ‖∇θ f‖² holds for {n - nv} of {n} examples"
+                     + (f"; looks violated for {nv} (flagged in .violated)" if nv else ""))
         if n == 0:
             return "\n".join(lines)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -479,6 +482,7 @@ def gradient_penalty_report(model, X, y=None, *, output="loss", norm="spectral",
     violated = (lhs > param_grad_sq * slack) | (layer_lhs > layer_rhs * slack).any(axis=1)
     return GradientPenaltyReport(
         output=output, norm=norm, jacobian=jacobian, gamma=gamma, layer_sizes=sizes, dtype=X.dtype,
+        has_bias=has_bias.astype(bool),
         activations=[str(ly.activation) for ly in layers], power_iterations=iters_used,
         value=value, input_grad_sq=input_grad_sq, param_grad_sq=param_grad_sq, factor=factor, lhs=lhs,
         rhs=param_grad_sq, violated=violated, weight_grad_sq=weight_grad_sq, bias_grad_sq=bias_grad_sq,
