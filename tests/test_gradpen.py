@@ -541,3 +541,46 @@ def test_lazy_submodule():
     import logitcore
 
     assert logitcore.gradpen is gradpen
+
+
+# --------------------------------------------------------------------------------------------
+# the demo (python -m logitcore gradpen-demo)
+
+
+def test_demo_command_line(tmp_path):
+    optional_import("sklearn")
+    optional_import("matplotlib")
+    png = tmp_path / "demo.png"
+    r = subprocess.run([sys.executable, "-m", "logitcore", "gradpen-demo", "--epochs", "2", "--every", "1",
+                        "--hidden", "16,12", "--backend", "numpy", "--output", str(png)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert any("MLP 64-16-12-10" in line for line in lines)
+    rows = [line for line in lines if line[:5].strip().isdigit()]
+    assert [int(line.split()[0]) for line in rows] == [0, 1, 2]
+    assert "no example violated the inequality" in r.stdout
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = subprocess.run([sys.executable, "-m", "logitcore", "gradpen-demo", "--every", "0", "--output", ""],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "every >= 1" in bad.stderr
+
+
+def test_demo_backends_agree():
+    """NumPy SGD and PyTorch SGD from the same initialization and batches record the same figures."""
+    import io
+
+    optional_import("sklearn")
+    optional_import("torch")
+    from logitcore.gradpen.demo import run_demo
+
+    kw = dict(epochs=2, every=1, output=None, hidden=(12,), lr=0.1, batch_size=64)
+    a = run_demo(backend="numpy", out=io.StringIO(), **kw)
+    b = run_demo(backend="torch", out=io.StringIO(), **kw)
+    assert (a["backend"], b["backend"]) == ("numpy", "torch") and len(a["records"]) == 3
+    for ra, rb in zip(a["records"], b["records"]):
+        for k in ("train_loss", "input_grad_sq", "param_grad_sq", "factor", "ratio"):
+            np.testing.assert_allclose(ra[k], rb[k], rtol=1e-9, err_msg=k)
+        assert ra["violated"] == 0 and 0 < ra["ratio"] <= 1
+    assert a["records"][-1]["train_loss"] < a["records"][0]["train_loss"]
+    assert a["factor_variation"] >= 1
