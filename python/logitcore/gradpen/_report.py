@@ -238,8 +238,25 @@ def input_jacobians(model, X, layer: int) -> np.ndarray:
 
 
 def _spectral_stack(A: np.ndarray) -> np.ndarray:
-    """Largest singular value of each matrix of a stack (c, m, k)."""
-    return np.linalg.svd(A, compute_uv=False)[:, 0].astype(np.float64)
+    """Largest singular value of each matrix of a stack (c, m, k): the square root of the largest
+    eigenvalue of the smaller Gram matrix (min(m, k) square; its largest eigenvalue is accurate to
+    rounding relative to itself, so σ_max to half an ulp more than an SVD's). Measured on
+    (2000, 64, 256) at one thread: 0.25 s against 0.94 s for the singular values."""
+    G = A @ A.transpose(0, 2, 1) if A.shape[1] <= A.shape[2] else A.transpose(0, 2, 1) @ A
+    lam = np.linalg.eigvalsh(G)[:, -1].astype(np.float64)
+    return np.sqrt(np.maximum(lam, 0.0))
+
+
+def _reduced_first_layer(layers: List[Layer]) -> List[Layer]:
+    """Layers whose Jacobian norms equal the model's, with the input space cut to d_2 < d_1 when
+    the first layer narrows: W^(1) = Rᵀ Qᵀ (QR of W^(1)ᵀ, Q with orthonormal columns), and
+    ‖M Rᵀ Qᵀ‖ = ‖M Rᵀ‖ in the spectral and the Frobenius norm for every M, so J_t's norms are those
+    of the (d_t, d_2) Jacobians of the model with W^(1) replaced by Rᵀ."""
+    W = layers[0].W
+    if W.shape[1] <= W.shape[0]:
+        return layers
+    R = np.linalg.qr(W.T, mode="r")
+    return [Layer(np.ascontiguousarray(R.T), layers[0].b, layers[0].activation)] + list(layers[1:])
 
 
 def _rowsq(a: np.ndarray) -> np.ndarray:
@@ -251,7 +268,8 @@ def _jacobian_norms_exact(layers, deriv, d0, norm) -> np.ndarray:
     c, L = deriv[0].shape[0], len(layers)
     out = np.empty((c, L))
     out[:, 0] = 1.0 if norm == "spectral" else math.sqrt(d0)
-    for t, JT in _jacobians_T(layers, deriv, d0, L):
+    layers = _reduced_first_layer(layers)
+    for t, JT in _jacobians_T(layers, deriv, layers[0].W.shape[1], L):
         if norm == "spectral":
             out[:, t - 1] = _spectral_stack(JT)
         else:
@@ -276,30 +294,45 @@ def _jacobian_norms_bound(layers, deriv, d0, norm, wnorm, wspec) -> np.ndarray:
 def _jacobian_norms_power(layers, deriv, d0, iters, tol, rng):
     """Power iteration on J_tᵀJ_t for each t ≥ 2, all examples of the chunk at once: v ← J_tᵀJ_t v / ‖·‖
     with J_t v by a forward (JVP) sweep and J_tᵀ u by a backward sweep; the estimate ‖J_t v‖ for a
-    unit v is a lower bound of ‖J_t‖₂. Returns the estimates and the iterations used per layer."""
+    unit v is a lower bound of ‖J_t‖₂. An example stops when its estimate changes by at most
+    ``tol`` relative (the arrays are compacted as examples stop). The input space is first cut to
+    d_2 when the first layer narrows (:func:`_reduced_first_layer`). Returns the estimates and the
+    iterations used per layer."""
     c, L = deriv[0].shape[0], len(layers)
     dt = deriv[0].dtype
+    layers = _reduced_first_layer(layers)
+    dv = layers[0].W.shape[1]
     out = np.empty((c, L))
     out[:, 0] = 1.0
     used = np.zeros(L, dtype=np.int64)
     for t in range(2, L + 1):  # J_t = ∂h^(t)/∂x involves layers 1..t-1
-        v = rng.standard_normal((c, d0)).astype(dt)
+        v = rng.standard_normal((c, dv)).astype(dt)
         v /= np.sqrt(_rowsq(v)).astype(dt)[:, None]
+        rows = np.arange(c)  # the examples still iterating
+        der = [deriv[s] for s in range(t - 1)]
         prev = np.zeros(c)
+        est = np.zeros(c)
+        it = 0
         for it in range(1, iters + 1):
             u = v
             for s in range(t - 1):
-                u = (u @ layers[s].W.T) * deriv[s]
-            est = np.sqrt(_rowsq(u))
+                u = (u @ layers[s].W.T) * der[s]
+            e = np.sqrt(_rowsq(u))
+            est[rows] = e
+            if it == iters:
+                break
             w = u
             for s in range(t - 2, -1, -1):
-                w = (w * deriv[s]) @ layers[s].W
+                w = (w * der[s]) @ layers[s].W
             nw = np.sqrt(_rowsq(w))
-            done = np.abs(est - prev) <= tol * est
-            prev = est
-            if it == iters or done.all():
+            go = ~(np.abs(e - prev) <= tol * e) & (nw > 0)
+            if not go.any():
                 break
             v = w / np.where(nw > 0, nw, 1.0).astype(dt)[:, None]
+            prev = e
+            if go.sum() <= 0.75 * go.size:  # compact: drop the examples that stopped
+                rows, v, prev = rows[go], v[go], prev[go]
+                der = [a[go] for a in der]
         out[:, t - 1] = est
         used[t - 1] = it
     return out, used
