@@ -317,6 +317,27 @@ def test_bound_mode_is_a_certified_upper_bound(act, rng):
         np.testing.assert_array_equal(bound.rhs, exact.rhs)  # the right side does not depend on the mode
 
 
+def test_bound_mode_formula_and_its_tight_case(rng):
+    """Scaled orthogonal layers with identity activations: ‖J_t‖ = s_1···s_(t−1) exactly, and the bound
+    ‖W^(1)‖·Π_{1<s<t} ‖W^(s)‖₂·Π max|g′| is attained; with ReLU it is the per-example formula."""
+    scales = [0.5, 3.0, 1.7, 0.8, 2.5]
+    d = 6
+    model = [(s * np.linalg.qr(rng.standard_normal((d, d)))[0], rng.standard_normal(d), "identity") for s in scales]
+    X = rng.standard_normal((4, d))
+    exact = gradient_penalty_report(model, X, output=0)
+    bound = gradient_penalty_report(model, X, output=0, jacobian="bound")
+    want = np.cumprod([1.0] + scales[:-1])
+    np.testing.assert_allclose(exact.jacobian_norm, np.broadcast_to(want, (4, 5)), rtol=1e-12)
+    np.testing.assert_allclose(bound.jacobian_norm, exact.jacobian_norm, rtol=1e-12)
+    relu = [(W, b, "relu" if t < 4 else "identity") for t, (W, b, _) in enumerate(model)]
+    rep = gradient_penalty_report(relu, X, output=0, jacobian="bound")
+    der = forward_backward(relu, X, output=0).derivative
+    B = np.ones(4)
+    for t in range(1, 5):
+        B = B * np.abs(der[t - 1]).max(axis=1) * scales[t - 1]
+        np.testing.assert_allclose(rep.jacobian_norm[:, t], B, rtol=1e-12, err_msg=f"layer {t + 1}")
+
+
 def test_power_mode_is_a_lower_estimate_close_to_exact(rng):
     layers = random_mlp(rng, [12, 20, 16, 16, 4], ["tanh"])
     X = rng.standard_normal((10, 12))
