@@ -338,6 +338,24 @@ def test_bound_mode_formula_and_its_tight_case(rng):
         np.testing.assert_allclose(rep.jacobian_norm[:, t], B, rtol=1e-12, err_msg=f"layer {t + 1}")
 
 
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_narrowing_first_layer_reduced_input_space(act, rng):
+    """d_1 > d_2: the norms are computed with W^(1) replaced by Rᵀ (W^(1)ᵀ = QR); they equal the
+    norms of the full Jacobians from input_jacobians, spectral and Frobenius, in every mode."""
+    layers = random_mlp(rng, [30, 6, 9, 7, 3], [act])
+    X = rng.standard_normal((8, 30))
+    y = rng.integers(0, 3, 8)
+    spec = gradient_penalty_report(layers, X, y)
+    frob = gradient_penalty_report(layers, X, y, norm="frobenius")
+    power = gradient_penalty_report(layers, X, y, jacobian="power", power_iters=2000, power_tol=0)
+    for t in range(1, 5):
+        J = input_jacobians(layers, X, t)
+        np.testing.assert_allclose(spec.jacobian_norm[:, t - 1], np.linalg.norm(J, 2, axis=(1, 2)), rtol=1e-12)
+        np.testing.assert_allclose(frob.jacobian_norm[:, t - 1], np.linalg.norm(J, "fro", axis=(1, 2)), rtol=1e-12)
+        np.testing.assert_allclose(power.jacobian_norm[:, t - 1], spec.jacobian_norm[:, t - 1], rtol=1e-6)
+    assert np.all(power.jacobian_norm <= spec.jacobian_norm * (1 + 1e-12))
+
+
 def test_power_mode_is_a_lower_estimate_close_to_exact(rng):
     layers = random_mlp(rng, [12, 20, 16, 16, 4], ["tanh"])
     X = rng.standard_normal((10, 12))
