@@ -7,6 +7,7 @@ and Jacobian with torch.autograd / torch.func.jacrev in float64; the identity
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -623,3 +624,24 @@ def test_demo_backends_agree():
         assert ra["violated"] == 0 and 0 < ra["ratio"] <= 1
     assert a["records"][-1]["train_loss"] < a["records"][0]["train_loss"]
     assert a["factor_variation"] >= 1
+
+
+# --------------------------------------------------------------------------------------------
+# the benchmark cases (behaviour only, never figures)
+
+
+def test_bench_gradpen_group_runs_on_a_tiny_shape(capsys, restore_threads):
+    from logitcore.__main__ import main
+    from logitcore.bench import harness as bench
+
+    assert bench.GROUPS["gradpen"] == ["gradpen_mlp", "gradpen_exact"]
+    default = {c.name for c, items in bench.build_plan(list(bench.CASES), full=False) if items}
+    assert not default & {"gradpen_mlp", "gradpen_exact"}  # not in the default run
+    status = main(["bench", "--repeat", "2", "--min-time", "0.0002", "--cases", "gradpen", "--shapes", "40x20",
+                   "--threads", "1", "--check"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "[gradpen_mlp]" in out and "[gradpen_exact]" in out
+    assert re.search(r"SKIP .*jacobian='bound', <= 3x one PyTorch fwd\+bwd", out)
+    if optional_import("torch") is not None:
+        assert "bound/torch" in out and "exact/torch" in out
