@@ -123,6 +123,11 @@ void softmax_entropy_rows(const KernelTable& kt, const NdView& x, const NdView& 
 
 namespace {
 
+// Requests the lines of [p, p + bytes) for writing (PREFETCHW: a no-op on processors without it)
+void prefetch_for_write(const char* p, i64 bytes) {
+  for (i64 b = 0; b < bytes; b += 64) asm volatile("prefetchw %0" : : "m"(*(p + b)));
+}
+
 // Second softmax pass over block j of a row, given the row's state (stores rounded to S).
 template <class S>
 void softmax_write(const KernelsT<S>& k, const Row<const S>& x, const Row<S>& y, i64 n, const RowState& st,
@@ -179,6 +184,12 @@ bool softmax_cached(const KernelsT<S>& k, const KernelsT<compute_t<S>>& kf, cons
   // miss a NaN entry: its term then makes S NaN, and 1/S every output NaN, as a row with a NaN
   // gives.
   parts.assign(static_cast<size_t>(nb), 0.0);
+  // A short output row is requested for writing first: its lines arrive during the max pass,
+  // instead of pass 2's stores missing and pass 3's loads waiting for them (AVX2, (4096, 1024)
+  // float32: 7.9 -> 7.0 TSC ticks per 8 entries).
+  const i64 ybytes = n * static_cast<i64>(sizeof(T));
+  if (!half && yr.stride == 1 && nt == 1 && ybytes <= kPrefetchOutputBytes)
+    prefetch_for_write(reinterpret_cast<const char*>(yr.p), ybytes);
   for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
     parts[static_cast<size_t>(j)] = k.max(gather<S>(xr, off, len, scratch.x(t)), len);
   });

@@ -12,6 +12,9 @@ constexpr std::int64_t kMinParallelWork = 1 << 15;
 // Softmax rows whose output fits in about half an L2 store exp(x - max) once and rescale it
 // in cache (one exp per entry); longer rows re-read x (two exps, no second pass over y).
 constexpr std::int64_t kCachedSoftmaxBytes = 512 * 1024;
+// softmax rows whose output is at most this long have it prefetched for writing before pass 1
+// (the whole row's lines then fit beside x in L1/L2 while the max pass runs)
+constexpr std::int64_t kPrefetchOutputBytes = 64 * 1024;
 // Entropy-normalization outputs at least this large are written with non-temporal stores.
 constexpr double kStreamBytes = 4.0 * 1024 * 1024;
 // Entropy normalization splits a row's passes over threads only from this many blocks on: each

@@ -231,6 +231,48 @@ struct VF {
     if (_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(-126.0f), _CMP_NGE_UQ))) return scale2n(p, n);
     return _mm256_mul_ps(p, pow2_from_round(t));
   }
+  // exp_core_neg and exp2_core_neg of max(kLow, w) and max(kLow2, a) for any w, a <= 0, -inf
+  // or NaN (the same bits), with the clamp only on the path of vectors with a small or NaN
+  // entry: one operation less per vector on the others.
+  static R exp_neg(R w) {
+    const R magic = _mm256_set1_ps(kRoundMagicF);
+    const R t = _mm256_add_ps(_mm256_mul_ps(w, _mm256_set1_ps(expc::kLog2eF)), magic);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(w, _mm256_set1_ps(kNormalNegF), _CMP_NGE_UQ)))
+      return exp_core_neg(_mm256_max_ps(_mm256_set1_ps(kLow), w));
+    return _mm256_mul_ps(exp_reduced(w, _mm256_sub_ps(t, magic)), pow2_from_round(t));
+  }
+  static R exp2_neg(R a) {
+    const R magic = _mm256_set1_ps(kRoundMagicF);
+    const R t = _mm256_add_ps(a, magic);
+    if (_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(-126.0f), _CMP_NGE_UQ)))
+      return exp2_core_neg(_mm256_max_ps(_mm256_set1_ps(kLow2), a));
+    return _mm256_mul_ps(exp2_poly(_mm256_sub_ps(a, _mm256_sub_ps(t, magic))), pow2_from_round(t));
+  }
+  // exp_neg and exp2_neg of two vectors with one test for the clamped path (the pair's
+  // temporaries then fit in the sixteen registers with the polynomial's constants)
+  static constexpr bool kNegPair = true;
+  static void exp_neg_pair(R w0, R w1, R& e0, R& e1) {
+    const R magic = _mm256_set1_ps(kRoundMagicF), l2e = _mm256_set1_ps(expc::kLog2eF), lim = _mm256_set1_ps(kNormalNegF);
+    const R t0 = _mm256_add_ps(_mm256_mul_ps(w0, l2e), magic), t1 = _mm256_add_ps(_mm256_mul_ps(w1, l2e), magic);
+    if (_mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(w0, lim, _CMP_NGE_UQ), _mm256_cmp_ps(w1, lim, _CMP_NGE_UQ)))) {
+      e0 = exp_neg(w0);
+      e1 = exp_neg(w1);
+      return;
+    }
+    e0 = _mm256_mul_ps(exp_reduced(w0, _mm256_sub_ps(t0, magic)), pow2_from_round(t0));
+    e1 = _mm256_mul_ps(exp_reduced(w1, _mm256_sub_ps(t1, magic)), pow2_from_round(t1));
+  }
+  static void exp2_neg_pair(R a0, R a1, R& e0, R& e1) {
+    const R magic = _mm256_set1_ps(kRoundMagicF), lim = _mm256_set1_ps(-126.0f);
+    const R t0 = _mm256_add_ps(a0, magic), t1 = _mm256_add_ps(a1, magic);
+    if (_mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(a0, lim, _CMP_NGE_UQ), _mm256_cmp_ps(a1, lim, _CMP_NGE_UQ)))) {
+      e0 = exp2_neg(a0);
+      e1 = exp2_neg(a1);
+      return;
+    }
+    e0 = _mm256_mul_ps(exp2_poly(_mm256_sub_ps(a0, _mm256_sub_ps(t0, magic))), pow2_from_round(t0));
+    e1 = _mm256_mul_ps(exp2_poly(_mm256_sub_ps(a1, _mm256_sub_ps(t1, magic))), pow2_from_round(t1));
+  }
   // t = 1.5 * 2^23 + n holds n in its low mantissa bits: (bits + 127) << 23 is 2^n (the
   // higher bits shift out) for n in [-126, 127]
   static constexpr float kRoundMagicF = 12582912.0f;
@@ -402,6 +444,8 @@ struct VD {
   static R exp2_sum(R a) { return exp2_core(a); }
   static R exp_core_neg(R w) { return exp_core(w); }
   static R exp2_core_neg(R a) { return exp2_core(a); }
+  static R exp_neg(R w) { return exp_core_neg(max(set1(kLow), w)); }
+  static R exp2_neg(R a) { return exp2_core_neg(max(set1(kLow2), a)); }
   static R exp2_core(R a) {
     const R n = _mm256_round_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R r = _mm256_sub_pd(a, n);

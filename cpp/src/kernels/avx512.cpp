@@ -182,6 +182,8 @@ struct VF {
   static R exp2_sum(R a) { return exp2_core(a); }
   static R exp_core_neg(R w) { return exp_core(w); }
   static R exp2_core_neg(R a) { return exp2_core(a); }
+  static R exp_neg(R w) { return exp_core_neg(max(set1(kLow), w)); }
+  static R exp2_neg(R a) { return exp2_core_neg(max(set1(kLow2), a)); }
   static R exp2_core(R a) {
     const R n = _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R r = _mm512_sub_ps(a, n);
@@ -281,6 +283,8 @@ struct VD {
   static R exp2_sum(R a) { return exp2_core(a); }
   static R exp_core_neg(R w) { return exp_core(w); }
   static R exp2_core_neg(R a) { return exp2_core(a); }
+  static R exp_neg(R w) { return exp_core_neg(max(set1(kLow), w)); }
+  static R exp2_neg(R a) { return exp2_core_neg(max(set1(kLow2), a)); }
   static R exp2_core(R a) {
     const R n = _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const R r = _mm512_sub_pd(a, n);

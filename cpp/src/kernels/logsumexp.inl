@@ -219,24 +219,27 @@ SumSplit exp_sum_from(const S* x, std::int64_t n, typename V::T m, typename V::T
   using T = typename V::T;
   constexpr std::int64_t W = V::W;
   const R vm = V::set1(m), one = V::set1(T(1));
-  const R lo = V::set1(kBase2 ? V::kLow2 : V::kLow), l2e = V::set1(kLog2e<T>);
+  const R l2e = V::set1(kLog2e<T>);
   auto ex = [&](R xv) {
     const R d = V::sub(xv, vm);
-    return kBase2 ? V::exp2_core_neg(V::max(lo, V::mul(d, l2e))) : V::exp_core_neg(V::max(lo, d));
+    return kBase2 ? V::exp2_neg(V::mul(d, l2e)) : V::exp_neg(d);
   };
   static_assert(kStoreAcc == 2, "written out for two accumulators");
   R s0 = V::set1(0), s1 = s0, r0 = s0, r1 = s0;
   std::int64_t i = 0;
   for (; i + kStoreAcc * W <= n; i += kStoreAcc * W) {
     prefetch_ahead<V, kStoreAcc>(x + i);
-    const R e0 = ex(V::loadu(x + i));
-    const R e1 = ex(V::loadu(x + i + W));
+    const R d0 = V::sub(V::loadu(x + i), vm), d1 = V::sub(V::loadu(x + i + W), vm);
+    R e0, e1;
+    if (kBase2) exp_neg_pair<V, true>(V::mul(d0, l2e), V::mul(d1, l2e), e0, e1);
+    else exp_neg_pair<V, false>(d0, d1, e0, e1);
     if (kStore) {
       V::storeu(e + i, e0);
       V::storeu(e + i + W, e1);
     }
     s0 = V::add(s0, e0);
     s1 = V::add(s1, e1);
+    in_registers<V>(s0, s1);
     if (kSplit) {
       r0 = V::add(r0, V::keep_lt(e0, one));
       r1 = V::add(r1, V::keep_lt(e1, one));
@@ -435,11 +438,11 @@ BlockStats stats_weighted(const S* x, const S* b, std::int64_t n) {
 // y = exp(x - shift) * scale, Cody-Waite.
 template <class V, class S = typename V::T>
 void exp_scale_impl(const S* x, std::int64_t n, typename V::T shift, typename V::T scale, S* y, bool stream) {
-  const auto vs = V::set1(shift), vc = V::set1(scale), lo = V::set1(V::kLow);
+  const auto vs = V::set1(shift), vc = V::set1(scale);
   store_pass<V>(
-      y, n, stream, [&](std::int64_t i) { return V::mul(V::exp_core_neg(V::max(lo, V::sub(V::loadu(x + i), vs))), vc); },
+      y, n, stream, [&](std::int64_t i) { return V::mul(V::exp_neg(V::sub(V::loadu(x + i), vs)), vc); },
       [&](std::int64_t i, std::int64_t len) {
-        return V::mul(V::exp_core_neg(V::max(lo, V::sub(V::load_tail(x + i, len, shift), vs))), vc);
+        return V::mul(V::exp_neg(V::sub(V::load_tail(x + i, len, shift), vs)), vc);
       });
 }
 

@@ -54,6 +54,30 @@ inline typename V::R exp_clamped(typename V::R x) {
 
 // Prefetch the bytes one block ahead of p (kVecs vectors' worth, one line per 64 bytes). A
 // prefetch never faults, so reading past the end of the array is harmless.
+// Keeps a loop's accumulators in registers (an empty asm that reads and writes them there):
+// without it GCC spills them in the exp loops, which puts a store and a reload on each
+// accumulator's dependency chain.
+template <class V>
+inline void in_registers(typename V::R& a, typename V::R& b) {
+  if constexpr (!V::kPortable) asm("" : "+x"(a), "+x"(b));
+}
+
+// exp_neg / exp2_neg of two vectors (V::exp_neg_pair where the ISA has one)
+template <class V, class = void>
+struct HasNegPair : std::false_type {};
+template <class V>
+struct HasNegPair<V, std::void_t<decltype(V::kNegPair)>> : std::true_type {};
+template <class V, bool kBase2>
+inline void exp_neg_pair(typename V::R w0, typename V::R w1, typename V::R& e0, typename V::R& e1) {
+  if constexpr (HasNegPair<V>::value) {
+    if constexpr (kBase2) V::exp2_neg_pair(w0, w1, e0, e1);
+    else V::exp_neg_pair(w0, w1, e0, e1);
+  } else {
+    e0 = kBase2 ? V::exp2_neg(w0) : V::exp_neg(w0);
+    e1 = kBase2 ? V::exp2_neg(w1) : V::exp_neg(w1);
+  }
+}
+
 template <class V, int kVecs = kPrefetchVecs, class S = typename V::T>
 inline void prefetch_ahead(const S* p) {
   constexpr std::int64_t kBytes = kVecs * V::W * static_cast<std::int64_t>(sizeof(S));

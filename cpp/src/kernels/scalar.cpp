@@ -82,6 +82,8 @@ struct VScalar {
   static R exp2_sum(R a) { return exp2_core(a); }
   static R exp_core_neg(R w) { return exp_core(w); }
   static R exp2_core_neg(R a) { return exp2_core(a); }
+  static R exp_neg(R w) { return exp_core_neg(max(set1(kLow), w)); }
+  static R exp2_neg(R a) { return exp2_core_neg(max(set1(kLow2), a)); }
   static R exp_core(R w) { return map4([&](int l) { return ::exp(w.v[l]); }); }
 };
 
