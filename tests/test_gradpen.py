@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logitcore import gradpen
 from logitcore.gradpen import forward_backward, gradient_penalty_report, input_jacobians
@@ -112,6 +114,45 @@ def test_layers_without_bias(rng):
     # no bias: the factor has no "1 +" terms
     want = (rep.hidden_norm_sq / (rep.weight_norm * rep.jacobian_norm) ** 2).sum(1)
     np.testing.assert_allclose(rep.factor, want, rtol=1e-14)
+
+
+@settings(max_examples=60)
+@given(seed=st.integers(0, 2**32 - 1), depth=st.integers(1, 5), width=st.integers(1, 9),
+       act=st.sampled_from(ACTS), scale=st.sampled_from([0.1, 1.0, 4.0]), bias=st.booleans(),
+       output=st.sampled_from(["loss", "logsumexp", 0]), gamma=st.sampled_from([0.0, 0.2, 1.0]))
+def test_inequality_property(seed, depth, width, act, scale, bias, output, gamma):
+    """Any shape (widths down to 1), scale, bias or none, output and γ: exact and bound modes keep
+    every inequality, ρ_t ∈ [0, 1], and bound's factor is at most exact's."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(rng.integers(1, width + 1)) for _ in range(depth)] + [3]
+    layers = random_mlp(rng, sizes, [act], bias=bias, scale=scale)
+    X = rng.standard_normal((5, sizes[0])) * scale
+    y = rng.integers(0, 3, 5)
+    exact = gradient_penalty_report(layers, X, y, output=output, gamma=gamma)
+    assert_inequalities(exact)
+    bound = gradient_penalty_report(layers, X, y, output=output, gamma=gamma, jacobian="bound")
+    assert_inequalities(bound)
+    assert np.all(bound.factor <= exact.factor * (1 + 1e-12))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inequality_wide_and_deep_sweep(dtype):
+    """Wider and deeper random MLPs, more examples, every mode (float32 within its rounding)."""
+    rng = np.random.default_rng(15)
+    rtol = RTOL if dtype == np.float64 else 1e-4
+    for act in ACTS:
+        for depth in (2, 5, 8):
+            sizes = [int(rng.integers(8, 70)) for _ in range(depth)] + [10]
+            layers = [(W.astype(dtype), b.astype(dtype), a) for W, b, a in random_mlp(rng, sizes, [act])]
+            X = rng.standard_normal((300, sizes[0])).astype(dtype)
+            y = rng.integers(0, 10, 300)
+            for layers_ in (layers, sgd(layers, X, y, steps=20, lr=0.02)):
+                exact = gradient_penalty_report(layers_, X, y, batch_size=64)
+                assert_inequalities(exact, rtol)
+                assert_inequalities(gradient_penalty_report(layers_, X, y, jacobian="bound"), rtol)
+                power = gradient_penalty_report(layers_, X, y, jacobian="power")
+                assert np.all(power.jacobian_norm <= exact.jacobian_norm * (1 + rtol))
 
 
 # --------------------------------------------------------------------------------------------
