@@ -98,7 +98,7 @@ def show_config() -> None:
 
 # optional subpackages, imported on first use: `import logitcore` needs none of their extras
 _LAZY = {"MaxEntClassifier": ("maxent", "MaxEntClassifier"), "JointFeatures": ("maxent", "JointFeatures")}
-_LAZY_MODULES = ("maxent", "torch", "dask")  # logitcore.torch and logitcore.dask need their extras
+_LAZY_MODULES = ("maxent", "torch", "dask", "gradpen")  # logitcore.torch and logitcore.dask need their extras
 
 
 def __getattr__(name: str):

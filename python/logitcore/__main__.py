@@ -1,4 +1,4 @@
-"""Command line: ``python -m logitcore bench [options]``."""
+"""Command line: ``python -m logitcore bench [options]`` and ``python -m logitcore gradpen-demo [options]``."""
 from __future__ import annotations
 
 import argparse
@@ -22,10 +22,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from . import bench  # the harness with every case registered
 
     bench.add_arguments(p_bench)
+    p_demo = sub.add_parser(
+        "gradpen-demo",
+        help="train an MLP on digits and record both sides of the gradient-penalty inequality",
+        description="Train an MLP (64-128-128-10 by default) on scikit-learn's digits by SGD (NumPy, or PyTorch "
+        "when installed) and every few epochs record ‖∇x f‖², ‖∇θ f‖², the factor C(x, θ) and each layer's "
+        "tightness (logitcore.gradpen); print a table and write a PNG plot (matplotlib). Default: 30 epochs, "
+        "a few seconds.",
+    )
+    from .gradpen import demo as gradpen_demo
+
+    gradpen_demo.add_arguments(p_demo)
     args = parser.parse_args(argv)
     if args.command == "bench":
         report = bench.run(args)
         return bench.exit_status(report["targets"], args.check)
+    if args.command == "gradpen-demo":
+        return gradpen_demo.main(args)
     parser.print_help()
     return 2
 

@@ -11,6 +11,8 @@ each registers its cases, headline rows and targets from one ``register_*_cases(
 * :mod:`.half` — bfloat16 and float16 inputs against float32 (logsumexp, the fused loss; and,
   as the case ``half_kernels``, entropy normalization and the sampler);
 * :mod:`.torch` — the PyTorch integration's autograd loss against ``F.cross_entropy``;
+* :mod:`.gradpen` — the gradient-penalty report against one PyTorch forward and backward pass
+  (``--cases gradpen``, or ``--full``; not in the default run);
 * :mod:`.maxent` — the maximum-entropy classifier's fits against scikit-learn (a suite with its
   own loop: ``--cases maxent``, or ``--full``);
 * :mod:`.dask` — vocabulary-parallel logsumexp and cross-entropy of a 31 GB lazily generated
@@ -40,6 +42,7 @@ from .harness import (
     run,
     run_case,
 )
+from .gradpen import register_gradpen_cases
 from .half import register_half_cases
 from .losses import register_loss_cases
 from .sampling import register_sampling_cases
@@ -51,6 +54,7 @@ register_entropy_cases()
 register_sampling_cases()
 register_half_cases()
 register_torch_cases()
+register_gradpen_cases()
 
 
 def _maxent_suite(args, out):
