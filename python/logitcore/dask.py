@@ -729,20 +729,16 @@ def _merge_signed(st2):
     return l, sg
 
 
-def _signed_combine(st, axis, keepdims):
+def _signed_combine(st, axis, keepdims, *, final=False):
     st2, batch = _fields_2d(st, axis)
     l, sg = _merge_signed(st2)
     out = np.empty(l.shape, dtype=SIGNED_STATE)
     out["l"], out["sg"] = l, sg
-    return out.reshape(_keep_shape(st.shape, axis))
+    return out.reshape(batch if final and not keepdims else _keep_shape(st.shape, axis))
 
 
 def _signed_aggregate(st, axis, keepdims):
-    st2, batch = _fields_2d(st, axis)
-    l, sg = _merge_signed(st2)
-    out = np.empty(l.shape, dtype=SIGNED_STATE)
-    out["l"], out["sg"] = l, sg
-    return out.reshape(_keep_shape(st.shape, axis) if keepdims else batch)
+    return _signed_combine(st, axis, keepdims, final=True)
 
 
 def _lse_state_aggregate(st, axis, keepdims):

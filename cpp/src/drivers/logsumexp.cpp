@@ -174,9 +174,9 @@ void softmax_write(const KernelsT<S>& k, const Row<const S>& x, const Row<S>& y,
 // M, for c the maximum of the row's first block (one short scan), then an in-cache rescale by
 // 1/S. Each e is within an ulp whatever c, so p = e / S has the accuracy it would have with
 // c = M, and S >= 1 (the term of the entry at c is exactly 1), e <= S: no p exceeds 1. A row
-// whose maximum exceeds c by more than kSoftmaxShiftSpread (a term could overflow) redoes the
-// pass with c = M, found first by a max pass, as do rows whose first block has no finite
-// maximum. Longer rows re-read x instead of y (two exps). Half-precision rows keep e in a
+// whose maximum exceeds c by more than kSoftmaxShiftSpread (a term could overflow), or whose
+// entries above c would round x - c by more than u, redoes the pass with c = M (the maximum
+// that pass found); a row whose first block has no finite maximum finds M by a max pass first. Longer rows re-read x instead of y (two exps). Half-precision rows keep e in a
 // float32 row buffer (kf: the float32 kernels) and round once, in the rescale.
 template <class S>
 bool softmax_cached(const KernelsT<S>& k, const KernelsT<compute_t<S>>& kf, const Row<const S>& xr, const Row<S>& yr,
@@ -225,6 +225,7 @@ bool softmax_cached(const KernelsT<S>& k, const KernelsT<compute_t<S>>& kf, cons
   const BlockRange b0 = block_range(0, n);
   const double c = k.max(gather<S>(xr, b0.off, b0.len, scratch.x(tid)), b0.len);
   double s = kNaN;
+  double m = kNaN;       // the row maximum, when the shifted pass found it
   bool shifted = false;  // c below the row maximum
   if (c - c == 0) {
     // (a row of one block: c is its maximum)
@@ -236,21 +237,25 @@ bool softmax_cached(const KernelsT<S>& k, const KernelsT<compute_t<S>>& kf, cons
     if ((nb == 1 || (m1 - c <= kSoftmaxShiftSpread<T> && (exact_above || m1 - c <= 1))) && s1 - s1 == 0) {
       s = s1;
       shifted = nb > 1 && m1 > c;
+    } else if (nb > 1) {
+      m = m1;
     }
   }
   if (!(s - s == 0)) {
-    // the row maximum M first (+inf, a NaN maximum or no finite entry: the exact path). The
-    // maximum may miss a NaN entry: its term then makes S NaN, and 1/S every output NaN, as a
-    // row with a NaN gives.
-    for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
-      parts[static_cast<size_t>(j)] = k.max(gather<S>(xr, off, len, scratch.x(t)), len);
-    });
-    double m = ninf;
-    for (i64 j = 0; j < nb; ++j) {
-      if (isnan(parts[static_cast<size_t>(j)])) return false;
-      m = std::max(m, parts[static_cast<size_t>(j)]);
+    // c = M: the maximum the shifted pass found, or else a max pass (+inf, a NaN maximum or
+    // no finite entry: the exact path). Either maximum may miss a NaN entry: its term then
+    // makes S NaN, and 1/S every output NaN, as a row with a NaN gives.
+    if (!(m - m == 0)) {
+      for_blocks(n, nt, tid, [&](i64 j, i64 off, i64 len, int t) {
+        parts[static_cast<size_t>(j)] = k.max(gather<S>(xr, off, len, scratch.x(t)), len);
+      });
+      m = ninf;
+      for (i64 j = 0; j < nb; ++j) {
+        if (isnan(parts[static_cast<size_t>(j)])) return false;
+        m = std::max(m, parts[static_cast<size_t>(j)]);
+      }
+      if (!(m - m == 0)) return false;
     }
-    if (!(m - m == 0)) return false;
     s = exp_pass(m, false).first;
   }
   // y /= S (S >= 1: the term of the entry at the shift is exactly 1). Shifted, the largest

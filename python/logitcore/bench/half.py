@@ -66,38 +66,26 @@ def register_half_cases() -> None:
         contestants[f"loss {name}"] = Contestant(_loss(name), requires=req, threads=1)
         more[f"en {name}"] = Contestant(_en(name), requires=req, threads=1)
         more[f"sample {name}"] = Contestant(_sample(name), requires=req, threads=1)
-    register(
-        Case(
-            name="half",
-            title="bfloat16 / float16 inputs vs float32 (logsumexp; gamma_cross_entropy loss + gradient)",
-            shapes=list(HALF_SHAPES),
-            contestants=contestants,
-            baseline="lse float32",
-            ratios=[(f"{op} {h}/f32", f"{op} {h}", f"{op} float32")
-                    for op in ("lse", "loss") for h in ("bfloat16", "float16")],
-            note="time of the half call / time of the float32 call on the same elements, one thread "
-                 "(lower is better)",
-            fixed_threads=0,
-            check=False,
-            repeat_scale=3,
+    for name, title, group, base, ops in [
+        ("half", "logsumexp; gamma_cross_entropy loss + gradient", contestants, "lse", ("lse", "loss")),
+        ("half_kernels", "entropy_normalize of logits; sample with top_p", more, "en", ("en", "sample")),
+    ]:
+        register(
+            Case(
+                name=name,
+                title=f"bfloat16 / float16 inputs vs float32 ({title})",
+                shapes=list(HALF_SHAPES),
+                contestants=group,
+                baseline=f"{base} float32",
+                ratios=[(f"{op} {h}/f32", f"{op} {h}", f"{op} float32") for op in ops for h in ("bfloat16", "float16")],
+                note="time of the half call / time of the float32 call on the same elements, one thread "
+                     "(lower is better)",
+                fixed_threads=0,
+                check=False,
+                repeat_scale=3,
+            )
         )
-    )
-    register(
-        Case(
-            name="half_kernels",
-            title="bfloat16 / float16 inputs vs float32 (entropy_normalize of logits; sample with top_p)",
-            shapes=list(HALF_SHAPES),
-            contestants=more,
-            baseline="en float32",
-            ratios=[(f"{op} {h}/f32", f"{op} {h}", f"{op} float32")
-                    for op in ("en", "sample") for h in ("bfloat16", "float16")],
-            note="time of the half call / time of the float32 call on the same elements, one thread "
-                 "(lower is better)",
-            fixed_threads=0,
-            check=False,
-            repeat_scale=3,
-        )
-    )
+
     B.TARGETS.extend([
         Target(f"{op} on {h} <= 1.1x float32 time", "half", shape, None, f"{op} {h}/f32", "<=", 1.1)
         for op in ("lse", "loss") for h in ("bfloat16", "float16") for shape in HALF_SHAPES
